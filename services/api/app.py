@@ -1,0 +1,184 @@
+"""The HTTP JSON API (FastAPI): sessions, invoices and the raw frames, read from PostgreSQL.
+
+OpenAPI is served at /openapi.json, interactive docs at /docs. Money is a decimal string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import FastAPI, HTTPException, Query
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+
+from .. import __version__
+
+
+class Session(BaseModel):
+    session_id: str
+    station_id: str
+    connector_id: int
+    transaction_id: int
+    id_tag: str | None
+    started_at: datetime
+    stopped_at: datetime | None
+    meter_start_wh: int
+    meter_stop_wh: int | None
+    last_meter_wh: int | None
+    energy_wh: int
+    stop_reason: str | None
+    status: Literal["active", "completed"]
+    revision: int
+    log_position: str
+
+
+class InvoiceLine(BaseModel):
+    description: str
+    quantity: str
+    unit: str
+    unit_price_excl_vat: str
+    vat_rate_percent: str
+    amount_excl_vat: str
+    vat_amount: str
+    amount_incl_vat: str
+
+
+class Invoice(BaseModel):
+    invoice_number: str
+    session_id: str
+    station_id: str
+    connector_id: int
+    transaction_id: int
+    id_tag: str | None
+    started_at: datetime
+    stopped_at: datetime
+    meter_start_wh: int
+    meter_stop_wh: int
+    energy_wh: int
+    tariff_id: str
+    currency: str
+    lines: list[InvoiceLine]
+    total_excl_vat: str
+    total_vat: str
+    total_incl_vat: str
+    source_event_id: str
+    log_position: str
+
+
+class FrameOut(BaseModel):
+    log_position: str
+    direction: Literal["INBOUND", "OUTBOUND"]
+    message_type: int | None
+    rejected: bool
+    rejection_reason: str | None
+    unique_id: str | None
+    action: str | None
+    raw: str
+    received_at: datetime
+    ocpp_version: str
+    gateway_id: str
+    connection_id: str
+    connection_seq: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    log: str
+
+
+def _position(row: dict[str, Any], prefix: str = "") -> str:
+    return f"{row[prefix + 'stream']}/{row[prefix + 'partition']}/{row[prefix + 'offset']}"
+
+
+def create_app(
+    pool: AsyncConnectionPool, *, log_name: str, check_log: Callable[[], Awaitable[None]]
+) -> FastAPI:
+    app = FastAPI(
+        title="ChargeLedger",
+        version=__version__,
+        description="Sessions, invoices and raw OCPP frames from the ChargeLedger event log.",
+    )
+
+    async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
+        async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, params)
+            return await cur.fetchall()
+
+    def session_out(row: dict[str, Any]) -> Session:
+        return Session(**row, log_position=_position(row, "source_"))
+
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    async def healthz() -> Health:
+        try:
+            await fetch("SELECT 1 AS ok")
+            await check_log()
+        except Exception as exc:
+            raise HTTPException(503, f"not ready: {exc}") from exc
+        return Health(status="ok", version=__version__, log=log_name)
+
+    @app.get("/api/v1/sessions", response_model=list[Session], tags=["sessions"])
+    async def list_sessions(
+        station_id: str | None = Query(None, description="Only this station's sessions."),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[Session]:
+        rows = await fetch(
+            "SELECT * FROM sessions WHERE (%s::text IS NULL OR station_id = %s)"
+            " ORDER BY started_at, session_id LIMIT %s",
+            station_id,
+            station_id,
+            limit,
+        )
+        return [session_out(r) for r in rows]
+
+    @app.get("/api/v1/sessions/{session_id}", response_model=Session, tags=["sessions"])
+    async def get_session(session_id: str) -> Session:
+        rows = await fetch("SELECT * FROM sessions WHERE session_id = %s", session_id)
+        if not rows:
+            raise HTTPException(404, f"no session {session_id!r}")
+        return session_out(rows[0])
+
+    @app.get("/api/v1/invoices", response_model=list[Invoice], tags=["invoices"])
+    async def list_invoices(
+        session_id: str | None = Query(None, description="Only invoices of this session."),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[Invoice]:
+        rows = await fetch(
+            "SELECT * FROM invoices WHERE (%s::text IS NULL OR session_id = %s)"
+            " ORDER BY invoice_number LIMIT %s",
+            session_id,
+            session_id,
+            limit,
+        )
+        return [
+            Invoice(
+                **{
+                    **r,
+                    "total_excl_vat": str(r["total_excl_vat"]),
+                    "total_vat": str(r["total_vat"]),
+                    "total_incl_vat": str(r["total_incl_vat"]),
+                },
+                log_position=_position(r),
+            )
+            for r in rows
+        ]
+
+    @app.get("/api/v1/events", response_model=list[FrameOut], tags=["events"])
+    async def list_events(
+        station_id: str = Query(description="The station whose frames to list."),
+        after_offset: int = Query(-1, ge=-1, description="Only frames after this log offset."),
+        limit: int = Query(1000, ge=1, le=10000),
+    ) -> list[FrameOut]:
+        rows = await fetch(
+            "SELECT * FROM frames WHERE station_id = %s AND \"offset\" > %s"
+            " ORDER BY partition, \"offset\" LIMIT %s",
+            station_id,
+            after_offset,
+            limit,
+        )
+        return [FrameOut(**r, log_position=_position(r)) for r in rows]
+
+    return app

@@ -1,0 +1,137 @@
+"""The ``chargeledger`` command. Thin: parse options, build Settings, hand over to bootstrap."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from .core.db import DatabaseError
+from .core.log import LogError
+from .core.settings import Settings
+from .invoicing.tariff import TariffError
+
+app = typer.Typer(
+    help="ChargeLedger: event-sourced transaction and billing ledger for EV charging.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+@app.callback()
+def _root() -> None:
+    """ChargeLedger: event-sourced transaction and billing ledger for EV charging."""
+
+
+def fail(message: str, code: int) -> None:
+    typer.echo(f"chargeledger: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(**given: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}", EXIT_USAGE)
+        raise AssertionError from exc  # unreachable: fail() raises
+
+
+@app.command()
+def up(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="CHARGELEDGER_DATA_DIR", help="Data directory [default: .chargeledger]"),
+    ] = None,
+    ocpp_port: Annotated[
+        int | None,
+        typer.Option(envvar="CHARGELEDGER_OCPP_PORT", help="OCPP WebSocket port [default: 9000]"),
+    ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(envvar="CHARGELEDGER_HTTP_PORT", help="HTTP API port [default: 8080]"),
+    ] = None,
+    tariff: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="CHARGELEDGER_TARIFF",
+            help="OCPI 2.2.1 Tariff JSON used as the default tariff [default: bundled sample]",
+        ),
+    ] = None,
+    log: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CHARGELEDGER_LOG", help="Event log: postgres or kafka://HOST:PORT [default: postgres]"
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CHARGELEDGER_DATABASE_URL",
+            help="PostgreSQL DSN [default: embedded server under --data-dir]",
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Run gateway, ledger, invoicing and HTTP API in one process."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = _settings(
+        data_dir=data_dir,
+        ocpp_port=ocpp_port,
+        http_port=http_port,
+        tariff=tariff,
+        log=log,
+        database_url=database_url,
+    )
+    try:
+        asyncio.run(_run(settings))
+    except TariffError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except (DatabaseError, LogError) as exc:
+        fail(str(exc), EXIT_FAILURE)
+    except OSError as exc:
+        fail(f"cannot listen: {exc}; choose other --ocpp-port/--http-port", EXIT_FAILURE)
+
+
+async def _run(settings: Settings) -> None:
+    from .bootstrap import Product
+
+    product = Product(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await product.start()
+        host = "127.0.0.1" if settings.ocpp_host == "0.0.0.0" else settings.ocpp_host
+        api_host = "127.0.0.1" if settings.http_host == "0.0.0.0" else settings.http_host
+        print(f"ChargeLedger is up (event log: {product.log.name if product.log else '?'})")
+        print(f"  OCPP:  ws://{host}:{settings.ocpp_port}/ocpp/{{station_id}}  (ocpp1.6)")
+        print(f"  HTTP:  http://{api_host}:{settings.http_port}/api/v1  (docs: /docs)")
+        print("Stop with Ctrl-C.", flush=True)
+        waiting = asyncio.create_task(product.wait())
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (waiting, stopping):
+            task.cancel()
+        if waiting in done and not waiting.cancelled():
+            waiting.result()
+    finally:
+        await product.stop()
+        print("ChargeLedger stopped.", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    app()

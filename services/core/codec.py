@@ -1,0 +1,88 @@
+"""Avro encoding of events, in Avro's single-object encoding.
+
+Every value on the log is ``C3 01`` + the 8-byte little-endian CRC-64-AVRO fingerprint of the
+writer schema + the Avro binary body. A reader finds the writer schema by its fingerprint and
+resolves it against its own (current) schema, so data written by older versions keeps decoding.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from .events import EVENT_TYPES, Event, from_record, to_record
+
+MAGIC = b"\xc3\x01"
+
+
+class DecodeError(ValueError):
+    """A log value is not an event this version of ChargeLedger can read."""
+
+
+@dataclass(frozen=True)
+class _Schema:
+    name: str
+    parsed: Any
+    fingerprint: bytes
+
+
+def schema_files() -> dict[str, dict[str, Any]]:
+    """Every ``.avsc`` shipped in ``schemas/``, by full name."""
+    found: dict[str, dict[str, Any]] = {}
+    for entry in resources.files("chargeledger.schemas").iterdir():
+        if entry.name.endswith(".avsc"):
+            schema = json.loads(entry.read_text(encoding="utf-8"))
+            found[f"{schema['namespace']}.{schema['name']}"] = schema
+    return found
+
+
+def schema_fingerprint(parsed: Any) -> bytes:
+    hex_digest = fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO")
+    return int(hex_digest, 16).to_bytes(8, "little")
+
+
+@cache
+def _schemas() -> dict[str, _Schema]:
+    named: dict[str, Any] = {}
+    out: dict[str, _Schema] = {}
+    for name, raw in schema_files().items():
+        parsed = fastavro.parse_schema(raw, named_schemas=named)
+        out[name] = _Schema(name, parsed, schema_fingerprint(parsed))
+    return out
+
+
+@cache
+def _by_fingerprint() -> dict[bytes, _Schema]:
+    return {s.fingerprint: s for s in _schemas().values()}
+
+
+def parsed_schema(name: str) -> Any:
+    return _schemas()[name].parsed
+
+
+def encode(event: Event) -> bytes:
+    schema = _schemas()[event.SCHEMA]
+    body = io.BytesIO()
+    body.write(MAGIC)
+    body.write(schema.fingerprint)
+    fastavro.schemaless_writer(body, schema.parsed, to_record(event))
+    return body.getvalue()
+
+
+def decode(value: bytes) -> Event:
+    if len(value) < 10 or value[:2] != MAGIC:
+        raise DecodeError("not an Avro single-object encoded value")
+    writer = _by_fingerprint().get(value[2:10])
+    if writer is None:
+        raise DecodeError(f"unknown writer schema fingerprint {value[2:10].hex()}")
+    event_type = next(t for t in EVENT_TYPES if t.SCHEMA == writer.name)
+    reader = _schemas()[event_type.SCHEMA]
+    record = fastavro.schemaless_reader(io.BytesIO(value[10:]), writer.parsed, reader.parsed)
+    return from_record(event_type, record)

@@ -1,0 +1,154 @@
+"""The event contract: Python records for every Avro schema in ``schemas/``.
+
+Each record class names its schema (``SCHEMA``) and the log stream it lives on (``STREAM``).
+Field names and types mirror the ``.avsc`` files; ``codec.py`` turns them into bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+Direction = Literal["INBOUND", "OUTBOUND"]
+ConnectionEventKind = Literal["OPENED", "CLOSED"]
+
+FRAMES = "ocpp.frames"
+CONNECTIONS = "ocpp.connections"
+SESSIONS = "ledger.sessions"
+INVOICES = "invoicing.invoices"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    SCHEMA: ClassVar[str] = "chargeledger.ocpp.Frame"
+    STREAM: ClassVar[str] = FRAMES
+
+    event_id: str
+    station_id: str
+    ocpp_version: str
+    direction: Direction
+    raw: str
+    gateway_id: str
+    connection_id: str
+    received_at: datetime
+    connection_seq: int
+    message_type: int | None = None
+    rejected: bool = False
+    rejection_reason: str | None = None
+    unique_id: str | None = None
+    action: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEvent:
+    SCHEMA: ClassVar[str] = "chargeledger.ocpp.ConnectionEvent"
+    STREAM: ClassVar[str] = CONNECTIONS
+
+    event_id: str
+    station_id: str
+    kind: ConnectionEventKind
+    gateway_id: str
+    connection_id: str
+    occurred_at: datetime
+    connection_seq: int
+    subprotocol: str | None = None
+    remote_address: str | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    SCHEMA: ClassVar[str] = "chargeledger.ledger.SessionEvent"
+    STREAM: ClassVar[str] = SESSIONS
+
+    event_id: str
+    session_id: str
+    revision: int
+    station_id: str
+    connector_id: int
+    transaction_id: int
+    started_at: datetime
+    meter_start_wh: int
+    energy_wh: int
+    status: str
+    source_stream: str
+    source_partition: int
+    source_offset: int
+    id_tag: str | None = None
+    stopped_at: datetime | None = None
+    meter_stop_wh: int | None = None
+    last_meter_wh: int | None = None
+    stop_reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    description: str
+    quantity: str
+    unit: str
+    unit_price_excl_vat: str
+    vat_rate_percent: str
+    amount_excl_vat: str
+    vat_amount: str
+    amount_incl_vat: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    SCHEMA: ClassVar[str] = "chargeledger.invoicing.Invoice"
+    STREAM: ClassVar[str] = INVOICES
+
+    event_id: str
+    invoice_number: str
+    issuer: str
+    session_id: str
+    station_id: str
+    connector_id: int
+    transaction_id: int
+    started_at: datetime
+    stopped_at: datetime
+    meter_start_wh: int
+    meter_stop_wh: int
+    energy_wh: int
+    tariff_id: str
+    currency: str
+    total_excl_vat: str
+    total_vat: str
+    total_incl_vat: str
+    source_event_id: str
+    lines: tuple[InvoiceLine, ...] = field(default_factory=tuple)
+    id_tag: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+Event = Frame | ConnectionEvent | SessionEvent | Invoice
+EVENT_TYPES: tuple[type[Event], ...] = (Frame, ConnectionEvent, SessionEvent, Invoice)
+
+
+def to_record(event: Event) -> dict[str, Any]:
+    return dataclasses.asdict(event)
+
+
+def from_record(event_type: type[Event], record: dict[str, Any]) -> Event:
+    if event_type is Invoice:
+        record = {**record, "lines": tuple(InvoiceLine(**line) for line in record["lines"])}
+    names = {f.name for f in dataclasses.fields(event_type)}
+    return event_type(**{k: v for k, v in record.items() if k in names})

@@ -1,0 +1,210 @@
+"""The event log as append-only PostgreSQL tables (the embedded default).
+
+Appends from all tasks of a process are gathered by one writer into a single transaction (group
+commit): a caller's ``append`` returns only after that transaction committed. Offsets within a
+partition are handed out under the partition's row lock and committed with the rows, so a reader
+never sees offset n+1 before offset n.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+
+from psycopg_pool import AsyncConnectionPool
+
+from .base import Entry, LogError, OffsetLoader, Position, Record, partition_for
+
+logger = logging.getLogger(__name__)
+
+_READ = """
+SELECT e.partition, e."offset", e.key, e.value, e.appended_at
+FROM unnest(%(partitions)s::int[], %(offsets)s::bigint[]) AS p(partition, next_offset)
+CROSS JOIN LATERAL (
+    SELECT partition, "offset", key, value, appended_at FROM log_entries
+    WHERE stream = %(stream)s AND partition = p.partition AND "offset" >= p.next_offset
+    ORDER BY "offset" LIMIT %(limit)s
+) AS e
+ORDER BY e.partition, e."offset"
+"""
+
+_Pending = tuple[Sequence[Record], "asyncio.Future[list[Position]]"]
+
+
+class PostgresLog:
+    def __init__(
+        self, pool: AsyncConnectionPool, *, partitions: int = 8, max_batch: int = 2000
+    ) -> None:
+        self.name = "postgres"
+        self._pool = pool
+        self._partitions = partitions
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_loop(), name="postgres-log-writer")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(LogError("the PostgreSQL log was closed before the append"))
+
+    async def partitions(self, stream: str) -> int:
+        return self._partitions
+
+    async def append(self, records: Sequence[Record]) -> list[Position]:
+        if not records:
+            return []
+        if self._writer is None:
+            raise LogError("the PostgreSQL log is not started")
+        future: asyncio.Future[list[Position]] = asyncio.get_running_loop().create_future()
+        await self._queue.put((records, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            count = len(batch[0][0])
+            while not self._queue.empty() and count < self._max_batch:
+                batch.append(self._queue.get_nowait())
+                count += len(batch[-1][0])
+            try:
+                positions = await self._write([records for records, _ in batch])
+            except asyncio.CancelledError:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(LogError("the PostgreSQL log was closed"))
+                raise
+            except Exception as exc:
+                logger.exception("append to the PostgreSQL log failed")
+                error = LogError(f"append to the PostgreSQL log failed: {exc}")
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, positions, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _write(self, batches: list[Sequence[Record]]) -> list[list[Position]]:
+        # Group every record by (stream, partition), keeping arrival order inside each group.
+        slots: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+        for b, records in enumerate(batches):
+            for r, record in enumerate(records):
+                slots[(record.stream, partition_for(record.key, self._partitions))].append((b, r))
+        results: list[list[Position | None]] = [[None] * len(records) for records in batches]
+        rows: list[tuple[str, int, int, str, bytes]] = []
+        async with self._pool.connection() as conn, conn.transaction():
+            # Lock partitions in one global order so concurrent writers cannot deadlock.
+            for stream, partition in sorted(slots):
+                members = slots[(stream, partition)]
+                await conn.execute(
+                    "INSERT INTO log_partitions (stream, partition) VALUES (%s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (stream, partition),
+                )
+                cursor = await conn.execute(
+                    "UPDATE log_partitions SET next_offset = next_offset + %s"
+                    " WHERE stream = %s AND partition = %s RETURNING next_offset",
+                    (len(members), stream, partition),
+                )
+                row = await cursor.fetchone()
+                assert row is not None
+                first = int(row[0]) - len(members)
+                for i, (b, r) in enumerate(members):
+                    record = batches[b][r]
+                    results[b][r] = Position(stream, partition, first + i)
+                    rows.append((stream, partition, first + i, record.key, record.value))
+            async with conn.cursor() as cur:
+                async with cur.copy(
+                    'COPY log_entries (stream, partition, "offset", key, value) FROM STDIN'
+                ) as copy:
+                    for values in rows:
+                        await copy.write_row(values)
+        return [[p for p in positions if p is not None] for positions in results]
+
+    async def read(self, stream: str, partition: int, offset: int, limit: int) -> list[Entry]:
+        return await self._read(stream, {partition: offset}, limit)
+
+    async def _read(self, stream: str, next_offsets: dict[int, int], limit: int) -> list[Entry]:
+        parts = sorted(next_offsets)
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                _READ,
+                {
+                    "stream": stream,
+                    "partitions": parts,
+                    "offsets": [next_offsets[p] for p in parts],
+                    "limit": limit,
+                },
+            )
+            rows = await cursor.fetchall()
+        return [
+            Entry(Position(stream, int(p), int(o)), key, bytes(value), appended_at)
+            for p, o, key, value, appended_at in rows
+        ]
+
+    async def end_offset(self, stream: str, partition: int) -> int:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT next_offset FROM log_partitions WHERE stream = %s AND partition = %s",
+                (stream, partition),
+            )
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> PostgresSubscription:
+        return PostgresSubscription(self, stream, load_offsets)
+
+
+class PostgresSubscription:
+    """Reads every partition of a stream; the embedded runtime has one consumer per group."""
+
+    def __init__(self, log: PostgresLog, stream: str, load_offsets: OffsetLoader) -> None:
+        self._log = log
+        self._stream = stream
+        self._load_offsets = load_offsets
+        self._next: dict[int, int] | None = None
+        self._idle_s = 0.01
+
+    async def poll(self, max_records: int, timeout_s: float) -> list[Entry]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        if self._next is None:
+            await self.rewind()
+        assert self._next is not None
+        while True:
+            per_partition = max(1, max_records // len(self._next))
+            entries = await self._log._read(self._stream, self._next, per_partition)
+            if entries:
+                self._idle_s = 0.01
+                for entry in entries:
+                    self._next[entry.position.partition] = entry.position.offset + 1
+                return entries
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return []
+            await asyncio.sleep(min(self._idle_s, remaining))
+            self._idle_s = min(self._idle_s * 2, 0.2)
+
+    async def committed(self, next_offsets: dict[int, int]) -> None:
+        return None
+
+    async def rewind(self) -> None:
+        partitions = list(range(await self._log.partitions(self._stream)))
+        loaded = await self._load_offsets(self._stream, partitions)
+        self._next = {p: loaded.get(p, 0) for p in partitions}
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,57 @@
+"""Typed settings, read once at start-up. Each has a CHARGELEDGER_* environment variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHARGELEDGER_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path(".chargeledger"),
+        description="Where the embedded PostgreSQL keeps its data (CHARGELEDGER_DATA_DIR).",
+    )
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL DSN; when unset an embedded server runs under data_dir "
+        "(CHARGELEDGER_DATABASE_URL).",
+    )
+    log: str = Field(
+        "postgres",
+        description="Event log: 'postgres' or 'kafka://HOST:PORT' (CHARGELEDGER_LOG).",
+    )
+    ocpp_host: str = Field("0.0.0.0", description="OCPP WebSocket bind address.")
+    ocpp_port: int = Field(9000, description="OCPP WebSocket port (CHARGELEDGER_OCPP_PORT).")
+    http_host: str = Field("0.0.0.0", description="HTTP API bind address.")
+    http_port: int = Field(8080, description="HTTP API port (CHARGELEDGER_HTTP_PORT).")
+    tariff: Path | None = Field(
+        None,
+        description="OCPI 2.2.1 Tariff JSON used as the default tariff; the bundled sample "
+        "tariff when unset (CHARGELEDGER_TARIFF).",
+    )
+    gateway_id: str | None = Field(
+        None, description="Name of this gateway process in logged frames; hostname:pid if unset."
+    )
+    heartbeat_interval_s: int = Field(300, ge=1, description="Interval sent in BootNotification.")
+    log_partitions: int = Field(
+        8, ge=1, le=1024, description="Partitions per stream (PostgreSQL log; new Kafka topics)."
+    )
+    invoice_issuer: str = Field("CL", description="Prefix of invoice numbers.")
+    transaction_id_lease_size: int = Field(
+        100, ge=1, description="Transaction ids a gateway leases from PostgreSQL at a time."
+    )
+
+    @field_validator("log")
+    @classmethod
+    def _check_log(cls, value: str) -> str:
+        if value == "postgres" or (value.startswith("kafka://") and len(value) > len("kafka://")):
+            return value
+        raise ValueError("log must be 'postgres' or 'kafka://HOST:PORT'")
+
+    @property
+    def kafka_bootstrap(self) -> str | None:
+        return self.log.removeprefix("kafka://") if self.log.startswith("kafka://") else None

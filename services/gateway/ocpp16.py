@@ -1,0 +1,88 @@
+"""OCPP 1.6J: answers to the CALLs a charge point sends (built on the ``ocpp`` library)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint
+from ocpp.v16 import call_result
+from ocpp.v16.datatypes import IdTagInfo
+from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
+
+from .transaction_ids import TransactionIdAllocator, request_key
+
+Clock = Callable[[], datetime]
+
+
+def ocpp_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class CentralSystem16(ChargePoint):  # type: ignore[misc]
+    """One station's connection. Every frame passes through the logged connection first."""
+
+    def __init__(
+        self,
+        station_id: str,
+        connection: Any,
+        *,
+        transaction_ids: TransactionIdAllocator,
+        clock: Clock,
+        heartbeat_interval_s: int,
+    ) -> None:
+        super().__init__(station_id, connection)
+        self._transaction_ids = transaction_ids
+        self._clock = clock
+        self._heartbeat_interval_s = heartbeat_interval_s
+
+    @on(Action.boot_notification)
+    def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
+        return call_result.BootNotification(
+            current_time=ocpp_time(self._clock()),
+            interval=self._heartbeat_interval_s,
+            status=RegistrationStatus.accepted,
+        )
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self) -> call_result.Heartbeat:
+        return call_result.Heartbeat(current_time=ocpp_time(self._clock()))
+
+    @on(Action.status_notification)
+    def on_status_notification(self, **_: Any) -> call_result.StatusNotification:
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str) -> call_result.Authorize:
+        return call_result.Authorize(id_tag_info=IdTagInfo(status=AuthorizationStatus.accepted))
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(
+        self, call_unique_id: str, **payload: Any
+    ) -> call_result.StartTransaction:
+        transaction_id = await self._transaction_ids.allocate(
+            self.id, request_key(call_unique_id, payload)
+        )
+        return call_result.StartTransaction(
+            transaction_id=transaction_id,
+            id_tag_info=IdTagInfo(status=AuthorizationStatus.accepted),
+        )
+
+    @on(Action.stop_transaction)
+    def on_stop_transaction(self, id_tag: str | None = None, **_: Any) -> call_result.StopTransaction:
+        if id_tag is None:
+            return call_result.StopTransaction()
+        return call_result.StopTransaction(
+            id_tag_info=IdTagInfo(status=AuthorizationStatus.accepted)
+        )
+
+    @on(Action.meter_values)
+    def on_meter_values(self, **_: Any) -> call_result.MeterValues:
+        return call_result.MeterValues()
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
+        # No vendor extensions are known yet; the spec's answer for that is UnknownVendorId.
+        return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)

@@ -1,0 +1,142 @@
+"""Turns the text frames of one WebSocket connection into durable ``Frame`` events."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..core import codec
+from ..core.events import ConnectionEvent, ConnectionEventKind, Direction, Frame
+from ..core.log import EventLog, Position, Record
+
+Clock = Callable[[], datetime]
+
+_ARITY = {2: 4, 3: 3, 4: 5}  # OCPP-J: CALL, CALLRESULT, CALLERROR and their element counts
+
+
+@dataclass(frozen=True, slots=True)
+class FrameInfo:
+    message_type: int | None
+    unique_id: str | None
+    action: str | None
+    rejection_reason: str | None = None
+
+
+def describe(raw: str) -> FrameInfo:
+    """Read the OCPP-J envelope of a frame, or say why it is not one."""
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return FrameInfo(None, None, None, "not valid JSON")
+    if not isinstance(message, list) or not message:
+        return FrameInfo(None, None, None, "not a JSON array")
+    message_type = message[0] if type(message[0]) is int else None
+    unique_id = message[1] if len(message) > 1 and isinstance(message[1], str) else None
+    if message_type not in _ARITY:
+        return FrameInfo(None, unique_id, None, "unknown MessageTypeId")
+    assert message_type is not None
+    if unique_id is None:
+        return FrameInfo(message_type, None, None, "MessageId missing or not a string")
+    if len(message) != _ARITY[message_type]:
+        return FrameInfo(message_type, unique_id, None, "wrong number of elements")
+    action = None
+    if message_type == 2:
+        if not isinstance(message[2], str):
+            return FrameInfo(message_type, unique_id, None, "Action is not a string")
+        action = message[2]
+        if not isinstance(message[3], dict):
+            return FrameInfo(message_type, unique_id, action, "Payload is not a JSON object")
+    return FrameInfo(message_type, unique_id, action)
+
+
+class FrameRecorder:
+    """Appends every frame of one connection to the log before it is handled or sent."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        *,
+        station_id: str,
+        ocpp_version: str,
+        gateway_id: str,
+        connection_id: str,
+        clock: Clock,
+    ) -> None:
+        self._log = log
+        self.station_id = station_id
+        self.ocpp_version = ocpp_version
+        self.gateway_id = gateway_id
+        self.connection_id = connection_id
+        self._clock = clock
+        self._seq = 0
+        # Actions of CALLs awaiting an answer, by unique id, so the answer can name its action.
+        self._open_calls: OrderedDict[tuple[Direction, str], str] = OrderedDict()
+
+    async def _append(self, event: Frame | ConnectionEvent) -> Position:
+        [position] = await self._log.append(
+            [Record(event.STREAM, event.key, codec.encode(event))]
+        )
+        return position
+
+    async def connection(
+        self,
+        kind: ConnectionEventKind,
+        *,
+        remote_address: str | None = None,
+        close_code: int | None = None,
+        close_reason: str | None = None,
+    ) -> Position:
+        seq = self._seq
+        self._seq += 1
+        return await self._append(
+            ConnectionEvent(
+                event_id=f"connection:{self.connection_id}:{seq}",
+                station_id=self.station_id,
+                kind=kind,
+                gateway_id=self.gateway_id,
+                connection_id=self.connection_id,
+                occurred_at=self._clock(),
+                connection_seq=seq,
+                subprotocol=self.ocpp_version,
+                remote_address=remote_address,
+                close_code=close_code,
+                close_reason=close_reason,
+            )
+        )
+
+    async def frame(self, direction: Direction, raw: str) -> Frame:
+        """Append one frame; returns once it is durable."""
+        info = describe(raw)
+        action = info.action
+        if info.unique_id is not None and info.rejection_reason is None:
+            if info.message_type == 2 and action is not None:
+                self._open_calls[(direction, info.unique_id)] = action
+                while len(self._open_calls) > 64:
+                    self._open_calls.popitem(last=False)
+            else:
+                # An answer travels the other way from the CALL it answers.
+                asked_by: Direction = "OUTBOUND" if direction == "INBOUND" else "INBOUND"
+                action = self._open_calls.pop((asked_by, info.unique_id), None)
+        seq = self._seq
+        self._seq += 1
+        frame = Frame(
+            event_id=f"frame:{self.connection_id}:{seq}",
+            station_id=self.station_id,
+            ocpp_version=self.ocpp_version,
+            direction=direction,
+            raw=raw,
+            gateway_id=self.gateway_id,
+            connection_id=self.connection_id,
+            received_at=self._clock(),
+            connection_seq=seq,
+            message_type=info.message_type,
+            rejected=info.rejection_reason is not None,
+            rejection_reason=info.rejection_reason,
+            unique_id=info.unique_id,
+            action=action,
+        )
+        await self._append(frame)
+        return frame

@@ -1,0 +1,170 @@
+"""The OCPP-J WebSocket gateway: ``ws://HOST:PORT/ocpp/{station_id}``.
+
+Single ingress per connection: every inbound frame is appended to the log before the ``ocpp``
+library sees it, and every outbound frame (the answers) is appended before it is sent. So a
+charge point never gets a confirmation for a frame the log does not hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ..core.log import EventLog
+from .ocpp16 import CentralSystem16
+from .recorder import Clock, FrameRecorder
+from .transaction_ids import TransactionIdAllocator
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOLS = ["ocpp1.6"]
+# OCPP 1.6 chargeBoxIdentity is a CiString48; printable ASCII without '/' keeps URLs unambiguous.
+_STATION_ID = re.compile(r"[\x21-\x2e\x30-\x7e]{1,48}")
+
+
+def station_id_from_path(path: str) -> str | None:
+    """The station id of ``/ocpp/{station_id}`` (percent-decoded), or None if the path is not one."""
+    path = path.split("?", 1)[0]
+    prefix = "/ocpp/"
+    if not path.startswith(prefix):
+        return None
+    station_id = unquote(path[len(prefix) :])
+    return station_id if _STATION_ID.fullmatch(station_id) else None
+
+
+class LoggedConnection:
+    """What the ``ocpp`` library reads from and writes to: a WebSocket that logs first."""
+
+    def __init__(self, websocket: ServerConnection, recorder: FrameRecorder) -> None:
+        self._websocket = websocket
+        self._recorder = recorder
+
+    async def recv(self) -> str:
+        while True:
+            message = await self._websocket.recv()
+            if isinstance(message, bytes):
+                raw = message.decode("utf-8", errors="replace")
+                frame = await self._recorder.frame("INBOUND", raw)
+                logger.warning("%s sent a binary frame; OCPP-J uses text frames", frame.station_id)
+                continue
+            frame = await self._recorder.frame("INBOUND", message)
+            if frame.rejected:
+                logger.warning(
+                    "%s sent a frame that is not OCPP-J (%s)", frame.station_id, frame.rejection_reason
+                )
+                continue
+            return message
+
+    async def send(self, message: str) -> None:
+        await self._recorder.frame("OUTBOUND", message)
+        await self._websocket.send(message)
+
+
+class Gateway:
+    def __init__(
+        self,
+        log: EventLog,
+        transaction_ids: TransactionIdAllocator,
+        *,
+        gateway_id: str,
+        clock: Clock,
+        heartbeat_interval_s: int = 300,
+        new_connection_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._log = log
+        self._transaction_ids = transaction_ids
+        self.gateway_id = gateway_id
+        self._clock = clock
+        self._heartbeat_interval_s = heartbeat_interval_s
+        self._new_connection_id = new_connection_id
+        self._server: Server | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await serve(
+            self._handle,
+            host,
+            port,
+            subprotocols=SUBPROTOCOLS,  # type: ignore[arg-type]
+            process_request=self._check_path,
+            max_size=1 << 20,
+        )
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        sockets = list(self._server.sockets)
+        return int(sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 10)
+            self._server = None
+
+    def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
+        if station_id_from_path(request.path) is None:
+            return connection.respond(
+                HTTPStatus.NOT_FOUND,
+                "Connect to /ocpp/{station_id}; the station id is 1-48 printable characters.\n",
+            )
+        return None
+
+    async def _handle(self, websocket: ServerConnection) -> None:
+        station_id = station_id_from_path(websocket.request.path if websocket.request else "")
+        subprotocol = websocket.subprotocol
+        if station_id is None or subprotocol is None:
+            await websocket.close(1002, "unsupported OCPP subprotocol")
+            return
+        recorder = FrameRecorder(
+            self._log,
+            station_id=station_id,
+            ocpp_version=subprotocol,
+            gateway_id=self.gateway_id,
+            connection_id=self._new_connection_id(),
+            clock=self._clock,
+        )
+        remote = websocket.remote_address
+        remote_address = f"{remote[0]}:{remote[1]}" if remote else None
+        await recorder.connection("OPENED", remote_address=remote_address)
+        central_system = CentralSystem16(
+            station_id,
+            LoggedConnection(websocket, recorder),
+            transaction_ids=self._transaction_ids,
+            clock=self._clock,
+            heartbeat_interval_s=self._heartbeat_interval_s,
+        )
+        logger.info("%s connected from %s (%s)", station_id, remote_address, subprotocol)
+        try:
+            await central_system.start()
+        except ConnectionClosed:
+            pass
+        except Exception:
+            # The log could not take a frame (or a bug): drop the connection without answering;
+            # the station keeps the unconfirmed message and sends it again after reconnecting.
+            logger.exception("%s: closing the connection after an error", station_id)
+            with contextlib.suppress(Exception):
+                await websocket.close(1011, "internal error; reconnect and resend")
+        finally:
+            await self._closed(recorder, websocket)
+
+    async def _closed(self, recorder: FrameRecorder, websocket: ServerConnection) -> None:
+        code: Any = websocket.close_code
+        with contextlib.suppress(Exception):
+            await recorder.connection(
+                "CLOSED",
+                close_code=int(code) if code is not None else None,
+                close_reason=websocket.close_reason,
+            )
+        logger.info("%s disconnected (%s)", recorder.station_id, code)

@@ -1,0 +1,61 @@
+"""Meter readings: OCPP sampled values to integer watt-hours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+_WH_PER_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000)}
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyReading:
+    timestamp: datetime
+    energy_wh: int
+
+
+def parse_timestamp(value: str) -> datetime:
+    """An OCPP dateTime as an aware UTC datetime (a value without offset is taken as UTC)."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def to_wh(value: str, unit: str | None) -> int | None:
+    """The register value in Wh, rounded half-up; None when the value or unit is not energy."""
+    factor = _WH_PER_UNIT.get(unit or "Wh")
+    if factor is None:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        return None
+    if not amount.is_finite():
+        return None
+    return int((amount * factor).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def energy_readings(meter_values: list[dict[str, Any]]) -> list[EnergyReading]:
+    """The total import register readings in OCPP 1.6 ``meterValue`` entries.
+
+    Only unsigned (Raw) totals count: no phase, measurand absent or
+    Energy.Active.Import.Register, location absent or Outlet.
+    """
+    readings = []
+    for meter_value in meter_values:
+        timestamp = parse_timestamp(meter_value["timestamp"])
+        for sampled in meter_value.get("sampledValue", []):
+            if sampled.get("measurand", ENERGY_REGISTER) != ENERGY_REGISTER:
+                continue
+            if sampled.get("phase") or sampled.get("format", "Raw") != "Raw":
+                continue
+            if sampled.get("location", "Outlet") != "Outlet":
+                continue
+            energy_wh = to_wh(sampled["value"], sampled.get("unit"))
+            if energy_wh is not None:
+                readings.append(EnergyReading(timestamp, energy_wh))
+    return readings
