@@ -135,3 +135,7 @@ async def _run(settings: Settings) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -33,14 +33,25 @@ class _Schema:
     fingerprint: bytes
 
 
-def schema_files() -> dict[str, dict[str, Any]]:
-    """Every ``.avsc`` shipped in ``schemas/``, by full name."""
+def _read_schemas(folder: Any) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    for entry in resources.files("chargeledger.schemas").iterdir():
+    for entry in folder.iterdir():
         if entry.name.endswith(".avsc"):
-            schema = json.loads(entry.read_text(encoding="utf-8"))
-            found[f"{schema['namespace']}.{schema['name']}"] = schema
+            found[entry.name.removesuffix(".avsc")] = json.loads(entry.read_text(encoding="utf-8"))
     return found
+
+
+def schema_files() -> dict[str, dict[str, Any]]:
+    """The current schema of every record type in ``schemas/``, by full name."""
+    return {
+        f"{s['namespace']}.{s['name']}": s
+        for s in _read_schemas(resources.files("chargeledger.schemas")).values()
+    }
+
+
+def released_schemas() -> dict[str, dict[str, Any]]:
+    """Earlier released versions kept in ``schemas/history/``, by file name (``{name}.v{N}``)."""
+    return _read_schemas(resources.files("chargeledger.schemas").joinpath("history"))
 
 
 def schema_fingerprint(parsed: Any) -> bytes:
@@ -60,7 +71,12 @@ def _schemas() -> dict[str, _Schema]:
 
 @cache
 def _by_fingerprint() -> dict[bytes, _Schema]:
-    return {s.fingerprint: s for s in _schemas().values()}
+    known = {s.fingerprint: s for s in _schemas().values()}
+    for raw in released_schemas().values():
+        name = f"{raw['namespace']}.{raw['name']}"
+        parsed = fastavro.parse_schema(raw, named_schemas={})
+        known.setdefault(schema_fingerprint(parsed), _Schema(name, parsed, schema_fingerprint(parsed)))
+    return known
 
 
 def parsed_schema(name: str) -> Any:

@@ -1,0 +1,142 @@
+"""Test helpers: a raw OCPP-J client, `chargeledger up` as a real process, polling the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OcppClient:
+    """A charge point speaking raw OCPP-J 1.6 text frames."""
+
+    def __init__(self, websocket: ClientConnection) -> None:
+        self.websocket = websocket
+
+    @classmethod
+    async def connect(cls, port: int, station_id: str) -> OcppClient:
+        websocket = await connect(
+            f"ws://127.0.0.1:{port}/ocpp/{station_id}", subprotocols=["ocpp1.6"]  # type: ignore[list-item]
+        )
+        return cls(websocket)
+
+    async def send_raw(self, raw: str) -> Any:
+        await self.websocket.send(raw)
+        return json.loads(await self.websocket.recv())
+
+    async def call(self, unique_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        answer = await self.send_raw(json.dumps([2, unique_id, action, payload]))
+        assert answer[0] == 3 and answer[1] == unique_id, answer
+        return dict(answer[2])
+
+    async def close(self) -> None:
+        await self.websocket.close()
+
+
+def meter_values(transaction_id: int, timestamp: str, value: str, unit: str) -> dict[str, Any]:
+    return {
+        "connectorId": 1,
+        "transactionId": transaction_id,
+        "meterValue": [
+            {
+                "timestamp": timestamp,
+                "sampledValue": [
+                    {"value": value, "unit": unit, "measurand": "Energy.Active.Import.Register"}
+                ],
+            }
+        ],
+    }
+
+
+class Product:
+    """`chargeledger up` in a child process, as a user runs it."""
+
+    def __init__(self, data_dir: Path, *, log: str = "postgres", extra: list[str] | None = None):
+        self.data_dir = data_dir
+        self.log = log
+        self.extra = extra or []
+        self.ocpp_port = free_port()
+        self.http_port = free_port()
+        self.process: subprocess.Popen[str] | None = None
+        self.output = ""
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, timeout_s: float = 60) -> Product:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGELEDGER_")}
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "chargeledger.cli", "up",
+                "--data-dir", str(self.data_dir),
+                "--ocpp-port", str(self.ocpp_port),
+                "--http-port", str(self.http_port),
+                "--log", self.log,
+                *self.extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            self.output += line
+            if "Stop with Ctrl-C." in line:
+                return self
+            if not line and self.process.poll() is not None:
+                break
+        self.kill()
+        raise AssertionError(f"chargeledger up did not start:\n{self.output}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        if self.process.stdout is not None:
+            self.output += self.process.stdout.read()
+        return code
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = httpx.get(self.api + path, params=params, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+
+def eventually(probe: Callable[[], T | None], timeout_s: float = 20, what: str = "") -> T:
+    """Poll until ``probe`` returns something other than None/False/empty."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or probe}; last value: {last!r}")
