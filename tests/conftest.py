@@ -30,9 +30,8 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    data_dir = tmp_path_factory.mktemp("embedded-pg")
-    yield db.start_embedded(data_dir)
-    db.stop_embedded(data_dir)
+    # The wheel stops the server it started when the test run exits.
+    yield db.start_embedded(tmp_path_factory.mktemp("embedded-pg"))
 
 
 @pytest.fixture

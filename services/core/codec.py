@@ -19,6 +19,8 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from .events import EVENT_TYPES, Event, from_record, to_record
 
+__all__ = ["DecodeError", "decode", "encode", "from_record", "parsed_schema", "to_record"]
+
 MAGIC = b"\xc3\x01"
 
 

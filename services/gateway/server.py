@@ -137,7 +137,6 @@ class Gateway:
         )
         remote = websocket.remote_address
         remote_address = f"{remote[0]}:{remote[1]}" if remote else None
-        await recorder.connection("OPENED", remote_address=remote_address)
         central_system = CentralSystem16(
             station_id,
             LoggedConnection(websocket, recorder),
@@ -147,6 +146,7 @@ class Gateway:
         )
         logger.info("%s connected from %s (%s)", station_id, remote_address, subprotocol)
         try:
+            await recorder.connection("OPENED", remote_address=remote_address)
             await central_system.start()
         except ConnectionClosed:
             pass

@@ -1,0 +1,238 @@
+"""Sessions from OCPP 1.6 frames: the pure fold, no I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chargeledger.core.events import Event, Frame, SessionEvent
+from chargeledger.core.log import Position
+from chargeledger.ledger.meter import to_wh
+from chargeledger.ledger.sessions import SessionsProcessor, StationSessions
+
+AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+class Station:
+    """Builds the frames a gateway logs for one station, and folds them."""
+
+    def __init__(self, station_id: str = "CP-1", connection_id: str = "conn-1") -> None:
+        self.station_id = station_id
+        self.connection_id = connection_id
+        self.frames: list[Frame] = []
+
+    def _frame(self, direction: str, message: list[Any], action: str | None) -> None:
+        seq = len(self.frames) + 1
+        self.frames.append(
+            Frame(
+                event_id=f"frame:{self.connection_id}:{seq}",
+                station_id=self.station_id,
+                ocpp_version="ocpp1.6",
+                direction=direction,  # type: ignore[arg-type]
+                raw=json.dumps(message),
+                gateway_id="gw",
+                connection_id=self.connection_id,
+                received_at=AT,
+                connection_seq=seq,
+                message_type=message[0],
+                unique_id=message[1],
+                action=action,
+            )
+        )
+
+    def call(self, uid: str, action: str, payload: dict[str, Any], answer: dict[str, Any] | None = None) -> None:
+        self._frame("INBOUND", [2, uid, action, payload], action)
+        self._frame("OUTBOUND", [3, uid, answer if answer is not None else {}], action)
+
+    def start(self, uid: str, transaction_id: int, meter_start: int = 1000, connector: int = 1) -> None:
+        self.call(
+            uid, "StartTransaction",
+            {"connectorId": connector, "idTag": "TAG", "meterStart": meter_start, "timestamp": "2026-05-01T10:00:00Z"},
+            {"transactionId": transaction_id, "idTagInfo": {"status": "Accepted"}},
+        )  # fmt: skip
+
+    def meter(self, uid: str, transaction_id: int, timestamp: str, *sampled: dict[str, Any]) -> None:
+        self.call(uid, "MeterValues", {"connectorId": 1, "transactionId": transaction_id,
+                                       "meterValue": [{"timestamp": timestamp, "sampledValue": list(sampled)}]})  # fmt: skip
+
+    def stop(self, uid: str, transaction_id: int, meter_stop: int, reason: str | None = "Local") -> None:
+        payload: dict[str, Any] = {"transactionId": transaction_id, "meterStop": meter_stop, "timestamp": "2026-05-01T11:00:00Z"}
+        if reason:
+            payload["reason"] = reason
+        self.call(uid, "StopTransaction", payload)
+
+
+def fold(frames: list[Frame], *, persist_between: bool = False) -> tuple[StationSessions, list[SessionEvent]]:
+    processor = SessionsProcessor()
+    state = processor.initial_state()
+    outputs: list[Event] = []
+    for offset, frame in enumerate(frames):
+        if persist_between:  # the runner stores state as JSON between batches
+            state = processor.load_state(json.loads(json.dumps(processor.dump_state(state))))
+        state, out = processor.evolve(state, frame, Position("ocpp.frames", 0, offset))
+        outputs += out
+    assert all(isinstance(o, SessionEvent) for o in outputs)
+    return state, outputs  # type: ignore[return-value]
+
+
+def latest(outputs: list[SessionEvent]) -> dict[str, SessionEvent]:
+    by_session: dict[str, SessionEvent] = {}
+    for o in outputs:
+        by_session[o.session_id] = o
+    return by_session
+
+
+def a_full_session() -> Station:
+    s = Station()
+    s.call("1", "BootNotification", {"chargePointVendor": "A", "chargePointModel": "B"}, {"status": "Accepted"})
+    s.start("2", 41)
+    s.meter("3", 41, "2026-05-01T10:20:00Z", {"value": "4000", "unit": "Wh"})
+    s.meter("4", 41, "2026-05-01T10:40:00Z", {"value": "7.5", "unit": "kWh", "measurand": "Energy.Active.Import.Register"})
+    s.stop("5", 41, 8200, "EVDisconnected")
+    return s
+
+
+def test_a_session_from_start_to_stop() -> None:
+    _, outputs = fold(a_full_session().frames)
+    assert [(o.revision, o.status, o.energy_wh) for o in outputs] == [
+        (1, "active", 0), (2, "active", 3000), (3, "active", 6500), (4, "completed", 7200),
+    ]  # fmt: skip
+    final = outputs[-1]
+    assert final.session_id == "CP-1:41" and final.event_id == "CP-1:41:4"
+    assert final.connector_id == 1 and final.id_tag == "TAG"
+    assert final.started_at == datetime(2026, 5, 1, 10, tzinfo=UTC)
+    assert final.stopped_at == datetime(2026, 5, 1, 11, tzinfo=UTC)
+    assert (final.meter_start_wh, final.last_meter_wh, final.meter_stop_wh) == (1000, 7500, 8200)
+    assert final.stop_reason == "EVDisconnected"
+    # The revision points at the log position of the answer that confirmed the stop.
+    assert (final.source_stream, final.source_offset) == ("ocpp.frames", len(a_full_session().frames) - 1)
+
+
+def test_state_stored_between_batches_gives_the_same_result() -> None:
+    frames = a_full_session().frames
+    assert fold(frames, persist_between=True)[1] == fold(frames)[1]
+
+
+def test_replaying_the_log_gives_identical_outputs() -> None:
+    frames = a_full_session().frames
+    assert fold(frames)[1] == fold(list(frames))[1]
+
+
+def test_duplicate_frames_change_nothing() -> None:
+    frames = a_full_session().frames
+    _, once = fold(frames)
+    doubled = [f for frame in frames for f in (frame, frame)]
+    _, twice = fold(doubled)
+    # Same revisions with the same content; only the log positions differ (the log is longer).
+    without_position = [dataclasses.replace(o, source_offset=0) for o in once]
+    assert [dataclasses.replace(o, source_offset=0) for o in twice] == without_position
+
+
+def test_retransmitted_start_and_stop_count_once() -> None:
+    s = Station()
+    s.start("9", 7)
+    s.start("9", 7)  # the gateway answered the retransmission with the same id
+    s.stop("10", 7, 3000)
+    s.stop("10", 7, 3000)
+    _, outputs = fold(s.frames)
+    assert [(o.revision, o.status) for o in outputs] == [(1, "active"), (2, "completed")]
+    assert outputs[-1].energy_wh == 2000
+
+
+def test_a_start_answered_with_callerror_makes_no_session() -> None:
+    s = Station()
+    s._frame("INBOUND", [2, "1", "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0,
+                                                     "timestamp": "2026-05-01T10:00:00Z"}], "StartTransaction")  # fmt: skip
+    s._frame("OUTBOUND", [4, "1", "InternalError", "boom", {}], "StartTransaction")
+    assert fold(s.frames)[1] == []
+
+
+def test_a_call_that_was_never_answered_has_no_effect() -> None:
+    unanswered_stop = Station()
+    unanswered_stop.start("1", 5)
+    unanswered_stop._frame("INBOUND", [2, "2", "StopTransaction", {"transactionId": 5, "meterStop": 1500,
+                                                                   "timestamp": "2026-05-01T11:00:00Z"}], "StopTransaction")  # fmt: skip
+    _, outputs = fold(unanswered_stop.frames)
+    assert [o.status for o in outputs] == ["active"]
+
+
+def test_meter_values_arriving_out_of_order_keep_the_latest_reading() -> None:
+    s = Station()
+    s.start("1", 3, meter_start=0)
+    s.meter("2", 3, "2026-05-01T10:40:00Z", {"value": "9000", "unit": "Wh"})
+    s.meter("3", 3, "2026-05-01T10:20:00Z", {"value": "4000", "unit": "Wh"})  # sent offline, arrives late
+    _, outputs = fold(s.frames)
+    assert outputs[-1].last_meter_wh == 9000 and outputs[-1].energy_wh == 9000
+    assert len(outputs) == 2  # the late, older reading changed nothing
+
+
+def test_only_the_total_import_register_counts_as_energy() -> None:
+    s = Station()
+    s.start("1", 3, meter_start=0)
+    s.meter(
+        "2", 3, "2026-05-01T10:20:00Z",
+        {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"},
+        {"value": "1500", "phase": "L1", "unit": "Wh"},
+        {"value": "1600", "format": "SignedData", "unit": "Wh"},
+        {"value": "32", "measurand": "Current.Import", "unit": "A"},
+        {"value": "2.0004", "unit": "kWh"},
+    )  # fmt: skip
+    _, outputs = fold(s.frames)
+    assert outputs[-1].last_meter_wh == 2000
+
+
+def test_meter_going_backwards_is_never_billed_negative() -> None:
+    s = Station()
+    s.start("1", 8, meter_start=50_000)
+    s.stop("2", 8, 120)  # meter reset during the session
+    _, outputs = fold(s.frames)
+    assert outputs[-1].status == "completed" and outputs[-1].energy_wh == 0
+
+
+def test_stop_transaction_data_readings_are_applied() -> None:
+    s = Station()
+    s.start("1", 4, meter_start=100)
+    s.call("2", "StopTransaction", {"transactionId": 4, "meterStop": 900, "timestamp": "2026-05-01T11:00:00Z",
+                                    "transactionData": [{"timestamp": "2026-05-01T10:59:00Z",
+                                                         "sampledValue": [{"value": "880"}]}]})  # fmt: skip
+    _, outputs = fold(s.frames)
+    assert (outputs[-1].last_meter_wh, outputs[-1].meter_stop_wh, outputs[-1].energy_wh) == (880, 900, 800)
+    assert outputs[-1].stop_reason == "Local"  # OCPP 1.6: reason absent means Local
+
+
+def test_stations_do_not_mix() -> None:
+    a, b = Station("A"), Station("B")
+    a.start("1", 1)
+    b.start("1", 2)
+    processor = SessionsProcessor()
+    states = {"A": processor.initial_state(), "B": processor.initial_state()}
+    outputs: list[Event] = []
+    for i, frame in enumerate([*a.frames, *b.frames]):
+        key = processor.state_key(frame)
+        assert key is not None
+        states[key], out = processor.evolve(states[key], frame, Position("ocpp.frames", 0, i))
+        outputs += out
+    assert sorted(o.session_id for o in outputs) == ["A:1", "B:2"]  # type: ignore[union-attr]
+
+
+def test_rejected_and_unrelated_frames_are_ignored() -> None:
+    s = Station()
+    s.call("1", "Heartbeat", {}, {"currentTime": "2026-05-01T10:00:00Z"})
+    s.call("2", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
+    rejected = Frame(event_id="x", station_id="CP-1", ocpp_version="ocpp1.6", direction="INBOUND", raw="nope",
+                     gateway_id="gw", connection_id="c", received_at=AT, connection_seq=9, rejected=True,
+                     rejection_reason="not valid JSON")  # fmt: skip
+    assert fold([*s.frames, rejected])[1] == []
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "wh"),
+    [("1234", "Wh", 1234), ("1234", None, 1234), ("1.2345", "kWh", 1235), ("1.2344", "kWh", 1234),
+     ("0.0005", "kWh", 1), ("12", "W", None), ("abc", "Wh", None), ("NaN", "Wh", None)],
+)  # fmt: skip
+def test_register_values_to_wh(value: str, unit: str | None, wh: int | None) -> None:
+    assert to_wh(value, unit) == wh

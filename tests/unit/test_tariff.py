@@ -1,0 +1,124 @@
+"""OCPI 2.2.1 tariffs: reading them, and pricing energy to the cent."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chargeledger.core.events import Invoice, SessionEvent
+from chargeledger.core.log import Position
+from chargeledger.invoicing.invoices import InvoiceProcessor
+from chargeledger.invoicing.tariff import TariffError, load_tariff, parse_tariff, price_energy
+
+
+def tariff_json(price: Any = "0.25", vat: Any = "20.0", step_size: int = 1, currency: str = "EUR", **extra: Any) -> str:
+    component = {"type": "ENERGY", "price": price, "step_size": step_size}
+    if vat is not None:
+        component["vat"] = vat
+    body = {"country_code": "NL", "party_id": "CLD", "id": "T1", "currency": currency,
+            "elements": [{"price_components": [component]}], "last_updated": "2026-01-01T00:00:00Z", **extra}  # fmt: skip
+    # Prices are JSON numbers in OCPI: write them unquoted.
+    return json.dumps(body).replace(f'"{price}"', str(price)).replace(f'"{vat}"', str(vat))
+
+
+def test_prices_are_read_exactly_not_as_floats() -> None:
+    tariff = parse_tariff(tariff_json(price="0.1"))
+    assert tariff.energy_component().price == Decimal("0.1")
+
+
+def test_energy_price_with_vat_rounded_half_up_to_cents() -> None:
+    charge = price_energy(parse_tariff(tariff_json(price="0.25", vat="20.0")), 12_345)
+    # 12.345 kWh * 0.25 = 3.08625 -> 3.09; VAT 20 % of 3.09 = 0.618 -> 0.62
+    assert charge.quantity_kwh == Decimal("12.345")
+    assert (charge.amount_excl_vat, charge.vat_amount, charge.amount_incl_vat) == (
+        Decimal("3.09"), Decimal("0.62"), Decimal("3.71"),
+    )  # fmt: skip
+
+
+def test_half_cent_rounds_up() -> None:
+    charge = price_energy(parse_tariff(tariff_json(price="0.5", vat="0")), 1_001)  # 0.5005 EUR
+    assert charge.amount_excl_vat == Decimal("0.50")
+    charge = price_energy(parse_tariff(tariff_json(price="0.5", vat="0")), 1_010)  # 0.505 EUR
+    assert charge.amount_excl_vat == Decimal("0.51")
+
+
+def test_step_size_bills_whole_blocks_of_wh() -> None:
+    charge = price_energy(parse_tariff(tariff_json(price="1", step_size=500)), 1_201)
+    assert charge.billed_wh == 1_500 and charge.quantity_kwh == Decimal("1.500")
+
+
+def test_missing_vat_means_no_vat() -> None:
+    charge = price_energy(parse_tariff(tariff_json(vat=None)), 1_000)
+    assert charge.vat_rate_percent == 0 and charge.vat_amount == 0
+
+
+def test_currency_minor_units() -> None:
+    charge = price_energy(parse_tariff(tariff_json(price="38", vat="10", currency="JPY")), 12_345)
+    assert charge.amount_excl_vat == Decimal("469")  # 469.11 -> 469 yen, no decimals
+    assert charge.vat_amount == Decimal("47")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not valid JSON"),
+        (tariff_json(currency="euro"), "currency"),
+        (tariff_json(price="-1"), "price"),
+        (json.dumps({"country_code": "NL", "party_id": "CLD", "id": "T", "currency": "EUR",
+                     "elements": [{"price_components": [{"type": "TIME", "price": 1, "step_size": 60}]}]}),
+         "no ENERGY price component"),
+    ],
+)  # fmt: skip
+def test_bad_tariffs_get_one_clear_error(text: str, message: str) -> None:
+    with pytest.raises(TariffError, match=message):
+        parse_tariff(text)
+
+
+def test_missing_tariff_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(TariffError, match=r"cannot read tariff file .*nope\.json"):
+        load_tariff(tmp_path / "nope.json")
+
+
+def test_bundled_sample_tariff_loads() -> None:
+    assert load_tariff(None).energy_component().price == Decimal("0.39")
+
+
+def session(session_id: str, status: str = "completed", stopped: datetime | None = None, revision: int = 2) -> SessionEvent:
+    stopped = stopped or datetime(2026, 6, 1, 12, tzinfo=UTC)
+    return SessionEvent(
+        event_id=f"{session_id}:{revision}", session_id=session_id, revision=revision, station_id="CP",
+        connector_id=1, transaction_id=1, started_at=stopped, meter_start_wh=0, energy_wh=10_000,
+        status=status, source_stream="ledger.sessions", source_partition=0, source_offset=0,
+        stopped_at=stopped if status == "completed" else None,
+        meter_stop_wh=10_000 if status == "completed" else None,
+    )  # fmt: skip
+
+
+def run(events: list[SessionEvent]) -> list[Invoice]:
+    processor = InvoiceProcessor(parse_tariff(tariff_json()), issuer="CL")
+    state = processor.initial_state()
+    invoices = []
+    for i, event in enumerate(events):
+        state = processor.load_state(json.loads(json.dumps(processor.dump_state(state))))
+        state, out = processor.evolve(state, event, Position("ledger.sessions", 0, i))
+        invoices += out
+    return invoices  # type: ignore[return-value]
+
+
+def test_one_invoice_per_completed_session_with_gapless_numbers() -> None:
+    invoices = run([
+        session("a", status="active", revision=1), session("a"), session("a"),  # a redelivered completion
+        session("b"), session("c", stopped=datetime(2027, 1, 1, 0, 5, tzinfo=UTC)), session("d"),
+    ])  # fmt: skip
+    assert [(i.session_id, i.invoice_number) for i in invoices] == [
+        ("a", "CL-2026-000001"), ("b", "CL-2026-000002"), ("c", "CL-2027-000001"), ("d", "CL-2026-000003"),
+    ]  # fmt: skip
+    a = invoices[0]
+    assert (a.total_excl_vat, a.total_vat, a.total_incl_vat, a.currency) == ("2.50", "0.50", "3.00", "EUR")
+    assert a.lines[0].quantity == "10.000" and a.source_event_id == "a:2"
+    assert a.event_id == "invoice:CL-2026-000001"
