@@ -46,6 +46,21 @@ class _ApiServer(uvicorn.Server):
         yield
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, so that a taken port fails here with a clear OSError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"HTTP port {host}:{port}: {exc.strerror}") from exc
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
 @dataclass
 class Product:
     """Everything ``chargeledger up`` runs, in one process."""
@@ -56,12 +71,16 @@ class Product:
     log: EventLog | None = None
     gateway: Gateway | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    runners: list[ProcessorRunner[Any]] = field(default_factory=list)
     api: _ApiServer | None = None
 
     async def start(self) -> None:
         s = self.settings
         tariff = load_tariff(s.tariff)
-        dsn = s.database_url or await asyncio.to_thread(db.start_embedded, s.data_dir)
+        if s.database_url is not None:
+            dsn = s.database_url
+        else:
+            dsn = await asyncio.to_thread(db.start_embedded, s.data_dir)
         await asyncio.to_thread(db.migrate, dsn)
         self.pool = await db.open_pool(dsn, max_size=20)
         gateway_id = s.gateway_id or f"{socket.gethostname()}:{os.getpid()}"
@@ -83,6 +102,7 @@ class Product:
                 InvoiceProcessor(tariff, issuer=s.invoice_issuer), InvoiceSink(), log, self.pool
             ),
         ]
+        self.runners = runners
         for runner in runners:
             self.tasks.append(asyncio.create_task(runner.run(), name=runner.processor.name))
 
@@ -93,21 +113,25 @@ class Product:
             clock=self.clock,
             heartbeat_interval_s=s.heartbeat_interval_s,
         )
-        await self.gateway.start(s.ocpp_host, s.ocpp_port)
+        try:
+            await self.gateway.start(s.ocpp_host, s.ocpp_port)
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"OCPP port {s.ocpp_host}:{s.ocpp_port}: {exc.strerror}"
+            ) from exc
 
         async def check_log() -> None:
             await log.partitions(FRAMES)
 
         app = create_app(self.pool, log_name=log.name, check_log=check_log)
-        config = uvicorn.Config(
-            app, host=s.http_host, port=s.http_port, log_level="warning", lifespan="off"
-        )
+        http_socket = _listen(s.http_host, s.http_port)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
         self.api = _ApiServer(config)
-        self.tasks.append(asyncio.create_task(self.api.serve(), name="http-api"))
+        self.tasks.append(asyncio.create_task(self.api.serve([http_socket]), name="http-api"))
         while not self.api.started:
             if self.tasks[-1].done():
-                self.tasks[-1].result()  # raises why the API could not start
-                raise OSError(f"the HTTP API could not listen on {s.http_host}:{s.http_port}")
+                self.tasks[-1].result()
+                raise OSError(f"the HTTP API did not start on {s.http_host}:{s.http_port}")
             await asyncio.sleep(0.02)
 
     async def wait(self) -> None:
@@ -121,10 +145,14 @@ class Product:
             await self.gateway.stop()
         if self.api is not None:
             self.api.should_exit = True
-        for task in self.tasks:
-            if task.get_name() != "http-api":
+        for runner in self.runners:
+            runner.stop()
+        if self.tasks:
+            # Each processor commits the batch in hand and returns; cancel only what hangs.
+            _, hanging = await asyncio.wait(self.tasks, timeout=15)
+            for task in hanging:
                 task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+            await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.log is not None:
             await self.log.close()
         if self.pool is not None:

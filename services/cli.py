@@ -50,7 +50,9 @@ def _settings(**given: Any) -> Settings:
 def up(
     data_dir: Annotated[
         Path | None,
-        typer.Option(envvar="CHARGELEDGER_DATA_DIR", help="Data directory [default: .chargeledger]"),
+        typer.Option(
+            envvar="CHARGELEDGER_DATA_DIR", help="Data directory [default: .chargeledger]"
+        ),
     ] = None,
     ocpp_port: Annotated[
         int | None,
@@ -70,7 +72,8 @@ def up(
     log: Annotated[
         str | None,
         typer.Option(
-            envvar="CHARGELEDGER_LOG", help="Event log: postgres or kafka://HOST:PORT [default: postgres]"
+            envvar="CHARGELEDGER_LOG",
+            help="Event log: postgres or kafka://HOST:PORT [default: postgres]",
         ),
     ] = None,
     database_url: Annotated[
@@ -102,7 +105,7 @@ def up(
     except (DatabaseError, LogError) as exc:
         fail(str(exc), EXIT_FAILURE)
     except OSError as exc:
-        fail(f"cannot listen: {exc}; choose other --ocpp-port/--http-port", EXIT_FAILURE)
+        fail(f"cannot listen: {exc}; choose another --ocpp-port / --http-port", EXIT_FAILURE)
 
 
 async def _run(settings: Settings) -> None:

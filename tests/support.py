@@ -35,7 +35,8 @@ class OcppClient:
     @classmethod
     async def connect(cls, port: int, station_id: str) -> OcppClient:
         websocket = await connect(
-            f"ws://127.0.0.1:{port}/ocpp/{station_id}", subprotocols=["ocpp1.6"]  # type: ignore[list-item]
+            f"ws://127.0.0.1:{port}/ocpp/{station_id}",
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
         )
         return cls(websocket)
 
@@ -87,18 +88,25 @@ class Product:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGELEDGER_")}
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "chargeledger.cli", "up",
-                "--data-dir", str(self.data_dir),
-                "--ocpp-port", str(self.ocpp_port),
-                "--http-port", str(self.http_port),
-                "--log", self.log,
+                sys.executable,
+                "-m",
+                "chargeledger.cli",
+                "up",
+                "--data-dir",
+                str(self.data_dir),
+                "--ocpp-port",
+                str(self.ocpp_port),
+                "--http-port",
+                str(self.http_port),
+                "--log",
+                self.log,
                 *self.extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
-        )  # fmt: skip
+        )
         assert self.process.stdout is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

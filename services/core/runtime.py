@@ -10,6 +10,7 @@ deterministic ids as before, and every sink is idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from abc import ABC, abstractmethod
@@ -88,18 +89,23 @@ class ProcessorRunner(Generic[S]):
         self._log = log
         self._pool = pool
         self._batch_size = batch_size
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the batch in hand is committed."""
+        self._stopping.set()
 
     async def _load_offsets(self, stream: str, partitions: Sequence[int]) -> dict[int, int]:
         return await load_offsets(self._pool, self.processor.name, stream, partitions)
 
     async def run(self) -> None:
-        """Follow the input stream until cancelled."""
+        """Follow the input stream until ``stop`` is called (or the task is cancelled)."""
         subscription = self._log.subscribe(
             self.processor.input_stream, self.processor.name, self._load_offsets
         )
         backoff_s = 0.5
         try:
-            while True:
+            while not self._stopping.is_set():
                 try:
                     entries = await subscription.poll(self._batch_size, 0.5)
                     if entries:
@@ -114,7 +120,8 @@ class ProcessorRunner(Generic[S]):
                         self.processor.name,
                         backoff_s,
                     )
-                    await asyncio.sleep(backoff_s)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), backoff_s)
                     backoff_s = min(backoff_s * 2, 10.0)
                     await subscription.rewind()
         finally:
@@ -128,7 +135,7 @@ class ProcessorRunner(Generic[S]):
             for entry in entries:
                 try:
                     event = codec.decode(entry.value)
-                except codec.DecodeError as exc:
+                except Exception as exc:  # nothing on the log may stop the ledger
                     decoded.append((entry, None, f"cannot decode: {exc}"))
                     continue
                 decoded.append((entry, event, None))
@@ -136,8 +143,9 @@ class ProcessorRunner(Generic[S]):
             states = await self._load_states(conn, keys)
             results: list[tuple[Entry, Event, list[Event]]] = []
             outputs: list[Event] = []
-            for entry, event, error in decoded:
-                if event is not None:
+            for entry, maybe_event, error in decoded:
+                if maybe_event is not None:
+                    event = maybe_event
                     key = p.state_key(event)
                     state = states.get(key, p.initial_state()) if key else p.initial_state()
                     try:
@@ -190,7 +198,7 @@ class ProcessorRunner(Generic[S]):
 
     async def _note_error(self, conn: AsyncConnection[Any], position: Position, error: str) -> None:
         await conn.execute(
-            "INSERT INTO processing_errors (processor, stream, partition, \"offset\", error)"
+            'INSERT INTO processing_errors (processor, stream, partition, "offset", error)'
             " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             (self.processor.name, position.stream, position.partition, position.offset, error),
         )

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint
-from ocpp.v16 import call_result
+from ocpp import routing
+from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
 
 from .transaction_ids import TransactionIdAllocator, request_key
 
 Clock = Callable[[], datetime]
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def on(action: Action) -> Callable[[Handler], Handler]:
+    """``ocpp.routing.on`` with types: registers the handler of one OCPP action."""
+    register: Callable[[Handler], Handler] = routing.on(action)
+    return register
 
 
 def ocpp_time(moment: datetime) -> str:
@@ -71,7 +77,9 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
         )
 
     @on(Action.stop_transaction)
-    def on_stop_transaction(self, id_tag: str | None = None, **_: Any) -> call_result.StopTransaction:
+    def on_stop_transaction(
+        self, id_tag: str | None = None, **_: Any
+    ) -> call_result.StopTransaction:
         if id_tag is None:
             return call_result.StopTransaction()
         return call_result.StopTransaction(

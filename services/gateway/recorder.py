@@ -76,9 +76,7 @@ class FrameRecorder:
         self._open_calls: OrderedDict[tuple[Direction, str], str] = OrderedDict()
 
     async def _append(self, event: Frame | ConnectionEvent) -> Position:
-        [position] = await self._log.append(
-            [Record(event.STREAM, event.key, codec.encode(event))]
-        )
+        [position] = await self._log.append([Record(event.STREAM, event.key, codec.encode(event))])
         return position
 
     async def connection(

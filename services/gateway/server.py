@@ -34,7 +34,7 @@ _STATION_ID = re.compile(r"[\x21-\x2e\x30-\x7e]{1,48}")
 
 
 def station_id_from_path(path: str) -> str | None:
-    """The station id of ``/ocpp/{station_id}`` (percent-decoded), or None if the path is not one."""
+    """The station id in ``/ocpp/{station_id}`` (percent-decoded), or None for other paths."""
     path = path.split("?", 1)[0]
     prefix = "/ocpp/"
     if not path.startswith(prefix):
@@ -61,7 +61,9 @@ class LoggedConnection:
             frame = await self._recorder.frame("INBOUND", message)
             if frame.rejected:
                 logger.warning(
-                    "%s sent a frame that is not OCPP-J (%s)", frame.station_id, frame.rejection_reason
+                    "%s sent a frame that is not OCPP-J (%s)",
+                    frame.station_id,
+                    frame.rejection_reason,
                 )
                 continue
             return message

@@ -28,7 +28,7 @@ async def insert_invoice(conn: AsyncConnection[Any], inv: Invoice, position: Pos
         "INSERT INTO invoices (invoice_number, issuer, session_id, station_id, connector_id,"
         " transaction_id, id_tag, started_at, stopped_at, meter_start_wh, meter_stop_wh,"
         " energy_wh, tariff_id, currency, lines, total_excl_vat, total_vat, total_incl_vat,"
-        " source_event_id, stream, partition, \"offset\")"
+        ' source_event_id, stream, partition, "offset")'
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
         " %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         (

@@ -40,7 +40,7 @@ class FrameSink(Sink):
         if not isinstance(event, Frame):
             return
         await conn.execute(
-            "INSERT INTO frames (stream, partition, \"offset\", event_id, station_id, ocpp_version,"
+            'INSERT INTO frames (stream, partition, "offset", event_id, station_id, ocpp_version,'
             " direction, message_type, rejected, rejection_reason, unique_id, action, raw,"
             " gateway_id, connection_id, connection_seq, received_at)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"

@@ -124,7 +124,11 @@ class SessionsProcessor(Processor[StationSessions]):
         return state, self._changes(state, before, position)
 
     def _start(
-        self, state: StationSessions, station_id: str, request: dict[str, Any], answer: dict[str, Any]
+        self,
+        state: StationSessions,
+        station_id: str,
+        request: dict[str, Any],
+        answer: dict[str, Any],
     ) -> None:
         transaction_id = int(answer["transactionId"])
         if transaction_id in state.sessions:
@@ -146,9 +150,8 @@ class SessionsProcessor(Processor[StationSessions]):
             return
         for reading in energy_readings(meter_values):
             newer = session.last_meter_at is None or reading.timestamp > session.last_meter_at
-            same_time_higher = (
-                reading.timestamp == session.last_meter_at
-                and reading.energy_wh > (session.last_meter_wh or 0)
+            same_time_higher = reading.timestamp == session.last_meter_at and reading.energy_wh > (
+                session.last_meter_wh or 0
             )
             if newer or same_time_higher:
                 session = replace(

@@ -17,7 +17,7 @@ BOOT = {"chargePointVendor": "Acme", "chargePointModel": "Wallbox 22"}
 
 
 async def charge(client: OcppClient, prefix: str = "") -> int:
-    """Boot -> Authorize -> Start -> MeterValues (Wh, then kWh) -> Stop; returns the transaction id."""
+    """Boot, Authorize, Start, MeterValues (Wh, then kWh), Stop; returns the transaction id."""
     boot = await client.call(f"{prefix}1", "BootNotification", BOOT)
     assert boot["status"] == "Accepted" and boot["interval"] > 0
     assert (await client.call(f"{prefix}2", "Authorize", {"idTag": "TAG-42"}))["idTagInfo"] == {
@@ -26,16 +26,34 @@ async def charge(client: OcppClient, prefix: str = "") -> int:
     start = await client.call(
         f"{prefix}3",
         "StartTransaction",
-        {"connectorId": 1, "idTag": "TAG-42", "meterStart": 120_000, "timestamp": "2026-03-01T08:00:00Z"},
+        {
+            "connectorId": 1,
+            "idTag": "TAG-42",
+            "meterStart": 120_000,
+            "timestamp": "2026-03-01T08:00:00Z",
+        },
     )
     transaction_id = int(start["transactionId"])
-    await client.call(f"{prefix}4", "MeterValues", meter_values(transaction_id, "2026-03-01T08:15:00Z", "126500", "Wh"))
-    await client.call(f"{prefix}5", "MeterValues", meter_values(transaction_id, "2026-03-01T08:30:00Z", "131.25", "kWh"))
+    await client.call(
+        f"{prefix}4",
+        "MeterValues",
+        meter_values(transaction_id, "2026-03-01T08:15:00Z", "126500", "Wh"),
+    )
+    await client.call(
+        f"{prefix}5",
+        "MeterValues",
+        meter_values(transaction_id, "2026-03-01T08:30:00Z", "131.25", "kWh"),
+    )
     await client.call(
         f"{prefix}6",
         "StopTransaction",
-        {"transactionId": transaction_id, "meterStop": 132_345, "timestamp": "2026-03-01T08:40:00Z", "reason": "EVDisconnected"},
-    )  # fmt: skip
+        {
+            "transactionId": transaction_id,
+            "meterStop": 132_345,
+            "timestamp": "2026-03-01T08:40:00Z",
+            "reason": "EVDisconnected",
+        },
+    )
     return transaction_id
 
 
@@ -142,14 +160,23 @@ async def test_retransmitted_call_is_counted_once(data_dir: Path) -> None:
     try:
         client = await OcppClient.connect(product.ocpp_port, "CP-RETRY")
         await client.call("1", "BootNotification", BOOT)
-        start = {"connectorId": 2, "idTag": "TAG-7", "meterStart": 500, "timestamp": "2026-04-02T10:00:00Z"}
+        start = {
+            "connectorId": 2,
+            "idTag": "TAG-7",
+            "meterStart": 500,
+            "timestamp": "2026-04-02T10:00:00Z",
+        }
         first = await client.call("start-1", "StartTransaction", start)
         # The station did not see the answer, reconnects and sends the very same CALL again.
         await client.close()
         client = await OcppClient.connect(product.ocpp_port, "CP-RETRY")
         again = await client.call("start-1", "StartTransaction", start)
         assert again["transactionId"] == first["transactionId"]
-        stop = {"transactionId": first["transactionId"], "meterStop": 2500, "timestamp": "2026-04-02T11:00:00Z"}
+        stop = {
+            "transactionId": first["transactionId"],
+            "meterStop": 2500,
+            "timestamp": "2026-04-02T11:00:00Z",
+        }
         await client.call("stop-1", "StopTransaction", stop)
         await client.call("stop-1", "StopTransaction", stop)
         await client.close()
@@ -163,9 +190,10 @@ async def test_retransmitted_call_is_counted_once(data_dir: Path) -> None:
         assert len(product.get("/api/v1/invoices", session_id=session["session_id"])) == 1
         assert len(invoices) == 1
         starts = [
-            e for e in product.get("/api/v1/events", station_id="CP-RETRY")
+            e
+            for e in product.get("/api/v1/events", station_id="CP-RETRY")
             if e["action"] == "StartTransaction" and e["direction"] == "INBOUND"
-        ]  # fmt: skip
+        ]
         assert len(starts) == 2  # both copies are in the log: the auditor sees everything
     finally:
         product.kill(signal.SIGTERM)

@@ -28,8 +28,13 @@ PARTITIONS = 4
 async def gateway(pool: AsyncConnectionPool) -> AsyncIterator[tuple[Gateway, PostgresLog]]:
     log = PostgresLog(pool, partitions=PARTITIONS)
     await log.start()
-    gateway = Gateway(log, TransactionIdAllocator(pool), gateway_id="gw-test", clock=lambda: NOW,
-                      new_connection_id=lambda: "conn-1")  # fmt: skip
+    gateway = Gateway(
+        log,
+        TransactionIdAllocator(pool),
+        gateway_id="gw-test",
+        clock=lambda: NOW,
+        new_connection_id=lambda: "conn-1",
+    )
     await gateway.start("127.0.0.1", 0)
     yield gateway, log
     await gateway.stop()
@@ -41,13 +46,21 @@ async def logged(log: PostgresLog, stream: str, station_id: str) -> list[object]
     return [codec.decode(e.value) for e in entries if e.key == station_id]
 
 
-async def test_frames_are_logged_byte_exact_in_both_directions(gateway: tuple[Gateway, PostgresLog]) -> None:
+async def test_frames_are_logged_byte_exact_in_both_directions(
+    gateway: tuple[Gateway, PostgresLog],
+) -> None:
     gw, log = gateway
     client = await OcppClient.connect(gw.port, "CP-EXACT")
-    raw = '[2, "boot-1" , "BootNotification",{"chargePointVendor":"Müller","chargePointModel":"W 1"}]'
+    raw = (
+        '[2, "boot-1" , "BootNotification",{"chargePointVendor":"Müller","chargePointModel":"W 1"}]'
+    )
     answer = await client.send_raw(raw)
     assert answer[:2] == [3, "boot-1"]
-    assert answer[2] == {"currentTime": "2026-08-01T09:30:00.000Z", "interval": 300, "status": "Accepted"}
+    assert answer[2] == {
+        "currentTime": "2026-08-01T09:30:00.000Z",
+        "interval": 300,
+        "status": "Accepted",
+    }
     await client.close()
     await asyncio.sleep(0.2)
 
@@ -55,14 +68,24 @@ async def test_frames_are_logged_byte_exact_in_both_directions(gateway: tuple[Ga
     inbound, outbound = frames
     assert inbound.raw == raw  # not re-serialised: spaces, order and UTF-8 as sent
     assert (inbound.direction, inbound.message_type, inbound.unique_id, inbound.action) == (
-        "INBOUND", 2, "boot-1", "BootNotification")  # fmt: skip
-    assert (outbound.direction, outbound.message_type, outbound.action) == ("OUTBOUND", 3, "BootNotification")
+        "INBOUND",
+        2,
+        "boot-1",
+        "BootNotification",
+    )
+    assert (outbound.direction, outbound.message_type, outbound.action) == (
+        "OUTBOUND",
+        3,
+        "BootNotification",
+    )
     assert json.loads(outbound.raw) == answer
     assert (inbound.connection_seq, outbound.connection_seq) == (1, 2)
     assert inbound.gateway_id == "gw-test" and inbound.ocpp_version == "ocpp1.6"
     assert inbound.received_at == NOW
 
-    connections = [c for c in await logged(log, CONNECTIONS, "CP-EXACT") if isinstance(c, ConnectionEvent)]
+    connections = [
+        c for c in await logged(log, CONNECTIONS, "CP-EXACT") if isinstance(c, ConnectionEvent)
+    ]
     assert [(c.kind, c.connection_seq) for c in connections] == [("OPENED", 0), ("CLOSED", 3)]
     assert connections[1].close_code == 1000
 
@@ -70,10 +93,12 @@ async def test_frames_are_logged_byte_exact_in_both_directions(gateway: tuple[Ga
 async def test_no_answer_when_the_frame_cannot_be_logged(
     gateway: tuple[Gateway, PostgresLog], pool: AsyncConnectionPool
 ) -> None:
-    gw, log = gateway
+    gw, _ = gateway
     # A real failure of the real log: PostgreSQL refuses this station's rows.
     async with pool.connection() as conn:
-        await conn.execute("ALTER TABLE log_entries ADD CONSTRAINT refuse_cp_x CHECK (key <> 'CP-X')")
+        await conn.execute(
+            "ALTER TABLE log_entries ADD CONSTRAINT refuse_cp_x CHECK (key <> 'CP-X')"
+        )
     # Not even the OPENED event can be logged: the gateway closes without answering anything.
     async with connect(f"ws://127.0.0.1:{gw.port}/ocpp/CP-X", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
         with contextlib.suppress(ConnectionClosed):
@@ -90,11 +115,13 @@ async def test_no_answer_when_the_frame_cannot_be_logged(
 async def test_the_connection_closes_unanswered_when_an_append_fails_mid_session(
     gateway: tuple[Gateway, PostgresLog], pool: AsyncConnectionPool
 ) -> None:
-    gw, log = gateway
+    gw, _ = gateway
     client = await OcppClient.connect(gw.port, "CP-Z")
     assert "currentTime" in await client.call("1", "Heartbeat", {})
     async with pool.connection() as conn:
-        await conn.execute("ALTER TABLE log_entries ADD CONSTRAINT refuse_cp_z CHECK (key <> 'CP-Z') NOT VALID")
+        await conn.execute(
+            "ALTER TABLE log_entries ADD CONSTRAINT refuse_cp_z CHECK (key <> 'CP-Z') NOT VALID"
+        )
     await client.websocket.send('[2,"2","Heartbeat",{}]')
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(client.websocket.recv(), 10)
@@ -119,4 +146,7 @@ async def test_unparseable_frames_are_logged_as_rejected_and_the_connection_stay
     await client.close()
     frames = [f for f in await logged(log, FRAMES, "CP-JUNK") if isinstance(f, Frame)]
     assert (frames[0].raw, frames[0].rejected, frames[0].rejection_reason) == (
-        "this is not OCPP", True, "not valid JSON")  # fmt: skip
+        "this is not OCPP",
+        True,
+        "not valid JSON",
+    )

@@ -70,7 +70,12 @@ async def test_read_from_an_offset_and_with_a_limit(log: EventLog, stream: str) 
     positions = await log.append(records(stream, "station-b", 10))
     partition = positions[0].partition
     tail = await log.read(stream, partition, positions[6].offset, 100)
-    assert [e.value for e in tail] == [b"station-b:6", b"station-b:7", b"station-b:8", b"station-b:9"]
+    assert [e.value for e in tail] == [
+        b"station-b:6",
+        b"station-b:7",
+        b"station-b:8",
+        b"station-b:9",
+    ]
     assert [e.position for e in tail] == positions[6:]
     assert len(await log.read(stream, partition, positions[0].offset, 3)) == 3
     assert await log.read(stream, partition, positions[-1].offset + 1, 10) == []
@@ -99,7 +104,8 @@ async def test_subscription_resumes_from_committed_offsets(
 
     first = await drain(10)
     assert sorted(first) == sorted(
-        [f"station-c:{i}".encode() for i in range(5)] + [f"station-d:{i}".encode() for i in range(5)]
+        [f"station-c:{i}".encode() for i in range(5)]
+        + [f"station-d:{i}".encode() for i in range(5)]
     )
     # Commit only station-c's partition as consumed; station-d's must be delivered again.
     c_partition = partition_for("station-c", PARTITIONS)

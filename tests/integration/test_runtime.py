@@ -33,13 +33,26 @@ async def log(pool: AsyncConnectionPool) -> AsyncIterator[PostgresLog]:
 
 async def log_a_session(log: PostgresLog, station_id: str = "CP-RT") -> None:
     recorder = FrameRecorder(
-        log, station_id=station_id, ocpp_version="ocpp1.6", gateway_id="gw", connection_id="c1",
+        log,
+        station_id=station_id,
+        ocpp_version="ocpp1.6",
+        gateway_id="gw",
+        connection_id="c1",
         clock=lambda: datetime(2026, 7, 1, tzinfo=UTC),
-    )  # fmt: skip
-    start = {"connectorId": 1, "idTag": "T", "meterStart": 1000, "timestamp": "2026-07-01T10:00:00Z"}
+    )
+    start = {
+        "connectorId": 1,
+        "idTag": "T",
+        "meterStart": 1000,
+        "timestamp": "2026-07-01T10:00:00Z",
+    }
     stop = {"transactionId": 77, "meterStop": 6000, "timestamp": "2026-07-01T11:00:00Z"}
-    for message in ([2, "1", "StartTransaction", start], [3, "1", {"transactionId": 77, "idTagInfo": {"status": "Accepted"}}],
-                    [2, "2", "StopTransaction", stop], [3, "2", {}]):  # fmt: skip
+    for message in (
+        [2, "1", "StartTransaction", start],
+        [3, "1", {"transactionId": 77, "idTagInfo": {"status": "Accepted"}}],
+        [2, "2", "StopTransaction", stop],
+        [3, "2", {}],
+    ):
         await recorder.frame("INBOUND" if message[0] == 2 else "OUTBOUND", json.dumps(message))
 
 
@@ -58,7 +71,9 @@ async def rows(pool: AsyncConnectionPool, sql: str) -> list[tuple[Any, ...]]:
 class BreaksAfterWriting(SessionSink):
     """The process dies in the middle of a batch, after some projection rows were written."""
 
-    async def write(self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]) -> None:
+    async def write(
+        self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
+    ) -> None:
         await super().write(conn, event, position, outputs)
         if outputs:
             raise RuntimeError("crash in the middle of the batch")
@@ -92,21 +107,27 @@ async def test_a_failed_batch_leaves_no_trace_and_is_redone_exactly_once(
     # The crashed attempt appended before failing too: every id appears, and only known ids do.
     assert set(ids) == {"CP-RT:77:1", "CP-RT:77:2"}
 
-    invoicing = ProcessorRunner(InvoiceProcessor(load_tariff(None), issuer="CL"), InvoiceSink(), log, pool)
+    invoicing = ProcessorRunner(
+        InvoiceProcessor(load_tariff(None), issuer="CL"), InvoiceSink(), log, pool
+    )
     await invoicing.process(await everything(log, SESSIONS))
-    assert await rows(pool, "SELECT invoice_number, session_id, total_incl_vat::text FROM invoices") == [
+    assert await rows(
+        pool, "SELECT invoice_number, session_id, total_incl_vat::text FROM invoices"
+    ) == [
         ("CL-2026-000001", "CP-RT:77", "2.32")  # 5 kWh * 0.39 = 1.95 + 19 % VAT 0.37
     ]
 
 
-async def test_undecodable_entries_are_noted_not_fatal(log: PostgresLog, pool: AsyncConnectionPool) -> None:
+async def test_undecodable_entries_are_noted_not_fatal(
+    log: PostgresLog, pool: AsyncConnectionPool
+) -> None:
     from chargeledger.core.log import Record
 
     [bad] = await log.append([Record(FRAMES, "CP-BAD", b"\x00not avro")])
     await log_a_session(log, "CP-BAD")
     runner = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool)
     await runner.process(await everything(log, FRAMES))
-    assert await rows(pool, "SELECT partition, \"offset\", error FROM processing_errors") == [
+    assert await rows(pool, 'SELECT partition, "offset", error FROM processing_errors') == [
         (bad.partition, bad.offset, "cannot decode: not an Avro single-object encoded value")
     ]
     assert await rows(pool, "SELECT status FROM sessions") == [("completed",)]

@@ -1,4 +1,4 @@
-"""The Avro contract with data teams: what was written once keeps decoding, and code matches schemas."""
+"""The Avro contract with data teams: old data keeps decoding, and code matches the schemas."""
 
 from __future__ import annotations
 
@@ -78,7 +78,10 @@ def test_a_field_without_default_would_break_old_data() -> None:
 
     with pytest.raises(fastavro.read.SchemaResolutionError):
         fastavro.schemaless_reader(io.BytesIO(old_bytes[10:]), writer, reader)
-    lenient = {**schema, "fields": [*schema["fields"], {"name": "added", "type": "string", "default": "x"}]}
+    lenient = {
+        **schema,
+        "fields": [*schema["fields"], {"name": "added", "type": "string", "default": "x"}],
+    }
     record = fastavro.schemaless_reader(
         io.BytesIO(old_bytes[10:]), writer, fastavro.parse_schema(lenient, named_schemas={})
     )

@@ -44,29 +44,56 @@ class Station:
             )
         )
 
-    def call(self, uid: str, action: str, payload: dict[str, Any], answer: dict[str, Any] | None = None) -> None:
+    def call(
+        self, uid: str, action: str, payload: dict[str, Any], answer: dict[str, Any] | None = None
+    ) -> None:
         self._frame("INBOUND", [2, uid, action, payload], action)
         self._frame("OUTBOUND", [3, uid, answer if answer is not None else {}], action)
 
-    def start(self, uid: str, transaction_id: int, meter_start: int = 1000, connector: int = 1) -> None:
+    def start(
+        self, uid: str, transaction_id: int, meter_start: int = 1000, connector: int = 1
+    ) -> None:
         self.call(
-            uid, "StartTransaction",
-            {"connectorId": connector, "idTag": "TAG", "meterStart": meter_start, "timestamp": "2026-05-01T10:00:00Z"},
+            uid,
+            "StartTransaction",
+            {
+                "connectorId": connector,
+                "idTag": "TAG",
+                "meterStart": meter_start,
+                "timestamp": "2026-05-01T10:00:00Z",
+            },
             {"transactionId": transaction_id, "idTagInfo": {"status": "Accepted"}},
-        )  # fmt: skip
+        )
 
-    def meter(self, uid: str, transaction_id: int, timestamp: str, *sampled: dict[str, Any]) -> None:
-        self.call(uid, "MeterValues", {"connectorId": 1, "transactionId": transaction_id,
-                                       "meterValue": [{"timestamp": timestamp, "sampledValue": list(sampled)}]})  # fmt: skip
+    def meter(
+        self, uid: str, transaction_id: int, timestamp: str, *sampled: dict[str, Any]
+    ) -> None:
+        self.call(
+            uid,
+            "MeterValues",
+            {
+                "connectorId": 1,
+                "transactionId": transaction_id,
+                "meterValue": [{"timestamp": timestamp, "sampledValue": list(sampled)}],
+            },
+        )
 
-    def stop(self, uid: str, transaction_id: int, meter_stop: int, reason: str | None = "Local") -> None:
-        payload: dict[str, Any] = {"transactionId": transaction_id, "meterStop": meter_stop, "timestamp": "2026-05-01T11:00:00Z"}
+    def stop(
+        self, uid: str, transaction_id: int, meter_stop: int, reason: str | None = "Local"
+    ) -> None:
+        payload: dict[str, Any] = {
+            "transactionId": transaction_id,
+            "meterStop": meter_stop,
+            "timestamp": "2026-05-01T11:00:00Z",
+        }
         if reason:
             payload["reason"] = reason
         self.call(uid, "StopTransaction", payload)
 
 
-def fold(frames: list[Frame], *, persist_between: bool = False) -> tuple[StationSessions, list[SessionEvent]]:
+def fold(
+    frames: list[Frame], *, persist_between: bool = False
+) -> tuple[StationSessions, list[SessionEvent]]:
     processor = SessionsProcessor()
     state = processor.initial_state()
     outputs: list[Event] = []
@@ -88,10 +115,20 @@ def latest(outputs: list[SessionEvent]) -> dict[str, SessionEvent]:
 
 def a_full_session() -> Station:
     s = Station()
-    s.call("1", "BootNotification", {"chargePointVendor": "A", "chargePointModel": "B"}, {"status": "Accepted"})
+    s.call(
+        "1",
+        "BootNotification",
+        {"chargePointVendor": "A", "chargePointModel": "B"},
+        {"status": "Accepted"},
+    )
     s.start("2", 41)
     s.meter("3", 41, "2026-05-01T10:20:00Z", {"value": "4000", "unit": "Wh"})
-    s.meter("4", 41, "2026-05-01T10:40:00Z", {"value": "7.5", "unit": "kWh", "measurand": "Energy.Active.Import.Register"})
+    s.meter(
+        "4",
+        41,
+        "2026-05-01T10:40:00Z",
+        {"value": "7.5", "unit": "kWh", "measurand": "Energy.Active.Import.Register"},
+    )
     s.stop("5", 41, 8200, "EVDisconnected")
     return s
 
@@ -99,8 +136,11 @@ def a_full_session() -> Station:
 def test_a_session_from_start_to_stop() -> None:
     _, outputs = fold(a_full_session().frames)
     assert [(o.revision, o.status, o.energy_wh) for o in outputs] == [
-        (1, "active", 0), (2, "active", 3000), (3, "active", 6500), (4, "completed", 7200),
-    ]  # fmt: skip
+        (1, "active", 0),
+        (2, "active", 3000),
+        (3, "active", 6500),
+        (4, "completed", 7200),
+    ]
     final = outputs[-1]
     assert final.session_id == "CP-1:41" and final.event_id == "CP-1:41:4"
     assert final.connector_id == 1 and final.id_tag == "TAG"
@@ -109,7 +149,10 @@ def test_a_session_from_start_to_stop() -> None:
     assert (final.meter_start_wh, final.last_meter_wh, final.meter_stop_wh) == (1000, 7500, 8200)
     assert final.stop_reason == "EVDisconnected"
     # The revision points at the log position of the answer that confirmed the stop.
-    assert (final.source_stream, final.source_offset) == ("ocpp.frames", len(a_full_session().frames) - 1)
+    assert (final.source_stream, final.source_offset) == (
+        "ocpp.frames",
+        len(a_full_session().frames) - 1,
+    )
 
 
 def test_state_stored_between_batches_gives_the_same_result() -> None:
@@ -145,8 +188,16 @@ def test_retransmitted_start_and_stop_count_once() -> None:
 
 def test_a_start_answered_with_callerror_makes_no_session() -> None:
     s = Station()
-    s._frame("INBOUND", [2, "1", "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0,
-                                                     "timestamp": "2026-05-01T10:00:00Z"}], "StartTransaction")  # fmt: skip
+    s._frame(
+        "INBOUND",
+        [
+            2,
+            "1",
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-05-01T10:00:00Z"},
+        ],
+        "StartTransaction",
+    )
     s._frame("OUTBOUND", [4, "1", "InternalError", "boom", {}], "StartTransaction")
     assert fold(s.frames)[1] == []
 
@@ -154,8 +205,16 @@ def test_a_start_answered_with_callerror_makes_no_session() -> None:
 def test_a_call_that_was_never_answered_has_no_effect() -> None:
     unanswered_stop = Station()
     unanswered_stop.start("1", 5)
-    unanswered_stop._frame("INBOUND", [2, "2", "StopTransaction", {"transactionId": 5, "meterStop": 1500,
-                                                                   "timestamp": "2026-05-01T11:00:00Z"}], "StopTransaction")  # fmt: skip
+    unanswered_stop._frame(
+        "INBOUND",
+        [
+            2,
+            "2",
+            "StopTransaction",
+            {"transactionId": 5, "meterStop": 1500, "timestamp": "2026-05-01T11:00:00Z"},
+        ],
+        "StopTransaction",
+    )
     _, outputs = fold(unanswered_stop.frames)
     assert [o.status for o in outputs] == ["active"]
 
@@ -164,7 +223,9 @@ def test_meter_values_arriving_out_of_order_keep_the_latest_reading() -> None:
     s = Station()
     s.start("1", 3, meter_start=0)
     s.meter("2", 3, "2026-05-01T10:40:00Z", {"value": "9000", "unit": "Wh"})
-    s.meter("3", 3, "2026-05-01T10:20:00Z", {"value": "4000", "unit": "Wh"})  # sent offline, arrives late
+    s.meter(
+        "3", 3, "2026-05-01T10:20:00Z", {"value": "4000", "unit": "Wh"}
+    )  # sent offline, arrives late
     _, outputs = fold(s.frames)
     assert outputs[-1].last_meter_wh == 9000 and outputs[-1].energy_wh == 9000
     assert len(outputs) == 2  # the late, older reading changed nothing
@@ -174,13 +235,15 @@ def test_only_the_total_import_register_counts_as_energy() -> None:
     s = Station()
     s.start("1", 3, meter_start=0)
     s.meter(
-        "2", 3, "2026-05-01T10:20:00Z",
+        "2",
+        3,
+        "2026-05-01T10:20:00Z",
         {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"},
         {"value": "1500", "phase": "L1", "unit": "Wh"},
         {"value": "1600", "format": "SignedData", "unit": "Wh"},
         {"value": "32", "measurand": "Current.Import", "unit": "A"},
         {"value": "2.0004", "unit": "kWh"},
-    )  # fmt: skip
+    )
     _, outputs = fold(s.frames)
     assert outputs[-1].last_meter_wh == 2000
 
@@ -196,11 +259,24 @@ def test_meter_going_backwards_is_never_billed_negative() -> None:
 def test_stop_transaction_data_readings_are_applied() -> None:
     s = Station()
     s.start("1", 4, meter_start=100)
-    s.call("2", "StopTransaction", {"transactionId": 4, "meterStop": 900, "timestamp": "2026-05-01T11:00:00Z",
-                                    "transactionData": [{"timestamp": "2026-05-01T10:59:00Z",
-                                                         "sampledValue": [{"value": "880"}]}]})  # fmt: skip
+    s.call(
+        "2",
+        "StopTransaction",
+        {
+            "transactionId": 4,
+            "meterStop": 900,
+            "timestamp": "2026-05-01T11:00:00Z",
+            "transactionData": [
+                {"timestamp": "2026-05-01T10:59:00Z", "sampledValue": [{"value": "880"}]}
+            ],
+        },
+    )
     _, outputs = fold(s.frames)
-    assert (outputs[-1].last_meter_wh, outputs[-1].meter_stop_wh, outputs[-1].energy_wh) == (880, 900, 800)
+    assert (outputs[-1].last_meter_wh, outputs[-1].meter_stop_wh, outputs[-1].energy_wh) == (
+        880,
+        900,
+        800,
+    )
     assert outputs[-1].stop_reason == "Local"  # OCPP 1.6: reason absent means Local
 
 
@@ -222,17 +298,37 @@ def test_stations_do_not_mix() -> None:
 def test_rejected_and_unrelated_frames_are_ignored() -> None:
     s = Station()
     s.call("1", "Heartbeat", {}, {"currentTime": "2026-05-01T10:00:00Z"})
-    s.call("2", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
-    rejected = Frame(event_id="x", station_id="CP-1", ocpp_version="ocpp1.6", direction="INBOUND", raw="nope",
-                     gateway_id="gw", connection_id="c", received_at=AT, connection_seq=9, rejected=True,
-                     rejection_reason="not valid JSON")  # fmt: skip
+    s.call(
+        "2", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+    )
+    rejected = Frame(
+        event_id="x",
+        station_id="CP-1",
+        ocpp_version="ocpp1.6",
+        direction="INBOUND",
+        raw="nope",
+        gateway_id="gw",
+        connection_id="c",
+        received_at=AT,
+        connection_seq=9,
+        rejected=True,
+        rejection_reason="not valid JSON",
+    )
     assert fold([*s.frames, rejected])[1] == []
 
 
 @pytest.mark.parametrize(
     ("value", "unit", "wh"),
-    [("1234", "Wh", 1234), ("1234", None, 1234), ("1.2345", "kWh", 1235), ("1.2344", "kWh", 1234),
-     ("0.0005", "kWh", 1), ("12", "W", None), ("abc", "Wh", None), ("NaN", "Wh", None)],
-)  # fmt: skip
+    [
+        ("1234", "Wh", 1234),
+        ("1234", None, 1234),
+        ("1.2345", "kWh", 1235),
+        ("1.2344", "kWh", 1234),
+        ("0.0005", "kWh", 1),
+        ("12", "W", None),
+        ("abc", "Wh", None),
+        ("NaN", "Wh", None),
+    ],
+)
 def test_register_values_to_wh(value: str, unit: str | None, wh: int | None) -> None:
     assert to_wh(value, unit) == wh

@@ -16,12 +16,21 @@ from chargeledger.invoicing.invoices import InvoiceProcessor
 from chargeledger.invoicing.tariff import TariffError, load_tariff, parse_tariff, price_energy
 
 
-def tariff_json(price: Any = "0.25", vat: Any = "20.0", step_size: int = 1, currency: str = "EUR", **extra: Any) -> str:
+def tariff_json(
+    price: Any = "0.25", vat: Any = "20.0", step_size: int = 1, currency: str = "EUR", **extra: Any
+) -> str:
     component = {"type": "ENERGY", "price": price, "step_size": step_size}
     if vat is not None:
         component["vat"] = vat
-    body = {"country_code": "NL", "party_id": "CLD", "id": "T1", "currency": currency,
-            "elements": [{"price_components": [component]}], "last_updated": "2026-01-01T00:00:00Z", **extra}  # fmt: skip
+    body = {
+        "country_code": "NL",
+        "party_id": "CLD",
+        "id": "T1",
+        "currency": currency,
+        "elements": [{"price_components": [component]}],
+        "last_updated": "2026-01-01T00:00:00Z",
+        **extra,
+    }
     # Prices are JSON numbers in OCPI: write them unquoted.
     return json.dumps(body).replace(f'"{price}"', str(price)).replace(f'"{vat}"', str(vat))
 
@@ -36,8 +45,10 @@ def test_energy_price_with_vat_rounded_half_up_to_cents() -> None:
     # 12.345 kWh * 0.25 = 3.08625 -> 3.09; VAT 20 % of 3.09 = 0.618 -> 0.62
     assert charge.quantity_kwh == Decimal("12.345")
     assert (charge.amount_excl_vat, charge.vat_amount, charge.amount_incl_vat) == (
-        Decimal("3.09"), Decimal("0.62"), Decimal("3.71"),
-    )  # fmt: skip
+        Decimal("3.09"),
+        Decimal("0.62"),
+        Decimal("3.71"),
+    )
 
 
 def test_half_cent_rounds_up() -> None:
@@ -69,11 +80,22 @@ def test_currency_minor_units() -> None:
         ("{", "not valid JSON"),
         (tariff_json(currency="euro"), "currency"),
         (tariff_json(price="-1"), "price"),
-        (json.dumps({"country_code": "NL", "party_id": "CLD", "id": "T", "currency": "EUR",
-                     "elements": [{"price_components": [{"type": "TIME", "price": 1, "step_size": 60}]}]}),
-         "no ENERGY price component"),
+        (
+            json.dumps(
+                {
+                    "country_code": "NL",
+                    "party_id": "CLD",
+                    "id": "T",
+                    "currency": "EUR",
+                    "elements": [
+                        {"price_components": [{"type": "TIME", "price": 1, "step_size": 60}]}
+                    ],
+                }
+            ),
+            "no ENERGY price component",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_tariffs_get_one_clear_error(text: str, message: str) -> None:
     with pytest.raises(TariffError, match=message):
         parse_tariff(text)
@@ -88,15 +110,27 @@ def test_bundled_sample_tariff_loads() -> None:
     assert load_tariff(None).energy_component().price == Decimal("0.39")
 
 
-def session(session_id: str, status: str = "completed", stopped: datetime | None = None, revision: int = 2) -> SessionEvent:
+def session(
+    session_id: str, status: str = "completed", stopped: datetime | None = None, revision: int = 2
+) -> SessionEvent:
     stopped = stopped or datetime(2026, 6, 1, 12, tzinfo=UTC)
     return SessionEvent(
-        event_id=f"{session_id}:{revision}", session_id=session_id, revision=revision, station_id="CP",
-        connector_id=1, transaction_id=1, started_at=stopped, meter_start_wh=0, energy_wh=10_000,
-        status=status, source_stream="ledger.sessions", source_partition=0, source_offset=0,
+        event_id=f"{session_id}:{revision}",
+        session_id=session_id,
+        revision=revision,
+        station_id="CP",
+        connector_id=1,
+        transaction_id=1,
+        started_at=stopped,
+        meter_start_wh=0,
+        energy_wh=10_000,
+        status=status,
+        source_stream="ledger.sessions",
+        source_partition=0,
+        source_offset=0,
         stopped_at=stopped if status == "completed" else None,
         meter_stop_wh=10_000 if status == "completed" else None,
-    )  # fmt: skip
+    )
 
 
 def run(events: list[SessionEvent]) -> list[Invoice]:
@@ -111,14 +145,28 @@ def run(events: list[SessionEvent]) -> list[Invoice]:
 
 
 def test_one_invoice_per_completed_session_with_gapless_numbers() -> None:
-    invoices = run([
-        session("a", status="active", revision=1), session("a"), session("a"),  # a redelivered completion
-        session("b"), session("c", stopped=datetime(2027, 1, 1, 0, 5, tzinfo=UTC)), session("d"),
-    ])  # fmt: skip
+    invoices = run(
+        [
+            session("a", status="active", revision=1),
+            session("a"),
+            session("a"),  # a redelivered completion
+            session("b"),
+            session("c", stopped=datetime(2027, 1, 1, 0, 5, tzinfo=UTC)),
+            session("d"),
+        ]
+    )
     assert [(i.session_id, i.invoice_number) for i in invoices] == [
-        ("a", "CL-2026-000001"), ("b", "CL-2026-000002"), ("c", "CL-2027-000001"), ("d", "CL-2026-000003"),
-    ]  # fmt: skip
+        ("a", "CL-2026-000001"),
+        ("b", "CL-2026-000002"),
+        ("c", "CL-2027-000001"),
+        ("d", "CL-2026-000003"),
+    ]
     a = invoices[0]
-    assert (a.total_excl_vat, a.total_vat, a.total_incl_vat, a.currency) == ("2.50", "0.50", "3.00", "EUR")
+    assert (a.total_excl_vat, a.total_vat, a.total_incl_vat, a.currency) == (
+        "2.50",
+        "0.50",
+        "3.00",
+        "EUR",
+    )
     assert a.lines[0].quantity == "10.000" and a.source_event_id == "a:2"
     assert a.event_id == "invoice:CL-2026-000001"

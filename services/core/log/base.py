@@ -46,7 +46,7 @@ class LogError(RuntimeError):
 
 def partition_for(key: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2 of the key bytes), used by both adapters."""
-    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
 class Subscription(Protocol):

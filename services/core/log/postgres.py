@@ -126,12 +126,14 @@ class PostgresLog:
                     record = batches[b][r]
                     results[b][r] = Position(stream, partition, first + i)
                     rows.append((stream, partition, first + i, record.key, record.value))
-            async with conn.cursor() as cur:
-                async with cur.copy(
+            async with (
+                conn.cursor() as cur,
+                cur.copy(
                     'COPY log_entries (stream, partition, "offset", key, value) FROM STDIN'
-                ) as copy:
-                    for values in rows:
-                        await copy.write_row(values)
+                ) as copy,
+            ):
+                for values in rows:
+                    await copy.write_row(values)
         return [[p for p in positions if p is not None] for positions in results]
 
     async def read(self, stream: str, partition: int, offset: int, limit: int) -> list[Entry]:
@@ -164,7 +166,9 @@ class PostgresLog:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> PostgresSubscription:
+    def subscribe(
+        self, stream: str, group: str, load_offsets: OffsetLoader
+    ) -> PostgresSubscription:
         return PostgresSubscription(self, stream, load_offsets)
 
 
