@@ -66,6 +66,10 @@ class LoggedConnection:
                     frame.rejection_reason,
                 )
                 continue
+            if frame.message_type != 2:
+                # This gateway sends no CALLs yet, so an answer from the station answers nothing;
+                # it is logged, but not queued in the library where it would pile up.
+                continue
             return message
 
     async def send(self, message: str) -> None:

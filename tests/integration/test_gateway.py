@@ -142,6 +142,7 @@ async def test_unparseable_frames_are_logged_as_rejected_and_the_connection_stay
     gw, log = gateway
     client = await OcppClient.connect(gw.port, "CP-JUNK")
     await client.websocket.send("this is not OCPP")
+    await client.websocket.send('[3,"never-asked",{}]')  # an answer to no CALL of ours
     assert "currentTime" in await client.call("7", "Heartbeat", {})
     await client.close()
     frames = [f for f in await logged(log, FRAMES, "CP-JUNK") if isinstance(f, Frame)]
@@ -150,3 +151,9 @@ async def test_unparseable_frames_are_logged_as_rejected_and_the_connection_stay
         True,
         "not valid JSON",
     )
+    assert (frames[1].message_type, frames[1].unique_id, frames[1].rejected) == (
+        3,
+        "never-asked",
+        False,
+    )
+    assert [f.action for f in frames[2:]] == ["Heartbeat", "Heartbeat"]

@@ -169,3 +169,36 @@ async def test_appended_entries_outlive_the_adapter(
         await reopened.close()
         await log.start()  # the fixture closes it again
     assert values == [b"station-f:0", b"station-f:1"]
+
+
+@pytest.mark.kafka
+async def test_kafka_consumer_group_members_share_the_partitions(
+    kafka_bootstrap: str, stream: str, pool: AsyncConnectionPool
+) -> None:
+    log = KafkaLog(kafka_bootstrap, partitions=PARTITIONS)
+    await log.start()
+    group = f"group-{uuid.uuid4().hex[:8]}"
+
+    async def loader(s: str, partitions: Sequence[int]) -> dict[int, int]:
+        return await load_offsets(pool, group, s, partitions)
+
+    keys = [f"station-{i}" for i in range(12)]
+    await log.append([Record(stream, k, k.encode()) for k in keys])
+    members = [log.subscribe(stream, group, loader) for _ in range(2)]
+    got: list[set[tuple[int, bytes]]] = [set(), set()]
+    try:
+        for _ in range(60):
+            for i, member in enumerate(members):
+                got[i] |= {(e.position.partition, e.value) for e in await member.poll(100, 0.2)}
+            if len(got[0] | got[1]) == len(keys) and all(m.assignment for m in members):
+                break
+        assignments = [member.assignment for member in members]
+    finally:
+        for member in members:
+            await member.close()
+        await log.close()
+    # Nothing was committed, so a partition that moved in a rebalance is read again: at least once.
+    assert {v for _, v in got[0] | got[1]} == {k.encode() for k in keys}
+    # Once both joined, each partition belongs to exactly one of them.
+    assert not assignments[0] & assignments[1]
+    assert assignments[0] | assignments[1] == set(range(PARTITIONS))

@@ -176,6 +176,17 @@ class KafkaSubscription:
         self._group = group
         self._load_offsets = load_offsets
         self._consumer: AIOKafkaConsumer | None = None
+        # Per partition, the offset the consumer's own store says comes next. Records of a
+        # partition are delivered only once this is known, and never below it: aiokafka may fetch
+        # from Kafka's committed offset (which trails ours) before our seek takes effect.
+        self._floor: dict[int, int] = {}
+
+    @property
+    def assignment(self) -> set[int]:
+        """The partitions this member of the group reads now."""
+        if self._consumer is None:
+            return set()
+        return {tp.partition for tp in self._consumer.assignment()}
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -192,9 +203,12 @@ class KafkaSubscription:
 
     async def seek_stored(self, partitions: list[int]) -> None:
         assert self._consumer is not None
+        for partition in partitions:
+            self._floor.pop(partition, None)  # unknown until loaded: hold its records back
         stored = await self._load_offsets(self._stream, partitions)
         for partition in partitions:
             tp = TopicPartition(self._stream, partition)
+            self._floor[partition] = stored.get(partition, 0)
             if partition in stored:
                 self._consumer.seek(tp, stored[partition])
             else:
@@ -208,11 +222,19 @@ class KafkaSubscription:
             )
         except KafkaError as exc:
             raise self._log._error(f"polling {self._stream}", exc) from exc
-        entries = [_entry(m) for records in batch.values() for m in records]
+        entries = [
+            _entry(m)
+            for records in batch.values()
+            for m in records
+            if m.partition in self._floor and m.offset >= self._floor[m.partition]
+        ]
         entries.sort(key=lambda e: e.position)
         return entries
 
     async def committed(self, next_offsets: dict[int, int]) -> None:
+        for partition, offset in next_offsets.items():
+            if partition in self._floor:
+                self._floor[partition] = max(self._floor[partition], offset)
         if self._consumer is None or not next_offsets:
             return
         offsets = {TopicPartition(self._stream, p): o for p, o in next_offsets.items()}
