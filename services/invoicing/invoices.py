@@ -52,10 +52,13 @@ class InvoiceProcessor(Processor[IssuerState]):
             return state, []
         year = str(event.stopped_at.year)
         number = state.last_number.get(year, 0) + 1
-        state.last_number[year] = number
-        invoice_number = f"{self._issuer}-{year}-{number:06d}"
-        state.invoiced[event.session_id] = invoice_number
-        return state, [self.invoice(invoice_number, event)]
+        invoice = self.invoice(f"{self._issuer}-{year}-{number:06d}", event)
+        # Only now, with the invoice made, does the state change (a new state, not the old one).
+        state = IssuerState(
+            {**state.last_number, year: number},
+            {**state.invoiced, event.session_id: invoice.invoice_number},
+        )
+        return state, [invoice]
 
     def invoice(self, invoice_number: str, session: SessionEvent) -> Invoice:
         assert session.stopped_at is not None and session.meter_stop_wh is not None

@@ -101,6 +101,8 @@ class SessionsProcessor(Processor[StationSessions]):
     ) -> tuple[StationSessions, list[Event]]:
         if not isinstance(event, Frame) or event.rejected or event.unique_id is None:
             return state, []
+        # Copy on write: the state handed in stays as it was, even if this event fails.
+        state = StationSessions(dict(state.open_calls), dict(state.sessions))
         call_key = f"{event.connection_id}/{event.unique_id}"
         if event.direction == "INBOUND" and event.message_type == 2:
             state.open_calls[call_key] = [event.action, json.loads(event.raw)[3]]

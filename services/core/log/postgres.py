@@ -80,22 +80,31 @@ class PostgresLog:
                 batch.append(self._queue.get_nowait())
                 count += len(batch[-1][0])
             try:
-                positions = await self._write([records for records, _ in batch])
+                await self._commit(batch)
             except asyncio.CancelledError:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(LogError("the PostgreSQL log was closed"))
                 raise
-            except Exception as exc:
-                logger.exception("append to the PostgreSQL log failed")
-                error = LogError(f"append to the PostgreSQL log failed: {exc}")
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for (_, future), result in zip(batch, positions, strict=True):
-                if not future.done():
-                    future.set_result(result)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        """Commit a group of appends; if the group fails, each append is tried on its own, so
+        that one caller's bad records cannot fail the appends of the others."""
+        try:
+            positions = await self._write([records for records, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                for pending in batch:
+                    await self._commit([pending])
+                return
+            logger.exception("append to the PostgreSQL log failed")
+            _, future = batch[0]
+            if not future.done():
+                future.set_exception(LogError(f"append to the PostgreSQL log failed: {exc}"))
+            return
+        for (_, future), result in zip(batch, positions, strict=True):
+            if not future.done():
+                future.set_result(result)
 
     async def _write(self, batches: list[Sequence[Record]]) -> list[list[Position]]:
         # Group every record by (stream, partition), keeping arrival order inside each group.
