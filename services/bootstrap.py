@@ -120,10 +120,7 @@ class Product:
                 exc.errno, f"OCPP port {s.ocpp_host}:{s.ocpp_port}: {exc.strerror}"
             ) from exc
 
-        async def check_log() -> None:
-            await log.partitions(FRAMES)
-
-        app = create_app(self.pool, log_name=log.name, check_log=check_log)
+        app = create_app(self.pool, log_name=log.name, check_log=log.ping)
         http_socket = _listen(s.http_host, s.http_port)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")
         self.api = _ApiServer(config)

@@ -179,6 +179,9 @@ def create_app(
             after_offset,
             limit,
         )
-        return [FrameOut(**r, log_position=_position(r)) for r in rows]
+        return [
+            FrameOut(**{**r, "raw": bytes(r["raw"]).decode("utf-8")}, log_position=_position(r))
+            for r in rows
+        ]
 
     return app

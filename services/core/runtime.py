@@ -1,10 +1,10 @@
 """Runs pure processors over an event log, with at-least-once delivery and exactly-once effects.
 
 A processor is pure: ``evolve(state, event, position) -> (state, outputs)``. The runner reads a
-batch, folds it through the processor, appends the outputs to the log, then writes in ONE
-PostgreSQL transaction: the processor's state, the sink's projection rows and the consumer
-offsets. A crash anywhere before that commit replays the batch; outputs then carry the same
-deterministic ids as before, and every sink is idempotent.
+batch, folds it through the processor and writes in ONE PostgreSQL transaction: the processor's
+state, the sink's projection rows, the outputs (into an outbox) and the consumer offsets. Only
+after that commit are the outputs appended to the log. A crash before the commit replays the
+batch as if it never ran; a crash after it publishes the same outputs again, with the same ids.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from . import codec
@@ -104,17 +103,24 @@ class ProcessorRunner(Generic[S]):
             self.processor.input_stream, self.processor.name, self._load_offsets
         )
         backoff_s = 0.5
+        failed = False
         try:
             while not self._stopping.is_set():
                 try:
+                    if failed:
+                        await subscription.rewind()
+                    await self.publish()
+                    failed = False
                     entries = await subscription.poll(self._batch_size, 0.5)
                     if entries:
                         committed = await self.process(entries)
                         await subscription.committed(committed)
+                        await self.publish()
                     backoff_s = 0.5
                 except asyncio.CancelledError:
                     raise
                 except Exception:
+                    failed = True
                     logger.exception(
                         "processor %s failed on a batch; retrying in %.1fs from the last commit",
                         self.processor.name,
@@ -123,53 +129,66 @@ class ProcessorRunner(Generic[S]):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), backoff_s)
                     backoff_s = min(backoff_s * 2, 10.0)
-                    await subscription.rewind()
         finally:
             await subscription.close()
 
     async def process(self, entries: list[Entry]) -> dict[int, int]:
-        """Process one batch; return the next offset per partition that is now committed."""
+        """Process one batch; return the next offset per partition that is now committed.
+
+        The batch is first tried in one go; if the database refuses any of it, it is done again
+        with every entry in a savepoint of its own, and the entries that fail are noted in
+        ``processing_errors`` instead of stopping the processor.
+        """
+        try:
+            return await self._process(entries, isolate=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("processor %s: redoing a batch entry by entry", self.processor.name)
+            return await self._process(entries, isolate=True)
+
+    async def _process(self, entries: list[Entry], *, isolate: bool) -> dict[int, int]:
         p = self.processor
         async with self._pool.connection() as conn, conn.transaction():
-            decoded: list[tuple[Entry, Event | None, str | None]] = []
+            decoded: list[tuple[Entry, Event]] = []
             for entry in entries:
                 try:
-                    event = codec.decode(entry.value)
+                    decoded.append((entry, codec.decode(entry.value)))
                 except Exception as exc:  # nothing on the log may stop the ledger
-                    decoded.append((entry, None, f"cannot decode: {exc}"))
-                    continue
-                decoded.append((entry, event, None))
-            keys = {k for _, e, _ in decoded if e is not None and (k := p.state_key(e))}
+                    await self._note_error(conn, entry.position, f"cannot decode: {exc}")
+            keys = {k for _, e in decoded if e is not None and (k := p.state_key(e))}
             states = await self._load_states(conn, keys)
-            results: list[tuple[Entry, Event, list[Event]]] = []
-            outputs: list[Event] = []
-            for entry, maybe_event, error in decoded:
-                if maybe_event is not None:
-                    event = maybe_event
-                    key = p.state_key(event)
-                    state = states.get(key, p.initial_state()) if key else p.initial_state()
-                    try:
-                        state, out = p.evolve(state, event, entry.position)
-                    except Exception as exc:  # a bug or an input the domain cannot take
-                        logger.exception("processor %s failed on %s", p.name, entry.position)
-                        error = f"{type(exc).__name__}: {exc}"
+            changed: set[str] = set()
+            for entry, event in decoded:
+                key = p.state_key(event)
+                state = states.get(key, p.initial_state()) if key else p.initial_state()
+                try:
+                    # Pure and local: a failure here leaves the state as it was.
+                    new_state, outputs = p.evolve(state, event, entry.position)
+                    records = [Record(o.STREAM, o.key, codec.encode(o)) for o in outputs]
+                except Exception as exc:  # a bug, or an input the domain cannot take
+                    logger.exception("processor %s failed on %s", p.name, entry.position)
+                    await self._note_error(conn, entry.position, f"{type(exc).__name__}: {exc}")
+                    continue
+                try:
+                    if isolate:
+                        async with conn.transaction():
+                            await self._write(conn, event, entry.position, outputs, records)
                     else:
-                        if key:
-                            states[key] = state
-                        results.append((entry, event, out))
-                        outputs.extend(out)
-                if error is not None:
-                    await self._note_error(conn, entry.position, error)
-            if outputs:
-                await self._log.append([Record(o.STREAM, o.key, codec.encode(o)) for o in outputs])
-            if self._sink is not None:
-                for entry, event, out in results:
-                    await self._sink.write(conn, event, entry.position, out)
-            for key in keys:
+                        await self._write(conn, event, entry.position, outputs, records)
+                except Exception as exc:
+                    if not isolate:
+                        raise
+                    await self._note_error(conn, entry.position, f"{type(exc).__name__}: {exc}")
+                    continue
+                if key:
+                    states[key] = new_state
+                    changed.add(key)
+            for key in sorted(changed):
                 await conn.execute(
                     "INSERT INTO processor_state (processor, key, state) VALUES (%s, %s, %s)"
                     " ON CONFLICT (processor, key) DO UPDATE SET state = EXCLUDED.state",
-                    (p.name, key, Jsonb(p.dump_state(states[key]))),
+                    (p.name, key, json.dumps(p.dump_state(states[key])).encode()),
                 )
             next_offsets: dict[int, int] = {}
             for entry in entries:
@@ -183,6 +202,51 @@ class ProcessorRunner(Generic[S]):
                 )
         return next_offsets
 
+    async def _write(
+        self,
+        conn: AsyncConnection[Any],
+        event: Event,
+        position: Position,
+        outputs: list[Event],
+        records: list[Record],
+    ) -> None:
+        """Projection rows and outbox rows of one entry."""
+        if self._sink is not None:
+            await self._sink.write(conn, event, position, outputs)
+        if records:
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO outbox (processor, stream, key, value) VALUES (%s, %s, %s, %s)",
+                    [(self.processor.name, r.stream, r.key, r.value) for r in records],
+                )
+
+    async def publish(self) -> int:
+        """Append committed outputs to the log, in commit order; returns how many.
+
+        Outputs are fixed when the batch commits, so publishing again after a crash repeats the
+        very same events (same ids, same content), which consumers drop as duplicates.
+        """
+        published = 0
+        while True:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(
+                    "SELECT id, stream, key, value FROM outbox WHERE processor = %s"
+                    " ORDER BY id LIMIT 1000",
+                    (self.processor.name,),
+                )
+                rows = await cursor.fetchall()
+            if not rows:
+                return published
+            await self._log.append(
+                [Record(stream, key, bytes(value)) for _, stream, key, value in rows]
+            )
+            async with self._pool.connection() as conn:
+                await conn.execute(
+                    "DELETE FROM outbox WHERE processor = %s AND id <= %s",
+                    (self.processor.name, rows[-1][0]),
+                )
+            published += len(rows)
+
     async def _load_states(self, conn: AsyncConnection[Any], keys: set[str]) -> dict[str, S]:
         if not keys:
             return {}
@@ -192,7 +256,7 @@ class ProcessorRunner(Generic[S]):
             (self.processor.name, sorted(keys)),
         )
         return {
-            key: self.processor.load_state(data if isinstance(data, dict) else json.loads(data))
+            key: self.processor.load_state(json.loads(bytes(data)))
             for key, data in await cursor.fetchall()
         }
 

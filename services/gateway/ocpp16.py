@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ocpp import routing
+from ocpp.exceptions import PropertyConstraintViolationError, TypeConstraintViolationError
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
 
+from ..core.meter import MAX_INT32, MAX_WH, parse_timestamp
 from .transaction_ids import TransactionIdAllocator, request_key
 
 Clock = Callable[[], datetime]
@@ -25,6 +27,32 @@ def on(action: Action) -> Callable[[Handler], Handler]:
 
 def ocpp_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _timestamp(field: str, value: str) -> None:
+    try:
+        parse_timestamp(value)
+    except (ValueError, OverflowError):
+        raise TypeConstraintViolationError(
+            description=f"{field} is not an ISO 8601 date-time: {value!r}"
+        ) from None
+
+
+def _in_range(field: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise PropertyConstraintViolationError(description=f"{field} must be {low}..{high}")
+
+
+def _printable(field: str, value: str) -> None:
+    if not value.isprintable():
+        raise PropertyConstraintViolationError(
+            description=f"{field} must consist of printable characters"
+        )
+
+
+def _meter_values(field: str, meter_values: list[dict[str, Any]]) -> None:
+    for meter_value in meter_values:
+        _timestamp(f"{field}.timestamp", meter_value["timestamp"])
 
 
 class CentralSystem16(ChargePoint):  # type: ignore[misc]
@@ -68,6 +96,11 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
     async def on_start_transaction(
         self, call_unique_id: str, **payload: Any
     ) -> call_result.StartTransaction:
+        # What is confirmed must be billable: refuse what the ledger could not record.
+        _in_range("connectorId", payload["connector_id"], 1, MAX_INT32)
+        _in_range("meterStart", payload["meter_start"], 0, MAX_WH)
+        _printable("idTag", payload["id_tag"])
+        _timestamp("timestamp", payload["timestamp"])
         transaction_id = await self._transaction_ids.allocate(
             self.id, request_key(call_unique_id, payload)
         )
@@ -78,8 +111,18 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
 
     @on(Action.stop_transaction)
     def on_stop_transaction(
-        self, id_tag: str | None = None, **_: Any
+        self,
+        transaction_id: int,
+        meter_stop: int,
+        timestamp: str,
+        id_tag: str | None = None,
+        transaction_data: list[dict[str, Any]] | None = None,
+        **_: Any,
     ) -> call_result.StopTransaction:
+        _in_range("transactionId", transaction_id, 0, MAX_INT32)
+        _in_range("meterStop", meter_stop, 0, MAX_WH)
+        _timestamp("timestamp", timestamp)
+        _meter_values("transactionData", transaction_data or [])
         if id_tag is None:
             return call_result.StopTransaction()
         return call_result.StopTransaction(
@@ -87,7 +130,17 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
         )
 
     @on(Action.meter_values)
-    def on_meter_values(self, **_: Any) -> call_result.MeterValues:
+    def on_meter_values(
+        self,
+        connector_id: int,
+        meter_value: list[dict[str, Any]],
+        transaction_id: int | None = None,
+        **_: Any,
+    ) -> call_result.MeterValues:
+        _in_range("connectorId", connector_id, 0, MAX_INT32)
+        if transaction_id is not None:
+            _in_range("transactionId", transaction_id, 0, MAX_INT32)
+        _meter_values("meterValue", meter_value)
         return call_result.MeterValues()
 
     @on(Action.data_transfer)

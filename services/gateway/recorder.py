@@ -25,27 +25,33 @@ class FrameInfo:
     rejection_reason: str | None = None
 
 
+def _printable(value: object, max_length: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= max_length and value.isprintable()
+
+
 def describe(raw: str) -> FrameInfo:
     """Read the OCPP-J envelope of a frame, or say why it is not one."""
     try:
         message = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return FrameInfo(None, None, None, "not valid JSON")
     if not isinstance(message, list) or not message:
         return FrameInfo(None, None, None, "not a JSON array")
     message_type = message[0] if type(message[0]) is int else None
-    unique_id = message[1] if len(message) > 1 and isinstance(message[1], str) else None
+    unique_id = message[1] if len(message) > 1 and _printable(message[1], 36) else None
     if message_type not in _ARITY:
         return FrameInfo(None, unique_id, None, "unknown MessageTypeId")
     assert message_type is not None
     if unique_id is None:
-        return FrameInfo(message_type, None, None, "MessageId missing or not a string")
+        return FrameInfo(message_type, None, None, "MessageId is not 1-36 printable characters")
     if len(message) != _ARITY[message_type]:
         return FrameInfo(message_type, unique_id, None, "wrong number of elements")
     action = None
     if message_type == 2:
-        if not isinstance(message[2], str):
-            return FrameInfo(message_type, unique_id, None, "Action is not a string")
+        if not _printable(message[2], 64):
+            return FrameInfo(
+                message_type, unique_id, None, "Action is not 1-64 printable characters"
+            )
         action = message[2]
         if not isinstance(message[3], dict):
             return FrameInfo(message_type, unique_id, action, "Payload is not a JSON object")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 # ISO 4217 currencies whose minor unit is not 2 digits; everything else rounds to cents.
 _MINOR_UNITS = {
     "BHD": 3,
+    "CLF": 4,
     "BIF": 0,
     "CLP": 0,
     "DJF": 0,
@@ -37,6 +38,7 @@ _MINOR_UNITS = {
     "TND": 3,
     "UGX": 0,
     "UYI": 0,
+    "UYW": 4,
     "VND": 0,
     "VUV": 0,
     "XAF": 0,

@@ -58,7 +58,7 @@ class FrameSink(Sink):
                 event.rejection_reason,
                 event.unique_id,
                 event.action,
-                event.raw,
+                event.raw.encode("utf-8"),
                 event.gateway_id,
                 event.connection_id,
                 event.connection_seq,

@@ -15,8 +15,8 @@ from typing import Any
 
 from ..core.events import FRAMES, Event, Frame, SessionEvent
 from ..core.log import Position
+from ..core.meter import energy_readings, parse_timestamp
 from ..core.runtime import Processor
-from .meter import energy_readings, parse_timestamp
 
 ACTIVE = "active"
 COMPLETED = "completed"

@@ -157,3 +157,40 @@ async def test_unparseable_frames_are_logged_as_rejected_and_the_connection_stay
         False,
     )
     assert [f.action for f in frames[2:]] == ["Heartbeat", "Heartbeat"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ({"timestamp": "yesterday"}, "TypeConstraintViolation"),
+        ({"meterStart": 10**16}, "PropertyConstraintViolation"),
+        ({"connectorId": 0}, "PropertyConstraintViolation"),
+        ({"idTag": "TAG\u0000"}, "PropertyConstraintViolation"),
+    ],
+)
+async def test_a_start_the_ledger_could_not_record_is_refused(
+    gateway: tuple[Gateway, PostgresLog], payload: dict[str, object], code: str
+) -> None:
+    gw, _ = gateway
+    client = await OcppClient.connect(gw.port, "CP-STRICT")
+    start = {"connectorId": 1, "idTag": "TAG", "meterStart": 0, "timestamp": "2026-08-01T09:00:00Z"}
+    answer = await client.send_raw(json.dumps([2, "s1", "StartTransaction", {**start, **payload}]))
+    assert answer[0] == 4 and answer[1] == "s1" and answer[2] == code
+    # The station can go on: a correct request is accepted on the same connection.
+    assert "transactionId" in await client.call("s2", "StartTransaction", start)
+    await client.close()
+
+
+async def test_meter_values_with_a_bad_timestamp_are_refused(
+    gateway: tuple[Gateway, PostgresLog],
+) -> None:
+    gw, _ = gateway
+    client = await OcppClient.connect(gw.port, "CP-STRICT-2")
+    bad = {
+        "connectorId": 1,
+        "transactionId": 1,
+        "meterValue": [{"timestamp": "soon", "sampledValue": [{"value": "1"}]}],
+    }
+    answer = await client.send_raw(json.dumps([2, "m1", "MeterValues", bad]))
+    assert answer[:3] == [4, "m1", "TypeConstraintViolation"]
+    await client.close()

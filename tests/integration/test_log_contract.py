@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from chargeledger.core.log import EventLog, KafkaLog, PostgresLog, Record, partition_for
+from chargeledger.core.log import EventLog, KafkaLog, LogError, PostgresLog, Record, partition_for
 from chargeledger.core.runtime import load_offsets
 
 PARTITIONS = 4
@@ -202,3 +202,11 @@ async def test_kafka_consumer_group_members_share_the_partitions(
     # Once both joined, each partition belongs to exactly one of them.
     assert not assignments[0] & assignments[1]
     assert assignments[0] | assignments[1] == set(range(PARTITIONS))
+
+
+async def test_the_partition_count_of_a_log_cannot_change(pool: AsyncConnectionPool) -> None:
+    first = PostgresLog(pool, partitions=PARTITIONS)
+    await first.start()
+    await first.close()
+    with pytest.raises(LogError, match=f"created with {PARTITIONS} partitions"):
+        await PostgresLog(pool, partitions=PARTITIONS * 2).start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -68,28 +69,28 @@ async def rows(pool: AsyncConnectionPool, sql: str) -> list[tuple[Any, ...]]:
         return await (await conn.execute(sql)).fetchall()
 
 
-class BreaksAfterWriting(SessionSink):
-    """The process dies in the middle of a batch, after some projection rows were written."""
+class DiesAfterWriting(SessionSink):
+    """The process is stopped in the middle of a batch, after some projection rows were written."""
 
     async def write(
         self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
     ) -> None:
         await super().write(conn, event, position, outputs)
         if outputs:
-            raise RuntimeError("crash in the middle of the batch")
+            raise asyncio.CancelledError
 
 
-async def test_a_failed_batch_leaves_no_trace_and_is_redone_exactly_once(
+async def test_a_batch_cut_short_leaves_no_trace_and_is_redone_exactly_once(
     log: PostgresLog, pool: AsyncConnectionPool
 ) -> None:
     await log_a_session(log)
     frames = await everything(log, FRAMES)
-    crashing = ProcessorRunner(SessionsProcessor(), BreaksAfterWriting(), log, pool)
-    with pytest.raises(RuntimeError, match="crash"):
-        await crashing.process(frames)
-    assert await rows(pool, "SELECT * FROM sessions") == []
-    assert await rows(pool, "SELECT * FROM consumer_offsets") == []
-    assert await rows(pool, "SELECT * FROM processor_state") == []
+    dying = ProcessorRunner(SessionsProcessor(), DiesAfterWriting(), log, pool)
+    with pytest.raises(asyncio.CancelledError):
+        await dying.process(frames)
+    for table in ("sessions", "consumer_offsets", "processor_state", "outbox"):
+        assert await rows(pool, f"SELECT * FROM {table}") == [], table
+    assert await everything(log, SESSIONS) == []  # nothing was published either
 
     runner = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool)
     committed = await runner.process(frames)
@@ -97,15 +98,20 @@ async def test_a_failed_batch_leaves_no_trace_and_is_redone_exactly_once(
     assert await rows(pool, "SELECT session_id, revision, status, energy_wh FROM sessions") == [
         ("CP-RT:77", 2, "completed", 5000)
     ]
-    # Delivered again (at-least-once): the same outputs, with the same ids; nothing counted twice.
+    assert await everything(log, SESSIONS) == []  # outputs wait in the outbox until published
+    assert await runner.publish() == 2
+    assert await runner.publish() == 0
+    # Delivered again (at-least-once): nothing changes and nothing new is emitted.
     await runner.process(frames)
+    assert await runner.publish() == 0
     assert await rows(pool, "SELECT session_id, revision, status, energy_wh FROM sessions") == [
         ("CP-RT:77", 2, "completed", 5000)
     ]
     outputs = [codec.decode(e.value) for e in await everything(log, SESSIONS)]
-    ids = [o.event_id for o in outputs if isinstance(o, SessionEvent)]
-    # The crashed attempt appended before failing too: every id appears, and only known ids do.
-    assert set(ids) == {"CP-RT:77:1", "CP-RT:77:2"}
+    assert [o.event_id for o in outputs if isinstance(o, SessionEvent)] == [
+        "CP-RT:77:1",
+        "CP-RT:77:2",
+    ]
 
     invoicing = ProcessorRunner(
         InvoiceProcessor(load_tariff(None), issuer="CL"), InvoiceSink(), log, pool
@@ -115,6 +121,43 @@ async def test_a_failed_batch_leaves_no_trace_and_is_redone_exactly_once(
         pool, "SELECT invoice_number, session_id, total_incl_vat::text FROM invoices"
     ) == [
         ("CL-2026-000001", "CP-RT:77", "2.32")  # 5 kWh * 0.39 = 1.95 + 19 % VAT 0.37
+    ]
+
+
+async def test_an_entry_the_database_refuses_is_noted_and_the_rest_goes_on(
+    log: PostgresLog, pool: AsyncConnectionPool
+) -> None:
+    # Bypassing the gateway's checks: a connector id beyond PostgreSQL's integer range.
+    recorder = FrameRecorder(
+        log,
+        station_id="CP-ODD",
+        ocpp_version="ocpp1.6",
+        gateway_id="gw",
+        connection_id="c9",
+        clock=lambda: datetime(2026, 7, 1, tzinfo=UTC),
+    )
+    start = {
+        "connectorId": 2**40,
+        "idTag": "T",
+        "meterStart": 0,
+        "timestamp": "2026-07-01T10:00:00Z",
+    }
+    await recorder.frame("INBOUND", json.dumps([2, "1", "StartTransaction", start]))
+    odd = await recorder.frame(
+        "OUTBOUND", json.dumps([3, "1", {"transactionId": 5, "idTagInfo": {}}])
+    )
+    await log_a_session(log, "CP-FINE")
+    runner = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool)
+    await runner.process(await everything(log, FRAMES))
+    [(offset, error)] = await rows(pool, 'SELECT "offset", error FROM processing_errors')
+    assert "out of range" in error
+    assert offset == next(
+        e.position.offset
+        for e in await everything(log, FRAMES)
+        if codec.decode(e.value).event_id == odd.event_id  # type: ignore[union-attr]
+    )
+    assert await rows(pool, "SELECT session_id, status FROM sessions") == [
+        ("CP-FINE:77", "completed")
     ]
 
 

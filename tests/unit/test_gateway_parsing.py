@@ -19,9 +19,29 @@ from chargeledger.gateway.server import station_id_from_path
         ("[]", FrameInfo(None, None, None, "not a JSON array")),
         ('[9,"1"]', FrameInfo(None, "1", None, "unknown MessageTypeId")),
         ('[true,"1","Heartbeat",{}]', FrameInfo(None, "1", None, "unknown MessageTypeId")),
-        ('[2,1,"Heartbeat",{}]', FrameInfo(2, None, None, "MessageId missing or not a string")),
+        (
+            '[2,1,"Heartbeat",{}]',
+            FrameInfo(2, None, None, "MessageId is not 1-36 printable characters"),
+        ),
+        (
+            '[2,"\\u0000","Heartbeat",{}]',
+            FrameInfo(2, None, None, "MessageId is not 1-36 printable characters"),
+        ),
+        (
+            '[2,"\\ud800","Heartbeat",{}]',
+            FrameInfo(2, None, None, "MessageId is not 1-36 printable characters"),
+        ),
+        (
+            '[2,"' + "x" * 37 + '","Heartbeat",{}]',
+            FrameInfo(2, None, None, "MessageId is not 1-36 printable characters"),
+        ),
+        ("[" * 100_000 + "]" * 100_000, FrameInfo(None, None, None, "not valid JSON")),
         ('[2,"1","Heartbeat"]', FrameInfo(2, "1", None, "wrong number of elements")),
-        ('[2,"1",5,{}]', FrameInfo(2, "1", None, "Action is not a string")),
+        ('[2,"1",5,{}]', FrameInfo(2, "1", None, "Action is not 1-64 printable characters")),
+        (
+            '[2,"1","Heart\\u0000beat",{}]',
+            FrameInfo(2, "1", None, "Action is not 1-64 printable characters"),
+        ),
         ('[2,"1","Heartbeat",[]]', FrameInfo(2, "1", "Heartbeat", "Payload is not a JSON object")),
     ],
 )

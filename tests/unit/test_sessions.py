@@ -11,7 +11,7 @@ import pytest
 
 from chargeledger.core.events import Event, Frame, SessionEvent
 from chargeledger.core.log import Position
-from chargeledger.ledger.meter import to_wh
+from chargeledger.core.meter import to_wh
 from chargeledger.ledger.sessions import SessionsProcessor, StationSessions
 
 AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

@@ -70,6 +70,9 @@ class EventLog(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> None:
+        """Raise LogError unless the log answers now."""
+
     async def append(self, records: Sequence[Record]) -> list[Position]:
         """Return once every record is durable, with the position of each."""
 

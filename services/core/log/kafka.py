@@ -55,6 +55,14 @@ class KafkaLog:
             await self._producer.stop()
             self._producer = None
 
+    async def ping(self) -> None:
+        if self._producer is None:
+            raise LogError("the Kafka log is not started")
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 5)
+        except (KafkaError, TimeoutError) as exc:
+            raise self._error("reaching the broker", exc) from exc
+
     async def ensure_topics(self, streams: Sequence[str]) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._client_id)
         try:

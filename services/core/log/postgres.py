@@ -46,6 +46,7 @@ class PostgresLog:
         self._writer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        await self._check_partitions()
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_loop(), name="postgres-log-writer")
 
@@ -59,6 +60,29 @@ class PostgresLog:
             _, future = self._queue.get_nowait()
             if not future.done():
                 future.set_exception(LogError("the PostgreSQL log was closed before the append"))
+
+    async def _check_partitions(self) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO log_settings (partitions) VALUES (%s) ON CONFLICT DO NOTHING",
+                (self._partitions,),
+            )
+            cursor = await conn.execute("SELECT partitions FROM log_settings")
+            row = await cursor.fetchone()
+        assert row is not None
+        if int(row[0]) != self._partitions:
+            raise LogError(
+                f"this PostgreSQL log was created with {row[0]} partitions, not "
+                f"{self._partitions}: set CHARGELEDGER_LOG_PARTITIONS={row[0]} (changing it "
+                "would move stations to other partitions and break their order)"
+            )
+
+    async def ping(self) -> None:
+        try:
+            async with self._pool.connection(timeout=5) as conn:
+                await conn.execute("SELECT 1 FROM log_settings")
+        except Exception as exc:
+            raise LogError(f"the PostgreSQL log does not answer: {exc}") from exc
 
     async def partitions(self, stream: str) -> int:
         return self._partitions

@@ -1,4 +1,11 @@
 -- The PostgreSQL event log: append-only streams, each split into partitions by key.
+-- The number of partitions is fixed when the log is created: changing it would move stations to
+-- other partitions and break their order.
+CREATE TABLE log_settings (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    partitions integer NOT NULL CHECK (partitions > 0)
+);
+
 CREATE TABLE log_partitions (
     stream      text    NOT NULL,
     partition   integer NOT NULL,
@@ -37,12 +44,24 @@ CREATE TABLE consumer_offsets (
     PRIMARY KEY (group_id, stream, partition)
 );
 
+-- A processor's state per key, as UTF-8 JSON (bytea: station input may hold any character).
 CREATE TABLE processor_state (
     processor text  NOT NULL,
     key       text  NOT NULL,
-    state     jsonb NOT NULL,
+    state     bytea NOT NULL,
     PRIMARY KEY (processor, key)
 );
+
+-- Outputs of committed batches, waiting to be appended to the log (transactional outbox).
+CREATE TABLE outbox (
+    id        bigserial PRIMARY KEY,
+    processor text      NOT NULL,
+    stream    text      NOT NULL,
+    key       text      NOT NULL,
+    value     bytea     NOT NULL
+);
+
+CREATE INDEX outbox_by_processor ON outbox (processor, id);
 
 -- Log entries a processor could not handle; kept for review, never silently dropped.
 CREATE TABLE processing_errors (

@@ -12,7 +12,7 @@ CREATE TABLE frames (
     rejection_reason text,
     unique_id      text,
     action         text,
-    raw            text        NOT NULL,
+    raw            bytea       NOT NULL, -- UTF-8 text of the frame, byte-exact (may hold NUL)
     gateway_id     text        NOT NULL,
     connection_id  text        NOT NULL,
     connection_seq bigint      NOT NULL,

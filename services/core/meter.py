@@ -1,4 +1,8 @@
-"""Meter readings: OCPP sampled values to integer watt-hours."""
+"""OCPP values the ledger relies on: timestamps and meter readings as integer watt-hours.
+
+The gateway checks a request with these before it confirms it, and the ledger reads it with
+them afterwards, so that everything confirmed can also be processed.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
+MAX_WH = 10**15  # one terawatt-hour: far above any real register, well inside 64-bit integers
+MAX_INT32 = 2**31 - 1
 _WH_PER_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000)}
 
 
@@ -34,7 +40,7 @@ def to_wh(value: str, unit: str | None) -> int | None:
         amount = Decimal(value)
     except InvalidOperation:
         return None
-    if not amount.is_finite():
+    if not amount.is_finite() or not -MAX_WH <= amount * factor <= MAX_WH:
         return None
     return int((amount * factor).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
