@@ -110,6 +110,7 @@ def up(
 
 async def _run(settings: Settings) -> None:
     from .bootstrap import Product
+    from .gateway.server import SUBPROTOCOLS
 
     product = Product(settings)
     stop = asyncio.Event()
@@ -121,7 +122,8 @@ async def _run(settings: Settings) -> None:
         host = "127.0.0.1" if settings.ocpp_host == "0.0.0.0" else settings.ocpp_host
         api_host = "127.0.0.1" if settings.http_host == "0.0.0.0" else settings.http_host
         print(f"ChargeLedger is up (event log: {product.log.name if product.log else '?'})")
-        print(f"  OCPP:  ws://{host}:{settings.ocpp_port}/ocpp/{{station_id}}  (ocpp1.6)")
+        versions = ", ".join(SUBPROTOCOLS)
+        print(f"  OCPP:  ws://{host}:{settings.ocpp_port}/ocpp/{{station_id}}  ({versions})")
         print(f"  HTTP:  http://{api_host}:{settings.http_port}/api/v1  (docs: /docs)")
         print("Stop with Ctrl-C.", flush=True)
         waiting = asyncio.create_task(product.wait())

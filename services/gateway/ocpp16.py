@@ -19,7 +19,7 @@ Clock = Callable[[], datetime]
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-def on(action: Action) -> Callable[[Handler], Handler]:
+def on(action: str) -> Callable[[Handler], Handler]:
     """``ocpp.routing.on`` with types: registers the handler of one OCPP action."""
     register: Callable[[Handler], Handler] = routing.on(action)
     return register

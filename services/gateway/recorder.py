@@ -14,7 +14,10 @@ from ..core.log import EventLog, Position, Record
 
 Clock = Callable[[], datetime]
 
-_ARITY = {2: 4, 3: 3, 4: 5}  # OCPP-J: CALL, CALLRESULT, CALLERROR and their element counts
+# OCPP-J message types and their element counts: CALL, CALLRESULT, CALLERROR; OCPP 2.1 adds
+# CALLRESULTERROR (an error about a CALLRESULT) and SEND (a CALL that gets no answer).
+_ARITY = {2: 4, 3: 3, 4: 5}
+_ARITY_21 = {**_ARITY, 5: 5, 6: 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +32,9 @@ def _printable(value: object, max_length: int) -> bool:
     return isinstance(value, str) and 0 < len(value) <= max_length and value.isprintable()
 
 
-def describe(raw: str) -> FrameInfo:
+def describe(raw: str, ocpp_version: str = "ocpp1.6") -> FrameInfo:
     """Read the OCPP-J envelope of a frame, or say why it is not one."""
+    arity = _ARITY_21 if ocpp_version == "ocpp2.1" else _ARITY
     try:
         message = json.loads(raw)
     except (ValueError, RecursionError):
@@ -39,15 +43,15 @@ def describe(raw: str) -> FrameInfo:
         return FrameInfo(None, None, None, "not a JSON array")
     message_type = message[0] if type(message[0]) is int else None
     unique_id = message[1] if len(message) > 1 and _printable(message[1], 36) else None
-    if message_type not in _ARITY:
+    if message_type not in arity:
         return FrameInfo(None, unique_id, None, "unknown MessageTypeId")
     assert message_type is not None
     if unique_id is None:
         return FrameInfo(message_type, None, None, "MessageId is not 1-36 printable characters")
-    if len(message) != _ARITY[message_type]:
+    if len(message) != arity[message_type]:
         return FrameInfo(message_type, unique_id, None, "wrong number of elements")
     action = None
-    if message_type == 2:
+    if message_type in (2, 6):
         if not _printable(message[2], 64):
             return FrameInfo(
                 message_type, unique_id, None, "Action is not 1-64 printable characters"
@@ -113,14 +117,14 @@ class FrameRecorder:
 
     async def frame(self, direction: Direction, raw: str) -> Frame:
         """Append one frame; returns once it is durable."""
-        info = describe(raw)
+        info = describe(raw, self.ocpp_version)
         action = info.action
         if info.unique_id is not None and info.rejection_reason is None:
             if info.message_type == 2 and action is not None:
                 self._open_calls[(direction, info.unique_id)] = action
                 while len(self._open_calls) > 64:
                     self._open_calls.popitem(last=False)
-            else:
+            elif info.message_type in (3, 4):
                 # An answer travels the other way from the CALL it answers.
                 asked_by: Direction = "OUTBOUND" if direction == "INBOUND" else "INBOUND"
                 action = self._open_calls.pop((asked_by, info.unique_id), None)

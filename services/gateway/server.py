@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
@@ -20,15 +20,18 @@ from urllib.parse import unquote
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from ..core.log import EventLog
+from .ocpp2 import CentralSystem21, CentralSystem201
 from .ocpp16 import CentralSystem16
 from .recorder import Clock, FrameRecorder
 from .transaction_ids import TransactionIdAllocator
 
 logger = logging.getLogger(__name__)
 
-SUBPROTOCOLS = ["ocpp1.6"]
+# In order of preference: a station offering several gets the newest.
+SUBPROTOCOLS = ["ocpp2.1", "ocpp2.0.1", "ocpp1.6"]
 # OCPP 1.6 chargeBoxIdentity is a CiString48; printable ASCII without '/' keeps URLs unambiguous.
 _STATION_ID = re.compile(r"[\x21-\x2e\x30-\x7e]{1,48}")
 
@@ -41,6 +44,17 @@ def station_id_from_path(path: str) -> str | None:
         return None
     station_id = unquote(path[len(prefix) :])
     return station_id if _STATION_ID.fullmatch(station_id) else None
+
+
+def select_subprotocol(
+    connection: ServerConnection, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """The newest OCPP version both sides speak. With none in common the handshake completes
+    without a subprotocol and the connection is then closed, as OCPP-J prescribes."""
+    for version in SUBPROTOCOLS:
+        if version in offered:
+            return Subprotocol(version)
+    return None
 
 
 class LoggedConnection:
@@ -101,7 +115,7 @@ class Gateway:
             self._handle,
             host,
             port,
-            subprotocols=SUBPROTOCOLS,  # type: ignore[arg-type]
+            select_subprotocol=select_subprotocol,
             process_request=self._check_path,
             max_size=1 << 20,
         )
@@ -131,7 +145,15 @@ class Gateway:
         station_id = station_id_from_path(websocket.request.path if websocket.request else "")
         subprotocol = websocket.subprotocol
         if station_id is None or subprotocol is None:
-            await websocket.close(1002, "unsupported OCPP subprotocol")
+            offered = (
+                websocket.request.headers.get_all("Sec-WebSocket-Protocol")
+                if websocket.request
+                else []
+            )
+            logger.warning("%s offered no supported OCPP version (%s)", station_id, offered)
+            await websocket.close(
+                1002, f"no supported subprotocol; use one of {', '.join(SUBPROTOCOLS)}"
+            )
             return
         recorder = FrameRecorder(
             self._log,
@@ -143,13 +165,24 @@ class Gateway:
         )
         remote = websocket.remote_address
         remote_address = f"{remote[0]}:{remote[1]}" if remote else None
-        central_system = CentralSystem16(
-            station_id,
-            LoggedConnection(websocket, recorder),
-            transaction_ids=self._transaction_ids,
-            clock=self._clock,
-            heartbeat_interval_s=self._heartbeat_interval_s,
-        )
+        connection = LoggedConnection(websocket, recorder)
+        central_system: Any
+        if subprotocol == "ocpp1.6":
+            central_system = CentralSystem16(
+                station_id,
+                connection,
+                transaction_ids=self._transaction_ids,
+                clock=self._clock,
+                heartbeat_interval_s=self._heartbeat_interval_s,
+            )
+        else:
+            version = CentralSystem21 if subprotocol == "ocpp2.1" else CentralSystem201
+            central_system = version(
+                station_id,
+                connection,
+                clock=self._clock,
+                heartbeat_interval_s=self._heartbeat_interval_s,
+            )
         logger.info("%s connected from %s (%s)", station_id, remote_address, subprotocol)
         try:
             await recorder.connection("OPENED", remote_address=remote_address)

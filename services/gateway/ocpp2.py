@@ -1,0 +1,204 @@
+"""OCPP 2.0.1 and 2.1: answers to every request a charging station can send.
+
+Requests that only report something (notifications) are acknowledged: the frame is in the log,
+which is what the ledger reads. Requests for services ChargeLedger does not offer yet (ISO 15118
+certificates, smart charging schedules, VAT number checks, periodic event streams) are answered
+with the status the protocol has for "not available", never with a silent Accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ocpp import v21, v201
+from ocpp.exceptions import TypeConstraintViolationError
+
+from ..core.meter import parse_timestamp
+from .ocpp16 import Clock, ocpp_time, on
+
+# Station-to-CSMS requests whose answer has no required content: acknowledged as logged.
+ACKNOWLEDGED_201 = (
+    "ClearedChargingLimit",
+    "FirmwareStatusNotification",
+    "LogStatusNotification",
+    "NotifyChargingLimit",
+    "NotifyCustomerInformation",
+    "NotifyDisplayMessages",
+    "NotifyEvent",
+    "NotifyMonitoringReport",
+    "NotifyReport",
+    "PublishFirmwareStatusNotification",
+    "ReportChargingProfiles",
+    "ReservationStatusUpdate",
+    "SecurityEventNotification",
+    "StatusNotification",
+)
+ACKNOWLEDGED_21 = (
+    "BatterySwap",
+    "ClosePeriodicEventStream",
+    "NotifyDERAlarm",
+    "NotifyDERStartStop",
+    "NotifyPriorityCharging",
+    "NotifySettlement",
+    "ReportDERControl",
+)
+
+NOT_SUPPORTED = {"reason_code": "NotSupported"}
+
+
+def _timestamp(field: str, value: str) -> None:
+    try:
+        parse_timestamp(value)
+    except (ValueError, OverflowError):
+        raise TypeConstraintViolationError(
+            description=f"{field} is not an ISO 8601 date-time: {value!r}"
+        ) from None
+
+
+def _meter_values(field: str, meter_values: list[dict[str, Any]]) -> None:
+    for meter_value in meter_values:
+        _timestamp(f"{field}.timestamp", meter_value["timestamp"])
+
+
+def _acknowledge(action: str) -> Callable[..., Any]:
+    def acknowledge(self: Any, **_: Any) -> Any:
+        return getattr(self._call_result, action)()
+
+    # The library routes by the handler's name, recorded when it is decorated: name it first.
+    acknowledge.__name__ = f"on_{action}"
+    return on(action)(acknowledge)
+
+
+class Ocpp2Answers:
+    """Handlers shared by OCPP 2.0.1 and 2.1 (their common requests have the same shape)."""
+
+    _call_result: Any
+    _clock: Callable[[], datetime]
+    _heartbeat_interval_s: int
+
+    def _init_answers(self, *, clock: Clock, heartbeat_interval_s: int) -> None:
+        self._clock = clock
+        self._heartbeat_interval_s = heartbeat_interval_s
+
+    @on("BootNotification")
+    def on_boot_notification(self, **_: Any) -> Any:
+        return self._call_result.BootNotification(
+            current_time=ocpp_time(self._clock()),
+            interval=self._heartbeat_interval_s,
+            status="Accepted",
+        )
+
+    @on("Heartbeat")
+    def on_heartbeat(self, **_: Any) -> Any:
+        return self._call_result.Heartbeat(current_time=ocpp_time(self._clock()))
+
+    @on("Authorize")
+    def on_authorize(self, **_: Any) -> Any:
+        return self._call_result.Authorize(id_token_info={"status": "Accepted"})
+
+    @on("TransactionEvent")
+    def on_transaction_event(
+        self,
+        timestamp: str,
+        id_token: dict[str, Any] | None = None,
+        meter_value: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        # What is confirmed must be billable: refuse what the ledger could not read.
+        _timestamp("timestamp", timestamp)
+        _meter_values("meterValue", meter_value or [])
+        if id_token is None:
+            return self._call_result.TransactionEvent()
+        return self._call_result.TransactionEvent(id_token_info={"status": "Accepted"})
+
+    @on("MeterValues")
+    def on_meter_values(self, meter_value: list[dict[str, Any]], **_: Any) -> Any:
+        _meter_values("meterValue", meter_value)
+        return self._call_result.MeterValues()
+
+    @on("DataTransfer")
+    def on_data_transfer(self, **_: Any) -> Any:
+        return self._call_result.DataTransfer(status="UnknownVendorId")
+
+    @on("Get15118EVCertificate")
+    def on_get_15118_ev_certificate(self, **_: Any) -> Any:
+        return self._call_result.Get15118EVCertificate(
+            status="Failed", exi_response="", status_info=NOT_SUPPORTED
+        )
+
+    @on("GetCertificateStatus")
+    def on_get_certificate_status(self, **_: Any) -> Any:
+        return self._call_result.GetCertificateStatus(status="Failed", status_info=NOT_SUPPORTED)
+
+    @on("SignCertificate")
+    def on_sign_certificate(self, **_: Any) -> Any:
+        return self._call_result.SignCertificate(status="Rejected", status_info=NOT_SUPPORTED)
+
+    @on("NotifyEVChargingNeeds")
+    def on_notify_ev_charging_needs(self, **_: Any) -> Any:
+        return self._call_result.NotifyEVChargingNeeds(status="Rejected", status_info=NOT_SUPPORTED)
+
+    @on("NotifyEVChargingSchedule")
+    def on_notify_ev_charging_schedule(self, **_: Any) -> Any:
+        return self._call_result.NotifyEVChargingSchedule(status="Accepted")
+
+
+for _action in ACKNOWLEDGED_201:
+    setattr(Ocpp2Answers, f"on_{_action}", _acknowledge(_action))
+
+
+class CentralSystem201(Ocpp2Answers, v201.ChargePoint):  # type: ignore[misc]
+    def __init__(
+        self, station_id: str, connection: Any, *, clock: Clock, heartbeat_interval_s: int
+    ) -> None:
+        super().__init__(station_id, connection)
+        self._init_answers(clock=clock, heartbeat_interval_s=heartbeat_interval_s)
+
+
+class CentralSystem21(Ocpp2Answers, v21.ChargePoint):  # type: ignore[misc]
+    def __init__(
+        self, station_id: str, connection: Any, *, clock: Clock, heartbeat_interval_s: int
+    ) -> None:
+        super().__init__(station_id, connection)
+        self._init_answers(clock=clock, heartbeat_interval_s=heartbeat_interval_s)
+
+    @on("GetCertificateChainStatus")
+    def on_get_certificate_chain_status(
+        self, certificate_status_requests: list[dict[str, Any]], **_: Any
+    ) -> Any:
+        now = ocpp_time(self._clock())
+        return self._call_result.GetCertificateChainStatus(
+            certificate_status=[
+                {
+                    "certificate_hash_data": request["certificate_hash_data"],
+                    "source": request["source"],
+                    "status": "Failed",
+                    "next_update": now,
+                }
+                for request in certificate_status_requests
+            ]
+        )
+
+    @on("OpenPeriodicEventStream")
+    def on_open_periodic_event_stream(self, **_: Any) -> Any:
+        return self._call_result.OpenPeriodicEventStream(
+            status="Rejected", status_info=NOT_SUPPORTED
+        )
+
+    @on("PullDynamicScheduleUpdate")
+    def on_pull_dynamic_schedule_update(self, **_: Any) -> Any:
+        return self._call_result.PullDynamicScheduleUpdate(
+            status="Rejected", status_info=NOT_SUPPORTED
+        )
+
+    @on("VatNumberValidation")
+    def on_vat_number_validation(self, vat_number: str, **_: Any) -> Any:
+        return self._call_result.VatNumberValidation(
+            vat_number=vat_number, status="Rejected", status_info=NOT_SUPPORTED
+        )
+
+
+for _action in ACKNOWLEDGED_21:
+    setattr(CentralSystem21, f"on_{_action}", _acknowledge(_action))
