@@ -21,7 +21,7 @@ from .core.events import CONNECTIONS, FRAMES, INVOICES, SESSIONS
 from .core.log import EventLog, KafkaLog, PostgresLog
 from .core.runtime import ProcessorRunner
 from .core.settings import Settings
-from .gateway.server import Gateway
+from .gateway.server import Gateway, InputLimits
 from .gateway.transaction_ids import TransactionIdAllocator
 from .invoicing.invoices import InvoiceProcessor
 from .invoicing.projection import InvoiceSink
@@ -112,6 +112,7 @@ class Product:
             gateway_id=gateway_id,
             clock=self.clock,
             heartbeat_interval_s=s.heartbeat_interval_s,
+            limits=InputLimits(s.max_frame_bytes, s.rate_limit_per_s, s.rate_limit_burst),
         )
         try:
             await self.gateway.start(s.ocpp_host, s.ocpp_port)

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     log_partitions: int = Field(
         8, ge=1, le=1024, description="Partitions per stream (PostgreSQL log; new Kafka topics)."
     )
+    max_frame_bytes: int = Field(
+        1 << 20, ge=1024, description="Frames above this size are rejected (logged, answered)."
+    )
+    rate_limit_per_s: float = Field(
+        50.0, gt=0, description="Frames a connection may send per second, sustained."
+    )
+    rate_limit_burst: int = Field(200, ge=1, description="Frames a connection may send at once.")
     invoice_issuer: str = Field("CL", description="Prefix of invoice numbers.")
     transaction_id_lease_size: int = Field(
         100, ge=1, description="Transaction ids a gateway leases from PostgreSQL at a time."

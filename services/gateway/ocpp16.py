@@ -58,6 +58,8 @@ def _meter_values(field: str, meter_values: list[dict[str, Any]]) -> None:
 class CentralSystem16(ChargePoint):  # type: ignore[misc]
     """One station's connection. Every frame passes through the logged connection first."""
 
+    actions = frozenset(Action)
+
     def __init__(
         self,
         station_id: str,

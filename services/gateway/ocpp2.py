@@ -150,6 +150,8 @@ for _action in ACKNOWLEDGED_201:
 
 
 class CentralSystem201(Ocpp2Answers, v201.ChargePoint):  # type: ignore[misc]
+    actions = frozenset(v201.enums.Action)
+
     def __init__(
         self, station_id: str, connection: Any, *, clock: Clock, heartbeat_interval_s: int
     ) -> None:
@@ -158,6 +160,9 @@ class CentralSystem201(Ocpp2Answers, v201.ChargePoint):  # type: ignore[misc]
 
 
 class CentralSystem21(Ocpp2Answers, v21.ChargePoint):  # type: ignore[misc]
+    # SEND-only actions (NotifyPeriodicEventStream) are not CALLs and not listed here.
+    actions = frozenset(v21.enums.Action)
+
     def __init__(
         self, station_id: str, connection: Any, *, clock: Clock, heartbeat_interval_s: int
     ) -> None:

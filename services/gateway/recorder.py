@@ -115,9 +115,14 @@ class FrameRecorder:
             )
         )
 
-    async def frame(self, direction: Direction, raw: str) -> Frame:
-        """Append one frame; returns once it is durable."""
+    async def frame(
+        self, direction: Direction, raw: str, rejection_reason: str | None = None
+    ) -> Frame:
+        """Append one frame; returns once it is durable. ``rejection_reason`` marks a frame
+        rejected for a reason its text does not show (binary, oversized)."""
         info = describe(raw, self.ocpp_version)
+        if rejection_reason is not None:
+            info = FrameInfo(info.message_type, info.unique_id, info.action, rejection_reason)
         action = info.action
         if info.unique_id is not None and info.rejection_reason is None:
             if info.message_type == 2 and action is not None:

@@ -13,6 +13,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
@@ -23,9 +24,10 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ..core.log import EventLog
+from .bad_input import RateLimiter, error_answer, spelled_for, unhandled_action
 from .ocpp2 import CentralSystem21, CentralSystem201
 from .ocpp16 import CentralSystem16
-from .recorder import Clock, FrameRecorder
+from .recorder import Clock, FrameInfo, FrameRecorder
 from .transaction_ids import TransactionIdAllocator
 
 logger = logging.getLogger(__name__)
@@ -57,36 +59,73 @@ def select_subprotocol(
     return None
 
 
-class LoggedConnection:
-    """What the ``ocpp`` library reads from and writes to: a WebSocket that logs first."""
+@dataclass(frozen=True)
+class InputLimits:
+    max_frame_bytes: int = 1 << 20
+    rate_per_s: float = 50.0
+    burst: int = 200
 
-    def __init__(self, websocket: ServerConnection, recorder: FrameRecorder) -> None:
+
+class LoggedConnection:
+    """What the ``ocpp`` library reads from and writes to: a WebSocket that logs first.
+
+    Frames that are not proper OCPP-J never reach the library: they are logged as rejected and
+    answered here, as far as the protocol allows (see ``bad_input``).
+    """
+
+    def __init__(
+        self, websocket: ServerConnection, recorder: FrameRecorder, limits: InputLimits
+    ) -> None:
         self._websocket = websocket
         self._recorder = recorder
+        self._limits = limits
+        self._rate = RateLimiter(limits.rate_per_s, limits.burst)
+        self.handled: set[str] = set()  # actions the central system answers
+        self.known: set[str] = set()  # every action of the negotiated version
 
     async def recv(self) -> str:
+        station_id = self._recorder.station_id
+        version = self._recorder.ocpp_version
         while True:
+            await self._rate.take()
             message = await self._websocket.recv()
             if isinstance(message, bytes):
-                raw = message.decode("utf-8", errors="replace")
-                frame = await self._recorder.frame("INBOUND", raw)
-                logger.warning("%s sent a binary frame; OCPP-J uses text frames", frame.station_id)
+                await self._recorder.frame(
+                    "INBOUND", message.decode("utf-8", errors="replace"), "binary frame"
+                )
+                logger.warning("%s sent a binary frame; OCPP-J uses text frames", station_id)
                 continue
-            frame = await self._recorder.frame("INBOUND", message)
+            size = len(message.encode("utf-8"))
+            oversized = size > self._limits.max_frame_bytes
+            frame = await self._recorder.frame(
+                "INBOUND",
+                message,
+                f"frame of {size} bytes is over the limit of {self._limits.max_frame_bytes}"
+                if oversized
+                else None,
+            )
             if frame.rejected:
                 logger.warning(
-                    "%s sent a frame that is not OCPP-J (%s)",
-                    frame.station_id,
-                    frame.rejection_reason,
+                    "%s sent a frame that is not OCPP-J (%s)", station_id, frame.rejection_reason
                 )
+                info = FrameInfo(
+                    frame.message_type, frame.unique_id, frame.action, frame.rejection_reason
+                )
+                answer = error_answer(info, version, oversized=oversized)
+                if answer is not None:
+                    await self.send(answer)
                 continue
-            if frame.message_type != 2:
+            if frame.message_type != 2 or frame.unique_id is None or frame.action is None:
                 # This gateway sends no CALLs yet, so an answer from the station answers nothing;
                 # it is logged, but not queued in the library where it would pile up.
+                continue
+            if frame.action not in self.handled:
+                await self.send(unhandled_action(frame.unique_id, frame.action, self.known))
                 continue
             return message
 
     async def send(self, message: str) -> None:
+        message = spelled_for(self._recorder.ocpp_version, message)
         await self._recorder.frame("OUTBOUND", message)
         await self._websocket.send(message)
 
@@ -100,6 +139,7 @@ class Gateway:
         gateway_id: str,
         clock: Clock,
         heartbeat_interval_s: int = 300,
+        limits: InputLimits = InputLimits(),
         new_connection_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._log = log
@@ -107,6 +147,7 @@ class Gateway:
         self.gateway_id = gateway_id
         self._clock = clock
         self._heartbeat_interval_s = heartbeat_interval_s
+        self._limits = limits
         self._new_connection_id = new_connection_id
         self._server: Server | None = None
 
@@ -117,7 +158,9 @@ class Gateway:
             port,
             select_subprotocol=select_subprotocol,
             process_request=self._check_path,
-            max_size=1 << 20,
+            # Larger frames are still read (to log and answer them) up to four times the limit;
+            # beyond that the WebSocket layer closes the connection (1009).
+            max_size=4 * self._limits.max_frame_bytes,
         )
 
     @property
@@ -165,7 +208,7 @@ class Gateway:
         )
         remote = websocket.remote_address
         remote_address = f"{remote[0]}:{remote[1]}" if remote else None
-        connection = LoggedConnection(websocket, recorder)
+        connection = LoggedConnection(websocket, recorder, self._limits)
         central_system: Any
         if subprotocol == "ocpp1.6":
             central_system = CentralSystem16(
@@ -183,6 +226,8 @@ class Gateway:
                 clock=self._clock,
                 heartbeat_interval_s=self._heartbeat_interval_s,
             )
+        connection.handled = {str(action) for action in central_system.route_map}
+        connection.known = {str(action) for action in central_system.actions}
         logger.info("%s connected from %s (%s)", station_id, remote_address, subprotocol)
         try:
             await recorder.connection("OPENED", remote_address=remote_address)
