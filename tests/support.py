@@ -132,6 +132,11 @@ class Product:
             self.output += self.process.stdout.read()
         return code
 
+    def get_text(self, path: str) -> str:
+        response = httpx.get(self.api + path, timeout=10)
+        response.raise_for_status()
+        return response.text
+
     def get(self, path: str, **params: Any) -> Any:
         response = httpx.get(self.api + path, params=params, timeout=10)
         response.raise_for_status()

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query
+from prometheus_client import make_asgi_app
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
@@ -113,12 +114,20 @@ def create_app(
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     async def healthz() -> Health:
+        """Liveness: the process serves requests."""
+        return Health(status="ok", version=__version__, log=log_name)
+
+    @app.get("/readyz", response_model=Health, tags=["operations"])
+    async def readyz() -> Health:
+        """Readiness: PostgreSQL and the event log answer (503 with the reason otherwise)."""
         try:
             await fetch("SELECT 1 AS ok")
             await check_log()
         except Exception as exc:
             raise HTTPException(503, f"not ready: {exc}") from exc
         return Health(status="ok", version=__version__, log=log_name)
+
+    app.mount("/metrics", make_asgi_app())
 
     @app.get("/api/v1/sessions", response_model=list[Session], tags=["sessions"])
     async def list_sessions(

@@ -11,6 +11,7 @@ from datetime import datetime
 from ..core import codec
 from ..core.events import ConnectionEvent, ConnectionEventKind, Direction, Frame
 from ..core.log import EventLog, Position, Record
+from . import metrics
 
 Clock = Callable[[], datetime]
 
@@ -86,7 +87,9 @@ class FrameRecorder:
         self._open_calls: OrderedDict[tuple[Direction, str], str] = OrderedDict()
 
     async def _append(self, event: Frame | ConnectionEvent) -> Position:
-        [position] = await self._log.append([Record(event.STREAM, event.key, codec.encode(event))])
+        with metrics.APPEND_SECONDS.time():
+            record = Record(event.STREAM, event.key, codec.encode(event))
+            [position] = await self._log.append([record])
         return position
 
     async def connection(
@@ -152,4 +155,12 @@ class FrameRecorder:
             action=action,
         )
         await self._append(frame)
+        metrics.FRAMES.labels(
+            self.ocpp_version,
+            direction,
+            str(frame.message_type) if frame.message_type is not None else "",
+            metrics.action_label(action),
+        ).inc()
+        if frame.rejected and direction == "INBOUND":
+            metrics.REJECTED.labels(self.ocpp_version).inc()
         return frame

@@ -24,6 +24,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ..core.log import EventLog
+from . import metrics
 from .bad_input import RateLimiter, error_answer, spelled_for, unhandled_action
 from .ocpp2 import CentralSystem21, CentralSystem201
 from .ocpp16 import CentralSystem16
@@ -229,6 +230,7 @@ class Gateway:
         connection.handled = {str(action) for action in central_system.route_map}
         connection.known = {str(action) for action in central_system.actions}
         logger.info("%s connected from %s (%s)", station_id, remote_address, subprotocol)
+        metrics.CONNECTIONS.labels(subprotocol).inc()
         try:
             await recorder.connection("OPENED", remote_address=remote_address)
             await central_system.start()
@@ -241,6 +243,7 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await websocket.close(1011, "internal error; reconnect and resend")
         finally:
+            metrics.CONNECTIONS.labels(subprotocol).dec()
             await self._closed(recorder, websocket)
 
     async def _closed(self, recorder: FrameRecorder, websocket: ServerConnection) -> None:

@@ -118,6 +118,15 @@ async def test_journey_on_the_postgres_log(data_dir: Path) -> None:
     try:
         await full_journey(product, "CP-PG-1")
         assert product.get("/healthz")["log"] == "postgres"
+        assert product.get("/readyz")["status"] == "ok"
+        metrics = product.get_text("/metrics/")
+        frame_lines = [
+            line for line in metrics.splitlines()
+            if line.startswith("chargeledger_gateway_frames_total{")
+            and 'action="StartTransaction"' in line and 'ocpp_version="ocpp1.6"' in line
+        ]  # fmt: skip
+        assert sorted(float(line.rsplit(" ", 1)[1]) for line in frame_lines) == [1.0, 1.0]
+        assert "chargeledger_gateway_append_seconds_count" in metrics
     finally:
         assert product.kill(signal.SIGTERM) == 0, product.output
 
