@@ -66,6 +66,7 @@ class Product:
     """Everything ``chargeledger up`` runs, in one process."""
 
     settings: Settings
+    with_processors: bool = True  # False: a gateway (and its API) only
     clock: Callable[[], datetime] = utc_now
     pool: AsyncConnectionPool | None = None
     log: EventLog | None = None
@@ -76,7 +77,7 @@ class Product:
 
     async def start(self) -> None:
         s = self.settings
-        tariff = load_tariff(s.tariff)
+        tariff = load_tariff(s.tariff) if self.with_processors else None
         if s.database_url is not None:
             dsn = s.database_url
         else:
@@ -95,15 +96,15 @@ class Product:
             await log.start()
         self.log = log
 
-        runners: list[ProcessorRunner[Any]] = [
-            ProcessorRunner(FrameIndex(), FrameSink(), log, self.pool),
-            ProcessorRunner(SessionsProcessor(), SessionSink(), log, self.pool),
-            ProcessorRunner(
-                InvoiceProcessor(tariff, issuer=s.invoice_issuer), InvoiceSink(), log, self.pool
-            ),
-        ]
-        self.runners = runners
-        for runner in runners:
+        if tariff is not None:
+            self.runners = [
+                ProcessorRunner(FrameIndex(), FrameSink(), log, self.pool),
+                ProcessorRunner(SessionsProcessor(), SessionSink(), log, self.pool),
+                ProcessorRunner(
+                    InvoiceProcessor(tariff, issuer=s.invoice_issuer), InvoiceSink(), log, self.pool
+                ),
+            ]
+        for runner in self.runners:
             self.tasks.append(asyncio.create_task(runner.run(), name=runner.processor.name))
 
         self.gateway = Gateway(

@@ -46,50 +46,53 @@ def _settings(**given: Any) -> Settings:
         raise AssertionError from exc  # unreachable: fail() raises
 
 
+DataDir = Annotated[
+    Path | None,
+    typer.Option(envvar="CHARGELEDGER_DATA_DIR", help="Data directory [default: .chargeledger]"),
+]
+OcppPort = Annotated[
+    int | None,
+    typer.Option(envvar="CHARGELEDGER_OCPP_PORT", help="OCPP WebSocket port [default: 9000]"),
+]
+HttpPort = Annotated[
+    int | None,
+    typer.Option(envvar="CHARGELEDGER_HTTP_PORT", help="HTTP API port [default: 8080]"),
+]
+Tariff = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="CHARGELEDGER_TARIFF",
+        help="OCPI 2.2.1 Tariff JSON used as the default tariff [default: bundled sample]",
+    ),
+]
+Log = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CHARGELEDGER_LOG",
+        help="Event log: postgres or kafka://HOST:PORT [default: postgres]",
+    ),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CHARGELEDGER_DATABASE_URL",
+        help="PostgreSQL DSN [default: embedded server under --data-dir]",
+    ),
+]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")]
+
+
 @app.command()
 def up(
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="CHARGELEDGER_DATA_DIR", help="Data directory [default: .chargeledger]"
-        ),
-    ] = None,
-    ocpp_port: Annotated[
-        int | None,
-        typer.Option(envvar="CHARGELEDGER_OCPP_PORT", help="OCPP WebSocket port [default: 9000]"),
-    ] = None,
-    http_port: Annotated[
-        int | None,
-        typer.Option(envvar="CHARGELEDGER_HTTP_PORT", help="HTTP API port [default: 8080]"),
-    ] = None,
-    tariff: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="CHARGELEDGER_TARIFF",
-            help="OCPI 2.2.1 Tariff JSON used as the default tariff [default: bundled sample]",
-        ),
-    ] = None,
-    log: Annotated[
-        str | None,
-        typer.Option(
-            envvar="CHARGELEDGER_LOG",
-            help="Event log: postgres or kafka://HOST:PORT [default: postgres]",
-        ),
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            envvar="CHARGELEDGER_DATABASE_URL",
-            help="PostgreSQL DSN [default: embedded server under --data-dir]",
-        ),
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+    data_dir: DataDir = None,
+    ocpp_port: OcppPort = None,
+    http_port: HttpPort = None,
+    tariff: Tariff = None,
+    log: Log = None,
+    database_url: DatabaseUrl = None,
+    verbose: Verbose = False,
 ) -> None:
     """Run gateway, ledger, invoicing and HTTP API in one process."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     settings = _settings(
         data_dir=data_dir,
         ocpp_port=ocpp_port,
@@ -98,8 +101,40 @@ def up(
         log=log,
         database_url=database_url,
     )
+    _serve(settings, verbose=verbose, with_processors=True)
+
+
+@app.command()
+def gateway(
+    data_dir: DataDir = None,
+    ocpp_port: OcppPort = None,
+    http_port: HttpPort = None,
+    log: Log = None,
+    database_url: DatabaseUrl = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run one more OCPP gateway (and its HTTP API), without ledger and invoicing.
+
+    Gateways share nothing but the event log and PostgreSQL: run as many as needed, with the
+    same --log and --database-url, next to one `chargeledger up`.
+    """
+    settings = _settings(
+        data_dir=data_dir,
+        ocpp_port=ocpp_port,
+        http_port=http_port,
+        log=log,
+        database_url=database_url,
+    )
+    _serve(settings, verbose=verbose, with_processors=False)
+
+
+def _serve(settings: Settings, *, verbose: bool, with_processors: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
-        asyncio.run(_run(settings))
+        asyncio.run(_run(settings, with_processors))
     except TariffError as exc:
         fail(str(exc), EXIT_USAGE)
     except (DatabaseError, LogError) as exc:
@@ -108,11 +143,11 @@ def up(
         fail(f"cannot listen: {exc}; choose another --ocpp-port / --http-port", EXIT_FAILURE)
 
 
-async def _run(settings: Settings) -> None:
+async def _run(settings: Settings, with_processors: bool) -> None:
     from .bootstrap import Product
     from .gateway.server import SUBPROTOCOLS
 
-    product = Product(settings)
+    product = Product(settings, with_processors=with_processors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -121,7 +156,8 @@ async def _run(settings: Settings) -> None:
         await product.start()
         host = "127.0.0.1" if settings.ocpp_host == "0.0.0.0" else settings.ocpp_host
         api_host = "127.0.0.1" if settings.http_host == "0.0.0.0" else settings.http_host
-        print(f"ChargeLedger is up (event log: {product.log.name if product.log else '?'})")
+        what = "ChargeLedger" if with_processors else "ChargeLedger gateway"
+        print(f"{what} is up (event log: {product.log.name if product.log else '?'})")
         versions = ", ".join(SUBPROTOCOLS)
         print(f"  OCPP:  ws://{host}:{settings.ocpp_port}/ocpp/{{station_id}}  ({versions})")
         print(f"  HTTP:  http://{api_host}:{settings.http_port}/api/v1  (docs: /docs)")

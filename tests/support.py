@@ -71,9 +71,17 @@ def meter_values(transaction_id: int, timestamp: str, value: str, unit: str) -> 
 class Product:
     """`chargeledger up` in a child process, as a user runs it."""
 
-    def __init__(self, data_dir: Path, *, log: str = "postgres", extra: list[str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        log: str = "postgres",
+        extra: list[str] | None = None,
+        command: str = "up",
+    ):
         self.data_dir = data_dir
         self.log = log
+        self.command = command
         self.extra = extra or []
         self.ocpp_port = free_port()
         self.http_port = free_port()
@@ -91,7 +99,7 @@ class Product:
                 sys.executable,
                 "-m",
                 "chargeledger.cli",
-                "up",
+                self.command,
                 "--data-dir",
                 str(self.data_dir),
                 "--ocpp-port",
