@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from pythonjsonlogger.json import JsonFormatter
 
 from .core.db import DatabaseError
 from .core.log import LogError
@@ -80,6 +81,14 @@ DatabaseUrl = Annotated[
     ),
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")]
+LogFormat = Annotated[
+    str,
+    typer.Option(
+        envvar="CHARGELEDGER_LOG_FORMAT",
+        help="Process log lines as 'text' or 'json' (one object a line, with station_id and "
+        "unique_id where they apply).",
+    ),
+]
 
 
 @app.command()
@@ -91,6 +100,7 @@ def up(
     log: Log = None,
     database_url: DatabaseUrl = None,
     verbose: Verbose = False,
+    log_format: LogFormat = "text",
 ) -> None:
     """Run gateway, ledger, invoicing and HTTP API in one process."""
     settings = _settings(
@@ -101,7 +111,7 @@ def up(
         log=log,
         database_url=database_url,
     )
-    _serve(settings, verbose=verbose, with_processors=True)
+    _serve(settings, verbose=verbose, log_format=log_format, with_processors=True)
 
 
 @app.command()
@@ -112,6 +122,7 @@ def gateway(
     log: Log = None,
     database_url: DatabaseUrl = None,
     verbose: Verbose = False,
+    log_format: LogFormat = "text",
 ) -> None:
     """Run one more OCPP gateway (and its HTTP API), without ledger and invoicing.
 
@@ -125,14 +136,29 @@ def gateway(
         log=log,
         database_url=database_url,
     )
-    _serve(settings, verbose=verbose, with_processors=False)
+    _serve(settings, verbose=verbose, log_format=log_format, with_processors=False)
 
 
-def _serve(settings: Settings, *, verbose: bool, with_processors: bool) -> None:
+def _configure_logging(verbose: bool, log_format: str) -> None:
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    elif log_format == "text":
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        fail(f"--log-format must be 'text' or 'json', not {log_format!r}", EXIT_USAGE)
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True
     )
+
+
+def _serve(settings: Settings, *, verbose: bool, log_format: str, with_processors: bool) -> None:
+    _configure_logging(verbose, log_format)
     try:
         asyncio.run(_run(settings, with_processors))
     except TariffError as exc:

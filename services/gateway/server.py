@@ -94,7 +94,11 @@ class LoggedConnection:
                 await self._recorder.frame(
                     "INBOUND", message.decode("utf-8", errors="replace"), "binary frame"
                 )
-                logger.warning("%s sent a binary frame; OCPP-J uses text frames", station_id)
+                logger.warning(
+                    "%s sent a binary frame; OCPP-J uses text frames",
+                    station_id,
+                    extra={"station_id": station_id},
+                )
                 continue
             size = len(message.encode("utf-8"))
             oversized = size > self._limits.max_frame_bytes
@@ -107,7 +111,10 @@ class LoggedConnection:
             )
             if frame.rejected:
                 logger.warning(
-                    "%s sent a frame that is not OCPP-J (%s)", station_id, frame.rejection_reason
+                    "%s sent a frame that is not OCPP-J (%s)",
+                    station_id,
+                    frame.rejection_reason,
+                    extra={"station_id": station_id, "unique_id": frame.unique_id},
                 )
                 info = FrameInfo(
                     frame.message_type, frame.unique_id, frame.action, frame.rejection_reason
@@ -194,7 +201,12 @@ class Gateway:
                 if websocket.request
                 else []
             )
-            logger.warning("%s offered no supported OCPP version (%s)", station_id, offered)
+            logger.warning(
+                "%s offered no supported OCPP version (%s)",
+                station_id,
+                offered,
+                extra={"station_id": station_id},
+            )
             await websocket.close(
                 1002, f"no supported subprotocol; use one of {', '.join(SUBPROTOCOLS)}"
             )
@@ -229,7 +241,13 @@ class Gateway:
             )
         connection.handled = {str(action) for action in central_system.route_map}
         connection.known = {str(action) for action in central_system.actions}
-        logger.info("%s connected from %s (%s)", station_id, remote_address, subprotocol)
+        logger.info(
+            "%s connected from %s (%s)",
+            station_id,
+            remote_address,
+            subprotocol,
+            extra={"station_id": station_id},
+        )
         metrics.CONNECTIONS.labels(subprotocol).inc()
         try:
             await recorder.connection("OPENED", remote_address=remote_address)
@@ -239,7 +257,11 @@ class Gateway:
         except Exception:
             # The log could not take a frame (or a bug): drop the connection without answering;
             # the station keeps the unconfirmed message and sends it again after reconnecting.
-            logger.exception("%s: closing the connection after an error", station_id)
+            logger.exception(
+                "%s: closing the connection after an error",
+                station_id,
+                extra={"station_id": station_id},
+            )
             with contextlib.suppress(Exception):
                 await websocket.close(1011, "internal error; reconnect and resend")
         finally:
@@ -254,4 +276,9 @@ class Gateway:
                 close_code=int(code) if code is not None else None,
                 close_reason=websocket.close_reason,
             )
-        logger.info("%s disconnected (%s)", recorder.station_id, code)
+        logger.info(
+            "%s disconnected (%s)",
+            recorder.station_id,
+            code,
+            extra={"station_id": recorder.station_id},
+        )

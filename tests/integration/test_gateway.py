@@ -194,3 +194,20 @@ async def test_meter_values_with_a_bad_timestamp_are_refused(
     answer = await client.send_raw(json.dumps([2, "m1", "MeterValues", bad]))
     assert answer[:3] == [4, "m1", "TypeConstraintViolation"]
     await client.close()
+
+
+async def test_stopping_the_gateway_closes_connections_with_going_away(
+    pool: AsyncConnectionPool,
+) -> None:
+    log = PostgresLog(pool, partitions=PARTITIONS)
+    await log.start()
+    gw = Gateway(log, TransactionIdAllocator(pool), gateway_id="gw-stop", clock=lambda: NOW)
+    await gw.start("127.0.0.1", 0)
+    client = await OcppClient.connect(gw.port, "CP-BYE")
+    assert "currentTime" in await client.call("1", "Heartbeat", {})
+    listening = asyncio.create_task(client.websocket.recv())
+    await gw.stop()
+    await log.close()
+    with pytest.raises(ConnectionClosed):
+        await listening
+    assert client.websocket.close_code == 1001

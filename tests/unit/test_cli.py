@@ -1,0 +1,52 @@
+"""The command line: one readable error line and an exit code; JSON logs for log collectors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chargeledger.cli import _configure_logging, app
+
+
+def test_json_log_lines_carry_station_and_unique_id(capsys: pytest.CaptureFixture[str]) -> None:
+    _configure_logging(verbose=False, log_format="json")
+    try:
+        logging.getLogger("chargeledger.gateway.server").warning(
+            "%s sent a frame that is not OCPP-J (%s)",
+            "CP-1",
+            "not valid JSON",
+            extra={"station_id": "CP-1", "unique_id": "42"},
+        )
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+    finally:
+        logging.basicConfig(force=True)
+    record = json.loads(line)
+    assert record["level"] == "WARNING"
+    assert record["message"] == "CP-1 sent a frame that is not OCPP-J (not valid JSON)"
+    assert (record["station_id"], record["unique_id"]) == ("CP-1", "42")
+    assert "time" in record and record["logger"] == "chargeledger.gateway.server"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["up", "--log", "kafka"], "log must be 'postgres' or 'kafka://HOST:PORT'"),
+        (["up", "--log-format", "xml"], "--log-format must be 'text' or 'json'"),
+    ],
+)
+def test_bad_options_get_one_line_and_exit_code_2(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_a_bad_tariff_file_is_named(tmp_path: Path) -> None:
+    tariff = tmp_path / "tariff.json"
+    tariff.write_text('{"id": "T"}')
+    result = CliRunner().invoke(app, ["up", "--tariff", str(tariff), "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"chargeledger: error: {tariff}: country_code: Field required" in result.output
