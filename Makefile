@@ -33,6 +33,7 @@ kafka-down:
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/log_append.py
+	$(VENV)/bin/python benchmarks/gateway_load.py run
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
