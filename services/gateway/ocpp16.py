@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ocpp import routing
-from ocpp.exceptions import PropertyConstraintViolationError, TypeConstraintViolationError
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
 
-from ..core.meter import MAX_INT32, MAX_WH, parse_timestamp
+from ..core.meter import MAX_INT32, MAX_WH
+from . import checks
 from .transaction_ids import TransactionIdAllocator, request_key
 
 Clock = Callable[[], datetime]
@@ -27,32 +27,6 @@ def on(action: str) -> Callable[[Handler], Handler]:
 
 def ocpp_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _timestamp(field: str, value: str) -> None:
-    try:
-        parse_timestamp(value)
-    except (ValueError, OverflowError):
-        raise TypeConstraintViolationError(
-            description=f"{field} is not an ISO 8601 date-time: {value!r}"
-        ) from None
-
-
-def _in_range(field: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise PropertyConstraintViolationError(description=f"{field} must be {low}..{high}")
-
-
-def _printable(field: str, value: str) -> None:
-    if not value.isprintable():
-        raise PropertyConstraintViolationError(
-            description=f"{field} must consist of printable characters"
-        )
-
-
-def _meter_values(field: str, meter_values: list[dict[str, Any]]) -> None:
-    for meter_value in meter_values:
-        _timestamp(f"{field}.timestamp", meter_value["timestamp"])
 
 
 class CentralSystem16(ChargePoint):  # type: ignore[misc]
@@ -99,10 +73,10 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
         self, call_unique_id: str, **payload: Any
     ) -> call_result.StartTransaction:
         # What is confirmed must be billable: refuse what the ledger could not record.
-        _in_range("connectorId", payload["connector_id"], 1, MAX_INT32)
-        _in_range("meterStart", payload["meter_start"], 0, MAX_WH)
-        _printable("idTag", payload["id_tag"])
-        _timestamp("timestamp", payload["timestamp"])
+        checks.in_range("connectorId", payload["connector_id"], 1, MAX_INT32)
+        checks.in_range("meterStart", payload["meter_start"], 0, MAX_WH)
+        checks.printable("idTag", payload["id_tag"])
+        checks.timestamp("timestamp", payload["timestamp"])
         transaction_id = await self._transaction_ids.allocate(
             self.id, request_key(call_unique_id, payload)
         )
@@ -121,10 +95,10 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
         transaction_data: list[dict[str, Any]] | None = None,
         **_: Any,
     ) -> call_result.StopTransaction:
-        _in_range("transactionId", transaction_id, 0, MAX_INT32)
-        _in_range("meterStop", meter_stop, 0, MAX_WH)
-        _timestamp("timestamp", timestamp)
-        _meter_values("transactionData", transaction_data or [])
+        checks.in_range("transactionId", transaction_id, 0, MAX_INT32)
+        checks.in_range("meterStop", meter_stop, 0, MAX_WH)
+        checks.timestamp("timestamp", timestamp)
+        checks.meter_value_times("transactionData", transaction_data or [])
         if id_tag is None:
             return call_result.StopTransaction()
         return call_result.StopTransaction(
@@ -139,10 +113,10 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
         transaction_id: int | None = None,
         **_: Any,
     ) -> call_result.MeterValues:
-        _in_range("connectorId", connector_id, 0, MAX_INT32)
+        checks.in_range("connectorId", connector_id, 0, MAX_INT32)
         if transaction_id is not None:
-            _in_range("transactionId", transaction_id, 0, MAX_INT32)
-        _meter_values("meterValue", meter_value)
+            checks.in_range("transactionId", transaction_id, 0, MAX_INT32)
+        checks.meter_value_times("meterValue", meter_value)
         return call_result.MeterValues()
 
     @on(Action.data_transfer)

@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from ocpp import v21, v201
-from ocpp.exceptions import TypeConstraintViolationError
 
-from ..core.meter import parse_timestamp
+from . import checks
 from .ocpp16 import Clock, ocpp_time, on
 
 # Station-to-CSMS requests whose answer has no required content: acknowledged as logged.
@@ -46,20 +45,6 @@ ACKNOWLEDGED_21 = (
 )
 
 NOT_SUPPORTED = {"reason_code": "NotSupported"}
-
-
-def _timestamp(field: str, value: str) -> None:
-    try:
-        parse_timestamp(value)
-    except (ValueError, OverflowError):
-        raise TypeConstraintViolationError(
-            description=f"{field} is not an ISO 8601 date-time: {value!r}"
-        ) from None
-
-
-def _meter_values(field: str, meter_values: list[dict[str, Any]]) -> None:
-    for meter_value in meter_values:
-        _timestamp(f"{field}.timestamp", meter_value["timestamp"])
 
 
 def _acknowledge(action: str) -> Callable[..., Any]:
@@ -107,15 +92,15 @@ class Ocpp2Answers:
         **_: Any,
     ) -> Any:
         # What is confirmed must be billable: refuse what the ledger could not read.
-        _timestamp("timestamp", timestamp)
-        _meter_values("meterValue", meter_value or [])
+        checks.timestamp("timestamp", timestamp)
+        checks.meter_value_times("meterValue", meter_value or [])
         if id_token is None:
             return self._call_result.TransactionEvent()
         return self._call_result.TransactionEvent(id_token_info={"status": "Accepted"})
 
     @on("MeterValues")
     def on_meter_values(self, meter_value: list[dict[str, Any]], **_: Any) -> Any:
-        _meter_values("meterValue", meter_value)
+        checks.meter_value_times("meterValue", meter_value)
         return self._call_result.MeterValues()
 
     @on("DataTransfer")
