@@ -18,6 +18,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
+import ocpp.messages
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -160,6 +161,10 @@ class Gateway:
         self._server: Server | None = None
 
     async def start(self, host: str, port: int) -> None:
+        # The ocpp library validates each payload in a thread pool by default. Under the GIL that
+        # buys no parallelism, and the two thread hops per message cost more than the validation
+        # itself (benchmarks/gateway_load.py): validate inline.
+        ocpp.messages.ASYNC_VALIDATION = False
         self._server = await serve(
             self._handle,
             host,
