@@ -89,12 +89,12 @@ class Product:
         if s.kafka_bootstrap is not None:
             kafka = KafkaLog(s.kafka_bootstrap, partitions=s.log_partitions, client_id=gateway_id)
             await kafka.start()
+            self.log = log = kafka
             await kafka.ensure_topics(STREAMS)
-            log = kafka
         else:
             log = PostgresLog(self.pool, partitions=s.log_partitions)
             await log.start()
-        self.log = log
+            self.log = log
 
         if tariff is not None:
             self.runners = [
