@@ -21,7 +21,8 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 def on(action: str) -> Callable[[Handler], Handler]:
     """``ocpp.routing.on`` with types: registers the handler of one OCPP action."""
-    register: Callable[[Handler], Handler] = routing.on(action)
+    # Payloads are validated by the gateway's compiled validators (validation.py), not here.
+    register: Callable[[Handler], Handler] = routing.on(action, skip_schema_validation=True)
     return register
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import uuid
@@ -19,6 +20,8 @@ from typing import Any
 from urllib.parse import unquote
 
 import ocpp.messages
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -26,11 +29,12 @@ from websockets.typing import Subprotocol
 
 from ..core.log import EventLog
 from . import metrics
-from .bad_input import RateLimiter, error_answer, spelled_for, unhandled_action
+from .bad_input import RateLimiter, call_error, error_answer, spelled_for, unhandled_action
 from .ocpp2 import CentralSystem21, CentralSystem201
 from .ocpp16 import CentralSystem16
 from .recorder import Clock, FrameInfo, FrameRecorder
 from .transaction_ids import TransactionIdAllocator
+from .validation import Validators
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +88,8 @@ class LoggedConnection:
         self._rate = RateLimiter(limits.rate_per_s, limits.burst)
         self.handled: set[str] = set()  # actions the central system answers
         self.known: set[str] = set()  # every action of the negotiated version
+        self._validators = Validators(recorder.ocpp_version)
+        self._asked: dict[str, str] = {}  # unique id -> action of CALLs handed to the library
 
     async def recv(self) -> str:
         station_id = self._recorder.station_id
@@ -131,9 +137,29 @@ class LoggedConnection:
             if frame.action not in self.handled:
                 await self.send(unhandled_action(frame.unique_id, frame.action, self.known))
                 continue
+            payload = json.loads(message)[3]
+            try:
+                self._validators.request(frame.action, payload)
+            except OCPPError as error:
+                call = Call(frame.unique_id, frame.action, payload)
+                await self.send(call.create_call_error(error).to_json())
+                continue
+            self._asked[frame.unique_id] = frame.action
+            if len(self._asked) > 64:
+                del self._asked[next(iter(self._asked))]
             return message
 
     async def send(self, message: str) -> None:
+        if message.startswith(("[3", "[4")):
+            answer = json.loads(message)
+            action = self._asked.pop(answer[1], None)
+            if action is not None and answer[0] == 3:
+                try:
+                    self._validators.response(action, answer[2])
+                except OCPPError as error:
+                    # Our answer is wrong, not the station's request: say so.
+                    logger.error("invalid %s answer %s: %s", action, message, error)
+                    message = call_error(answer[1], "InternalError", f"invalid answer: {error}")
         message = spelled_for(self._recorder.ocpp_version, message)
         await self._recorder.frame("OUTBOUND", message)
         await self._websocket.send(message)
@@ -161,9 +187,8 @@ class Gateway:
         self._server: Server | None = None
 
     async def start(self, host: str, port: int) -> None:
-        # The ocpp library validates each payload in a thread pool by default. Under the GIL that
-        # buys no parallelism, and the two thread hops per message cost more than the validation
-        # itself (benchmarks/gateway_load.py): validate inline.
+        # Routes skip the library's validation (validation.py does it); should any run, it runs
+        # inline: under the GIL a thread pool buys nothing and each hop costs more than it does.
         ocpp.messages.ASYNC_VALIDATION = False
         self._server = await serve(
             self._handle,
