@@ -1,0 +1,39 @@
+"""Compiled schema validation gives the OCPP-J error codes the ocpp library would give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ocpp.exceptions import OCPPError
+
+from chargeledger.gateway.validation import Validators
+
+BOOT16 = {"chargePointVendor": "V", "chargePointModel": "M"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ({**BOOT16, "extra": 1}, "FormatViolation"),
+        ({**BOOT16, "chargePointVendor": 5}, "TypeConstraintViolation"),
+        ({**BOOT16, "chargePointVendor": "x" * 21}, "TypeConstraintViolation"),
+        ({"chargePointVendor": "V"}, "ProtocolError"),
+    ],
+)
+def test_request_errors_map_to_ocpp_codes(payload: dict[str, Any], code: str) -> None:
+    with pytest.raises(OCPPError) as raised:
+        Validators("ocpp1.6").request("BootNotification", payload)
+    assert raised.value.code == code
+
+
+def test_valid_payloads_pass_and_formats_are_left_to_the_gateway_checks() -> None:
+    Validators("ocpp1.6").request("BootNotification", BOOT16)
+    Validators("ocpp2.0.1").request("Heartbeat", {})  # 2.x schemas are named ...Request.json
+    Validators("ocpp1.6").response("Heartbeat", {"currentTime": "not checked here"})
+
+
+def test_an_action_without_schema_is_not_implemented() -> None:
+    with pytest.raises(OCPPError) as raised:
+        Validators("ocpp2.1").request("FlyToTheMoon", {})
+    assert raised.value.code == "NotImplemented"
