@@ -63,7 +63,11 @@ class Ocpp2Answers:
     _clock: Callable[[], datetime]
     _heartbeat_interval_s: int
 
-    def _init_answers(self, *, clock: Clock, heartbeat_interval_s: int) -> None:
+    def __init__(
+        self, station_id: str, connection: Any, *, clock: Clock, heartbeat_interval_s: int
+    ) -> None:
+        # The next class in the MRO is the version's ocpp ChargePoint.
+        super().__init__(station_id, connection)  # type: ignore[call-arg]
         self._clock = clock
         self._heartbeat_interval_s = heartbeat_interval_s
 
@@ -137,22 +141,10 @@ for _action in ACKNOWLEDGED_201:
 class CentralSystem201(Ocpp2Answers, v201.ChargePoint):  # type: ignore[misc]
     actions = frozenset(v201.enums.Action)
 
-    def __init__(
-        self, station_id: str, connection: Any, *, clock: Clock, heartbeat_interval_s: int
-    ) -> None:
-        super().__init__(station_id, connection)
-        self._init_answers(clock=clock, heartbeat_interval_s=heartbeat_interval_s)
-
 
 class CentralSystem21(Ocpp2Answers, v21.ChargePoint):  # type: ignore[misc]
     # SEND-only actions (NotifyPeriodicEventStream) are not CALLs and not listed here.
     actions = frozenset(v21.enums.Action)
-
-    def __init__(
-        self, station_id: str, connection: Any, *, clock: Clock, heartbeat_interval_s: int
-    ) -> None:
-        super().__init__(station_id, connection)
-        self._init_answers(clock=clock, heartbeat_interval_s=heartbeat_interval_s)
 
     @on("GetCertificateChainStatus")
     def on_get_certificate_chain_status(
