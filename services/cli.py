@@ -49,35 +49,35 @@ def _settings(**given: Any) -> Settings:
 
 DataDir = Annotated[
     Path | None,
-    typer.Option(envvar="CHARGELEDGER_DATA_DIR", help="Data directory [default: .chargeledger]"),
+    typer.Option(envvar="CHARGELEDGER_DATA_DIR", help="Data directory (default: .chargeledger)"),
 ]
 OcppPort = Annotated[
     int | None,
-    typer.Option(envvar="CHARGELEDGER_OCPP_PORT", help="OCPP WebSocket port [default: 9000]"),
+    typer.Option(envvar="CHARGELEDGER_OCPP_PORT", help="OCPP WebSocket port (default: 9000)"),
 ]
 HttpPort = Annotated[
     int | None,
-    typer.Option(envvar="CHARGELEDGER_HTTP_PORT", help="HTTP API port [default: 8080]"),
+    typer.Option(envvar="CHARGELEDGER_HTTP_PORT", help="HTTP API port (default: 8080)"),
 ]
 Tariff = Annotated[
     Path | None,
     typer.Option(
         envvar="CHARGELEDGER_TARIFF",
-        help="OCPI 2.2.1 Tariff JSON used as the default tariff [default: bundled sample]",
+        help="OCPI 2.2.1 Tariff JSON used as the default tariff (default: bundled sample)",
     ),
 ]
 Log = Annotated[
     str | None,
     typer.Option(
         envvar="CHARGELEDGER_LOG",
-        help="Event log: postgres or kafka://HOST:PORT [default: postgres]",
+        help="Event log: postgres or kafka://HOST:PORT (default: postgres)",
     ),
 ]
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         envvar="CHARGELEDGER_DATABASE_URL",
-        help="PostgreSQL DSN [default: embedded server under --data-dir]",
+        help="PostgreSQL DSN (default: embedded server under --data-dir)",
     ),
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")]
