@@ -18,8 +18,9 @@ def timestamp(field: str, value: str) -> None:
     try:
         parse_timestamp(value)
     except (ValueError, OverflowError):
+        # ErrorDescription is at most 255 characters: quote only the start of the value.
         raise TypeConstraintViolationError(
-            description=f"{field} is not an ISO 8601 date-time: {value!r}"
+            description=f"{field} is not an ISO 8601 date-time: {value[:40]!r}"
         ) from None
 
 

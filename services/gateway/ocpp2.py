@@ -154,7 +154,15 @@ class CentralSystem21(Ocpp2Answers, v21.ChargePoint):  # type: ignore[misc]
         return self._call_result.GetCertificateChainStatus(
             certificate_status=[
                 {
-                    "certificate_hash_data": request["certificate_hash_data"],
+                    "certificate_hash_data": {
+                        k: request["certificate_hash_data"][k]
+                        for k in (
+                            "hash_algorithm",
+                            "issuer_name_hash",
+                            "issuer_key_hash",
+                            "serial_number",
+                        )
+                    },
                     "source": request["source"],
                     "status": "Failed",
                     "next_update": now,

@@ -29,6 +29,23 @@ class FrameInfo:
     rejection_reason: str | None = None
 
 
+MAX_DEPTH = 32  # OCPP payloads nest less than a dozen levels deep
+
+
+def _depth(value: object) -> int:
+    deepest, level = 0, [(value, 1)]
+    while level:
+        node, depth = level.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        if isinstance(node, dict):
+            level.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            level.extend((child, depth + 1) for child in node)
+    return deepest
+
+
 def _printable(value: object, max_length: int) -> bool:
     return isinstance(value, str) and 0 < len(value) <= max_length and value.isprintable()
 
@@ -40,6 +57,8 @@ def describe(raw: str, ocpp_version: str = "ocpp1.6") -> FrameInfo:
         message = json.loads(raw)
     except (ValueError, RecursionError):
         return FrameInfo(None, None, None, "not valid JSON")
+    if _depth(message) > MAX_DEPTH:
+        return FrameInfo(None, None, None, f"JSON nested deeper than {MAX_DEPTH} levels")
     if not isinstance(message, list) or not message:
         return FrameInfo(None, None, None, "not a JSON array")
     message_type = message[0] if type(message[0]) is int else None

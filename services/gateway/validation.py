@@ -39,6 +39,9 @@ def _compiled(folder: str, schema_name: str) -> Validate | None:
     if not path.is_file():
         return None
     schema = json.loads(path.read_text(encoding="utf-8-sig"))
+    # As the library does (Draft4Validator) for every version: under draft 6, which the 2.x
+    # schemas name, 1.0 would pass as an integer.
+    schema["$schema"] = "http://json-schema.org/draft-04/schema#"
     validate: Validate = fastjsonschema.compile(schema, formats=_ANY_FORMAT)
     return validate
 

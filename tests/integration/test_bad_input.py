@@ -149,3 +149,36 @@ async def test_fuzz_the_gateway_still_answers_a_heartbeat(
                 break
         else:
             raise AssertionError("no answer to the heartbeat after the fuzz frames")
+
+
+async def test_error_descriptions_stay_within_255_characters(
+    gateway: tuple[Gateway, PostgresLog],
+) -> None:
+    gw, _ = gateway
+    event = {
+        "eventType": "Started",
+        "timestamp": "x" * 1500,  # long, but under this gateway's frame limit
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "t"},
+    }
+    async with connect(f"ws://127.0.0.1:{gw.port}/ocpp/CP-LONG", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps([2, "t", "TransactionEvent", event]))
+        answer = json.loads(await ws.recv())
+    assert answer[:3] == [4, "t", "TypeConstraintViolation"]
+    assert len(answer[3]) <= 255
+
+
+async def test_deeply_nested_custom_data_is_rejected_not_fatal(
+    gateway: tuple[Gateway, PostgresLog],
+) -> None:
+    gw, _ = gateway
+    deep: dict[str, object] = {"vendorId": "v"}
+    for _ in range(40):  # OCPP payloads nest a few levels; the gateway takes at most 32
+        deep = {"vendorId": "v", "x": deep}
+    async with connect(f"ws://127.0.0.1:{gw.port}/ocpp/CP-DEEP", subprotocols=["ocpp2.1"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps([2, "d", "Heartbeat", {"customData": deep}]))
+        answer = json.loads(await ws.recv())
+        assert answer[:3] == [4, "-1", "RpcFrameworkError"]
+        assert "nested deeper than 32 levels" in answer[3]
+        await still_answers(ws)

@@ -36,6 +36,10 @@ from chargeledger.gateway.server import station_id_from_path
             FrameInfo(2, None, None, "MessageId is not 1-36 printable characters"),
         ),
         ("[" * 100_000 + "]" * 100_000, FrameInfo(None, None, None, "not valid JSON")),
+        (
+            '[2,"1","Heartbeat",' + '{"a":' * 40 + "1" + "}" * 40 + "]",
+            FrameInfo(None, None, None, "JSON nested deeper than 32 levels"),
+        ),
         ('[2,"1","Heartbeat"]', FrameInfo(2, "1", None, "wrong number of elements")),
         ('[2,"1",5,{}]', FrameInfo(2, "1", None, "Action is not 1-64 printable characters")),
         (

@@ -33,6 +33,15 @@ def test_valid_payloads_pass_and_formats_are_left_to_the_gateway_checks() -> Non
     Validators("ocpp1.6").response("Heartbeat", {"currentTime": "not checked here"})
 
 
+@pytest.mark.parametrize("version", ["ocpp2.0.1", "ocpp2.1"])
+def test_a_whole_float_is_not_an_integer_in_any_version(version: str) -> None:
+    status = {"timestamp": "2026-01-01T00:00:00Z", "connectorStatus": "Available", "connectorId": 1}
+    Validators(version).request("StatusNotification", {**status, "evseId": 1})
+    with pytest.raises(OCPPError) as raised:
+        Validators(version).request("StatusNotification", {**status, "evseId": 1.0})
+    assert raised.value.code == "TypeConstraintViolation"
+
+
 def test_an_action_without_schema_is_not_implemented() -> None:
     with pytest.raises(OCPPError) as raised:
         Validators("ocpp2.1").request("FlyToTheMoon", {})
