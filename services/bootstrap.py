@@ -17,21 +17,35 @@ from psycopg_pool import AsyncConnectionPool
 
 from .api.app import create_app
 from .core import db
-from .core.events import CONNECTIONS, FRAMES, INVOICES, SESSIONS
+from .core.events import (
+    COMMAND_RESULTS,
+    COMMANDS,
+    CONNECTIONS,
+    FRAMES,
+    INVOICES,
+    SESSIONS,
+    STATIONS,
+    TOKENS,
+)
 from .core.log import EventLog, KafkaLog, PostgresLog
 from .core.runtime import ProcessorRunner
 from .core.settings import Settings
-from .gateway.server import Gateway, InputLimits
+from .gateway.admission import Admission
+from .gateway.authorization import TokenCache
+from .gateway.commands import CommandSender
+from .gateway.server import Gateway, InputLimits, tls_context
+from .gateway.services import StationServices
 from .gateway.transaction_ids import TransactionIdAllocator
 from .invoicing.invoices import InvoiceProcessor
 from .invoicing.projection import InvoiceSink
 from .invoicing.tariff import load_tariff
 from .ledger.projections import FrameIndex, FrameSink, SessionSink
 from .ledger.sessions import SessionsProcessor
+from .registry.store import Registry
 
 logger = logging.getLogger(__name__)
 
-STREAMS = [FRAMES, CONNECTIONS, SESSIONS, INVOICES]
+STREAMS = [FRAMES, CONNECTIONS, SESSIONS, INVOICES, STATIONS, TOKENS, COMMANDS, COMMAND_RESULTS]
 
 
 def utc_now() -> datetime:
@@ -78,6 +92,12 @@ class Product:
     async def start(self) -> None:
         s = self.settings
         tariff = load_tariff(s.tariff) if self.with_processors else None
+        ssl_context = None
+        if s.tls_cert_file is not None and s.tls_key_file is not None:
+            client_ca = s.tls_client_ca_file if s.security_profile == 3 else None
+            ssl_context = tls_context(
+                str(s.tls_cert_file), str(s.tls_key_file), str(client_ca) if client_ca else None
+            )
         if s.database_url is not None:
             dsn = s.database_url
         else:
@@ -107,13 +127,33 @@ class Product:
         for runner in self.runners:
             self.tasks.append(asyncio.create_task(runner.run(), name=runner.processor.name))
 
-        self.gateway = Gateway(
-            log,
-            TransactionIdAllocator(self.pool, lease_size=s.transaction_id_lease_size),
-            gateway_id=gateway_id,
+        services = StationServices(
+            admission=Admission(
+                self.pool,
+                unknown_stations=s.unknown_stations,
+                security_profile=s.security_profile,
+                clock=self.clock,
+            ),
+            tokens=TokenCache(
+                self.pool,
+                ttl_s=s.token_cache_ttl_s,
+                unknown_tokens=s.unknown_tokens,
+                clock=self.clock,
+            ),
+            transaction_ids=TransactionIdAllocator(
+                self.pool, lease_size=s.transaction_id_lease_size
+            ),
             clock=self.clock,
             heartbeat_interval_s=s.heartbeat_interval_s,
+            boot_retry_interval_s=s.boot_retry_interval_s,
+        )
+        self.gateway = Gateway(
+            log,
+            self.pool,
+            services,
+            gateway_id=gateway_id,
             limits=InputLimits(s.max_frame_bytes, s.rate_limit_per_s, s.rate_limit_burst),
+            ssl_context=ssl_context,
         )
         try:
             await self.gateway.start(s.ocpp_host, s.ocpp_port)
@@ -122,7 +162,15 @@ class Product:
                 exc.errno, f"OCPP port {s.ocpp_host}:{s.ocpp_port}: {exc.strerror}"
             ) from exc
 
-        app = create_app(self.pool, log_name=log.name, check_log=log.ping)
+        registry = Registry(self.pool, log, self.clock)
+        await registry.publish()  # what a previous run committed but did not publish
+        app = create_app(
+            self.pool,
+            log_name=log.name,
+            check_log=log.ping,
+            registry=registry,
+            commands=CommandSender(self.pool, log, self.clock),
+        )
         http_socket = _listen(s.http_host, s.http_port)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")
         self.api = _ApiServer(config)

@@ -13,9 +13,11 @@ import typer
 from pydantic import ValidationError
 from pythonjsonlogger.json import JsonFormatter
 
+from . import admin_cli
 from .core.db import DatabaseError
 from .core.log import LogError
 from .core.settings import Settings
+from .gateway.server import TlsError
 from .invoicing.tariff import TariffError
 
 app = typer.Typer(
@@ -26,6 +28,10 @@ app = typer.Typer(
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+
+app.add_typer(admin_cli.stations, name="stations")
+app.add_typer(admin_cli.tokens, name="tokens")
+app.command("command")(admin_cli.send_command)
 
 
 @app.callback()
@@ -80,6 +86,44 @@ DatabaseUrl = Annotated[
         help="PostgreSQL DSN (default: embedded server under --data-dir)",
     ),
 ]
+UnknownStations = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CHARGELEDGER_UNKNOWN_STATIONS",
+        help="BootNotification answer for stations not in the registry: accept, pending or "
+        "reject (default: accept, for trials)",
+    ),
+]
+UnknownTokens = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CHARGELEDGER_UNKNOWN_TOKENS",
+        help="Id tokens not in the registry: accept or reject (default: accept, for trials)",
+    ),
+]
+SecurityProfile = Annotated[
+    int | None,
+    typer.Option(
+        envvar="CHARGELEDGER_SECURITY_PROFILE",
+        help="OCPP security profile: 0 none, 1 Basic auth, 2 TLS + Basic auth, 3 mutual TLS "
+        "(default: 0)",
+    ),
+]
+TlsCert = Annotated[
+    Path | None,
+    typer.Option(envvar="CHARGELEDGER_TLS_CERT_FILE", help="Server certificate, PEM (profile 2-3)"),
+]
+TlsKey = Annotated[
+    Path | None,
+    typer.Option(envvar="CHARGELEDGER_TLS_KEY_FILE", help="Server private key, PEM (profiles 2-3)"),
+]
+TlsClientCa = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="CHARGELEDGER_TLS_CLIENT_CA_FILE",
+        help="CA certificate that signs station certificates, PEM (profile 3)",
+    ),
+]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")]
 LogFormat = Annotated[
     str,
@@ -99,6 +143,12 @@ def up(
     tariff: Tariff = None,
     log: Log = None,
     database_url: DatabaseUrl = None,
+    unknown_stations: UnknownStations = None,
+    unknown_tokens: UnknownTokens = None,
+    security_profile: SecurityProfile = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_client_ca: TlsClientCa = None,
     verbose: Verbose = False,
     log_format: LogFormat = "text",
 ) -> None:
@@ -110,6 +160,12 @@ def up(
         tariff=tariff,
         log=log,
         database_url=database_url,
+        unknown_stations=unknown_stations,
+        unknown_tokens=unknown_tokens,
+        security_profile=security_profile,
+        tls_cert_file=tls_cert,
+        tls_key_file=tls_key,
+        tls_client_ca_file=tls_client_ca,
     )
     _serve(settings, verbose=verbose, log_format=log_format, with_processors=True)
 
@@ -121,6 +177,12 @@ def gateway(
     http_port: HttpPort = None,
     log: Log = None,
     database_url: DatabaseUrl = None,
+    unknown_stations: UnknownStations = None,
+    unknown_tokens: UnknownTokens = None,
+    security_profile: SecurityProfile = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_client_ca: TlsClientCa = None,
     verbose: Verbose = False,
     log_format: LogFormat = "text",
 ) -> None:
@@ -135,6 +197,12 @@ def gateway(
         http_port=http_port,
         log=log,
         database_url=database_url,
+        unknown_stations=unknown_stations,
+        unknown_tokens=unknown_tokens,
+        security_profile=security_profile,
+        tls_cert_file=tls_cert,
+        tls_key_file=tls_key,
+        tls_client_ca_file=tls_client_ca,
     )
     _serve(settings, verbose=verbose, log_format=log_format, with_processors=False)
 
@@ -161,7 +229,7 @@ def _serve(settings: Settings, *, verbose: bool, log_format: str, with_processor
     _configure_logging(verbose, log_format)
     try:
         asyncio.run(_run(settings, with_processors))
-    except TariffError as exc:
+    except (TariffError, TlsError) as exc:
         fail(str(exc), EXIT_USAGE)
     except (DatabaseError, LogError) as exc:
         fail(str(exc), EXIT_FAILURE)
@@ -185,7 +253,11 @@ async def _run(settings: Settings, with_processors: bool) -> None:
         what = "ChargeLedger" if with_processors else "ChargeLedger gateway"
         print(f"{what} is up (event log: {product.log.name if product.log else '?'})")
         versions = ", ".join(SUBPROTOCOLS)
-        print(f"  OCPP:  ws://{host}:{settings.ocpp_port}/ocpp/{{station_id}}  ({versions})")
+        scheme = "wss" if settings.tls_cert_file is not None else "ws"
+        print(
+            f"  OCPP:  {scheme}://{host}:{settings.ocpp_port}/ocpp/{{station_id}}  ({versions};"
+            f" security profile {settings.security_profile})"
+        )
         print(f"  HTTP:  http://{api_host}:{settings.http_port}/api/v1  (docs: /docs)")
         print("Stop with Ctrl-C.", flush=True)
         waiting = asyncio.create_task(product.wait())

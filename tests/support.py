@@ -161,3 +161,47 @@ def eventually(probe: Callable[[], T | None], timeout_s: float = 20, what: str =
             return last
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what or probe}; last value: {last!r}")
+
+
+def station_services(
+    pool: Any,
+    *,
+    clock: Callable[[], Any],
+    unknown_stations: str = "accept",
+    unknown_tokens: str = "accept",
+    security_profile: int = 0,
+    token_cache_ttl_s: float = 0,
+) -> Any:
+    """What the gateway's central systems need, on the real PostgreSQL registries."""
+    from chargeledger.gateway.admission import Admission
+    from chargeledger.gateway.authorization import TokenCache
+    from chargeledger.gateway.services import StationServices
+    from chargeledger.gateway.transaction_ids import TransactionIdAllocator
+
+    return StationServices(
+        admission=Admission(
+            pool,
+            unknown_stations=unknown_stations,  # type: ignore[arg-type]
+            security_profile=security_profile,
+            clock=clock,
+        ),
+        tokens=TokenCache(
+            pool,
+            ttl_s=token_cache_ttl_s,
+            unknown_tokens=unknown_tokens,  # type: ignore[arg-type]
+            clock=clock,
+        ),
+        transaction_ids=TransactionIdAllocator(pool),
+        clock=clock,
+    )
+
+
+async def booted(pool: Any, *station_ids: str) -> None:
+    """As if these stations had booted and been Accepted before (reconnecting stations)."""
+    async with pool.connection() as conn:
+        for station_id in station_ids:
+            await conn.execute(
+                "INSERT INTO station_boots (station_id, status, answered_at)"
+                " VALUES (%s, 'Accepted', now()) ON CONFLICT DO NOTHING",
+                (station_id,),
+            )

@@ -16,6 +16,10 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from .. import __version__
+from ..gateway.commands import CommandSender
+from ..registry.store import Registry
+from .commands import commands_router
+from .registry import registry_router
 
 
 class Session(BaseModel):
@@ -96,13 +100,21 @@ def _position(row: dict[str, Any], prefix: str = "") -> str:
 
 
 def create_app(
-    pool: AsyncConnectionPool, *, log_name: str, check_log: Callable[[], Awaitable[None]]
+    pool: AsyncConnectionPool,
+    *,
+    log_name: str,
+    check_log: Callable[[], Awaitable[None]],
+    registry: Registry,
+    commands: CommandSender,
 ) -> FastAPI:
     app = FastAPI(
         title="ChargeLedger",
         version=__version__,
-        description="Sessions, invoices and raw OCPP frames from the ChargeLedger event log.",
+        description="Sessions, invoices and raw OCPP frames from the ChargeLedger event log;"
+        " the station and id-token registries; commands to stations.",
     )
+    app.include_router(registry_router(registry))
+    app.include_router(commands_router(commands))
 
     async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
         async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

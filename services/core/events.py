@@ -18,6 +18,10 @@ FRAMES = "ocpp.frames"
 CONNECTIONS = "ocpp.connections"
 SESSIONS = "ledger.sessions"
 INVOICES = "invoicing.invoices"
+STATIONS = "config.stations"
+TOKENS = "config.tokens"
+COMMANDS = "gateway.commands"
+COMMAND_RESULTS = "gateway.command-results"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +143,104 @@ class Invoice:
         return self.station_id
 
 
-Event = Frame | ConnectionEvent | SessionEvent | Invoice
-EVENT_TYPES: tuple[type[Event], ...] = (Frame, ConnectionEvent, SessionEvent, Invoice)
+@dataclass(frozen=True, slots=True)
+class StationRegistration:
+    SCHEMA: ClassVar[str] = "chargeledger.registry.StationRegistration"
+    STREAM: ClassVar[str] = STATIONS
+
+    event_id: str
+    station_id: str
+    revision: int
+    enabled: bool
+    has_password: bool
+    password_changed: bool
+    changed_at: datetime
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRegistration:
+    SCHEMA: ClassVar[str] = "chargeledger.registry.TokenRegistration"
+    STREAM: ClassVar[str] = TOKENS
+
+    event_id: str
+    id_token: str
+    revision: int
+    status: str
+    changed_at: datetime
+    token_type: str | None = None
+    expires_at: datetime | None = None
+    group_id: str | None = None
+    account_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.id_token
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    SCHEMA: ClassVar[str] = "chargeledger.gateway.Command"
+    STREAM: ClassVar[str] = COMMANDS
+
+    event_id: str
+    command_id: str
+    station_id: str
+    connection_id: str
+    action: str
+    payload_json: str
+    requested_at: datetime
+    timeout_s: int
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    SCHEMA: ClassVar[str] = "chargeledger.gateway.CommandResult"
+    STREAM: ClassVar[str] = COMMAND_RESULTS
+
+    event_id: str
+    command_id: str
+    station_id: str
+    status: str
+    gateway_id: str
+    completed_at: datetime
+    unique_id: str | None = None
+    response_json: str | None = None
+    error_code: str | None = None
+    error_description: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+Event = (
+    Frame
+    | ConnectionEvent
+    | SessionEvent
+    | Invoice
+    | StationRegistration
+    | TokenRegistration
+    | Command
+    | CommandResult
+)
+EVENT_TYPES: tuple[type[Event], ...] = (
+    Frame,
+    ConnectionEvent,
+    SessionEvent,
+    Invoice,
+    StationRegistration,
+    TokenRegistration,
+    Command,
+    CommandResult,
+)
 
 
 def to_record(event: Event) -> dict[str, Any]:

@@ -73,6 +73,31 @@ async def load_offsets(
         return {int(p): int(o) for p, o in await cursor.fetchall()}
 
 
+async def publish_outbox(pool: AsyncConnectionPool, log: EventLog, producer: str) -> int:
+    """Append one producer's committed outbox rows to the log, in commit order; return how many.
+
+    Outputs are fixed when their transaction commits, so publishing again after a crash repeats
+    the very same events (same ids, same content), which consumers drop as duplicates.
+    """
+    published = 0
+    while True:
+        async with pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT id, stream, key, value FROM outbox WHERE processor = %s"
+                " ORDER BY id LIMIT 1000",
+                (producer,),
+            )
+            rows = await cursor.fetchall()
+        if not rows:
+            return published
+        await log.append([Record(stream, key, bytes(value)) for _, stream, key, value in rows])
+        async with pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM outbox WHERE processor = %s AND id <= %s", (producer, rows[-1][0])
+            )
+        published += len(rows)
+
+
 class ProcessorRunner(Generic[S]):
     def __init__(
         self,
@@ -221,31 +246,8 @@ class ProcessorRunner(Generic[S]):
                 )
 
     async def publish(self) -> int:
-        """Append committed outputs to the log, in commit order; returns how many.
-
-        Outputs are fixed when the batch commits, so publishing again after a crash repeats the
-        very same events (same ids, same content), which consumers drop as duplicates.
-        """
-        published = 0
-        while True:
-            async with self._pool.connection() as conn:
-                cursor = await conn.execute(
-                    "SELECT id, stream, key, value FROM outbox WHERE processor = %s"
-                    " ORDER BY id LIMIT 1000",
-                    (self.processor.name,),
-                )
-                rows = await cursor.fetchall()
-            if not rows:
-                return published
-            await self._log.append(
-                [Record(stream, key, bytes(value)) for _, stream, key, value in rows]
-            )
-            async with self._pool.connection() as conn:
-                await conn.execute(
-                    "DELETE FROM outbox WHERE processor = %s AND id <= %s",
-                    (self.processor.name, rows[-1][0]),
-                )
-            published += len(rows)
+        """Append committed outputs to the log, in commit order; returns how many."""
+        return await publish_outbox(self._pool, self._log, self.processor.name)
 
     async def _load_states(self, conn: AsyncConnection[Any], keys: set[str]) -> dict[str, S]:
         if not keys:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +52,45 @@ class Settings(BaseSettings):
     transaction_id_lease_size: int = Field(
         100, ge=1, description="Transaction ids a gateway leases from PostgreSQL at a time."
     )
+
+    unknown_stations: Literal["accept", "pending", "reject"] = Field(
+        "accept",
+        description="BootNotification answer for stations not in the registry: accept (trials),"
+        " pending or reject (CHARGELEDGER_UNKNOWN_STATIONS).",
+    )
+    unknown_tokens: Literal["accept", "reject"] = Field(
+        "accept",
+        description="Id tokens not in the registry: accept (trials) or reject (production)"
+        " (CHARGELEDGER_UNKNOWN_TOKENS).",
+    )
+    token_cache_ttl_s: float = Field(
+        30.0, ge=0, description="How long a gateway trusts what it read about an id token."
+    )
+    boot_retry_interval_s: int = Field(
+        60, ge=0, description="Interval sent with a Pending or Rejected BootNotification answer."
+    )
+    security_profile: int = Field(
+        0,
+        ge=0,
+        le=3,
+        description="OCPP security profile of the OCPP port: 0 none, 1 HTTP Basic auth, 2 TLS +"
+        " Basic auth, 3 mutual TLS (CHARGELEDGER_SECURITY_PROFILE).",
+    )
+    tls_cert_file: Path | None = Field(None, description="Server certificate (PEM), profiles 2-3.")
+    tls_key_file: Path | None = Field(None, description="Server private key (PEM), profiles 2-3.")
+    tls_client_ca_file: Path | None = Field(
+        None, description="CA (PEM) that signs station certificates, profile 3."
+    )
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        if self.security_profile >= 2 and (self.tls_cert_file is None or self.tls_key_file is None):
+            raise ValueError(
+                f"security profile {self.security_profile} needs tls_cert_file and tls_key_file"
+            )
+        if self.security_profile == 3 and self.tls_client_ca_file is None:
+            raise ValueError("security profile 3 needs tls_client_ca_file (the stations' CA)")
+        return self
 
     @field_validator("log")
     @classmethod

@@ -39,3 +39,15 @@ def action_label(action: str | None) -> str:
     if action is None:
         return ""
     return action if action in KNOWN_ACTIONS else "other"
+
+
+COMMANDS = Counter(
+    "chargeledger_gateway_commands_total",
+    "Commands sent to stations by this gateway, by action and outcome.",
+    ["action", "status"],
+)
+REFUSED_CONNECTIONS = Counter(
+    "chargeledger_gateway_refused_connections_total",
+    "WebSocket handshakes refused, by reason (authentication, path).",
+    ["reason"],
+)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ocpp import routing
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.datatypes import IdTagInfo
-from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
+from ocpp.v16.enums import Action, DataTransferStatus
 
 from ..core.meter import MAX_INT32, MAX_WH
 from . import checks
-from .transaction_ids import TransactionIdAllocator, request_key
+from .admission import Registration
+from .services import StationServices
+from .transaction_ids import request_key
 
-Clock = Callable[[], datetime]
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
@@ -24,10 +24,6 @@ def on(action: str) -> Callable[[Handler], Handler]:
     # Payloads are validated by the gateway's compiled validators (validation.py), not here.
     register: Callable[[Handler], Handler] = routing.on(action, skip_schema_validation=True)
     return register
-
-
-def ocpp_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class CentralSystem16(ChargePoint):  # type: ignore[misc]
@@ -40,34 +36,44 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
         station_id: str,
         connection: Any,
         *,
-        transaction_ids: TransactionIdAllocator,
-        clock: Clock,
-        heartbeat_interval_s: int,
+        services: StationServices,
+        registration: Registration,
     ) -> None:
         super().__init__(station_id, connection)
-        self._transaction_ids = transaction_ids
-        self._clock = clock
-        self._heartbeat_interval_s = heartbeat_interval_s
+        self._services = services
+        self._registration = registration
+
+    async def _id_tag_info(self, id_tag: str) -> IdTagInfo:
+        verdict = await self._services.tokens.verdict(id_tag)
+        expiry = verdict.expires_at
+        return IdTagInfo(
+            status=verdict.status_16,
+            parent_id_tag=verdict.group_id,
+            expiry_date=self._services.ocpp_time(expiry) if expiry is not None else None,
+        )
 
     @on(Action.boot_notification)
-    def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
+    async def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
+        s = self._services
+        status = await s.admission.answer_boot(self.id)
+        self._registration.status = status
         return call_result.BootNotification(
-            current_time=ocpp_time(self._clock()),
-            interval=self._heartbeat_interval_s,
-            status=RegistrationStatus.accepted,
+            current_time=s.ocpp_time(),
+            interval=s.heartbeat_interval_s if status == "Accepted" else s.boot_retry_interval_s,
+            status=status,
         )
 
     @on(Action.heartbeat)
     def on_heartbeat(self) -> call_result.Heartbeat:
-        return call_result.Heartbeat(current_time=ocpp_time(self._clock()))
+        return call_result.Heartbeat(current_time=self._services.ocpp_time())
 
     @on(Action.status_notification)
     def on_status_notification(self, **_: Any) -> call_result.StatusNotification:
         return call_result.StatusNotification()
 
     @on(Action.authorize)
-    def on_authorize(self, id_tag: str) -> call_result.Authorize:
-        return call_result.Authorize(id_tag_info=IdTagInfo(status=AuthorizationStatus.accepted))
+    async def on_authorize(self, id_tag: str) -> call_result.Authorize:
+        return call_result.Authorize(id_tag_info=await self._id_tag_info(id_tag))
 
     @on(Action.start_transaction)
     async def on_start_transaction(
@@ -78,16 +84,16 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
         checks.in_range("meterStart", payload["meter_start"], 0, MAX_WH)
         checks.printable("idTag", payload["id_tag"])
         checks.timestamp("timestamp", payload["timestamp"])
-        transaction_id = await self._transaction_ids.allocate(
+        id_tag_info = await self._id_tag_info(payload["id_tag"])
+        # A refused token still gets a transaction id: the station has started (or will stop)
+        # the transaction and must be able to report it.
+        transaction_id = await self._services.transaction_ids.allocate(
             self.id, request_key(call_unique_id, payload)
         )
-        return call_result.StartTransaction(
-            transaction_id=transaction_id,
-            id_tag_info=IdTagInfo(status=AuthorizationStatus.accepted),
-        )
+        return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=id_tag_info)
 
     @on(Action.stop_transaction)
-    def on_stop_transaction(
+    async def on_stop_transaction(
         self,
         transaction_id: int,
         meter_stop: int,
@@ -102,9 +108,7 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
         checks.meter_value_times("transactionData", transaction_data or [])
         if id_tag is None:
             return call_result.StopTransaction()
-        return call_result.StopTransaction(
-            id_tag_info=IdTagInfo(status=AuthorizationStatus.accepted)
-        )
+        return call_result.StopTransaction(id_tag_info=await self._id_tag_info(id_tag))
 
     @on(Action.meter_values)
     def on_meter_values(

@@ -9,13 +9,14 @@ with the status the protocol has for "not available", never with a silent Accept
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from ocpp import v21, v201
 
 from . import checks
-from .ocpp16 import Clock, ocpp_time, on
+from .admission import Registration
+from .ocpp16 import on
+from .services import StationServices
 
 # Station-to-CSMS requests whose answer has no required content: acknowledged as logged.
 ACKNOWLEDGED_201 = (
@@ -60,35 +61,53 @@ class Ocpp2Answers:
     """Handlers shared by OCPP 2.0.1 and 2.1 (their common requests have the same shape)."""
 
     _call_result: Any
-    _clock: Callable[[], datetime]
-    _heartbeat_interval_s: int
+    id: str
 
     def __init__(
-        self, station_id: str, connection: Any, *, clock: Clock, heartbeat_interval_s: int
+        self,
+        station_id: str,
+        connection: Any,
+        *,
+        services: StationServices,
+        registration: Registration,
     ) -> None:
         # The next class in the MRO is the version's ocpp ChargePoint.
         super().__init__(station_id, connection)  # type: ignore[call-arg]
-        self._clock = clock
-        self._heartbeat_interval_s = heartbeat_interval_s
+        self._services = services
+        self._registration = registration
+
+    async def _id_token_info(self, id_token: dict[str, Any]) -> dict[str, Any]:
+        if id_token.get("type") == "NoAuthorization":
+            return {"status": "Accepted"}
+        verdict = await self._services.tokens.verdict(id_token["id_token"])
+        info: dict[str, Any] = {"status": verdict.status}
+        if verdict.expires_at is not None:
+            info["cache_expiry_date_time"] = self._services.ocpp_time(verdict.expires_at)
+        if verdict.group_id is not None:
+            info["group_id_token"] = {"id_token": verdict.group_id, "type": "Central"}
+        return info
 
     @on("BootNotification")
-    def on_boot_notification(self, **_: Any) -> Any:
+    async def on_boot_notification(self, **_: Any) -> Any:
+        s = self._services
+        status = await s.admission.answer_boot(self.id)
+        self._registration.status = status
         return self._call_result.BootNotification(
-            current_time=ocpp_time(self._clock()),
-            interval=self._heartbeat_interval_s,
-            status="Accepted",
+            current_time=s.ocpp_time(),
+            interval=s.heartbeat_interval_s if status == "Accepted" else s.boot_retry_interval_s,
+            status=status,
         )
 
     @on("Heartbeat")
     def on_heartbeat(self, **_: Any) -> Any:
-        return self._call_result.Heartbeat(current_time=ocpp_time(self._clock()))
+        return self._call_result.Heartbeat(current_time=self._services.ocpp_time())
 
     @on("Authorize")
-    def on_authorize(self, **_: Any) -> Any:
-        return self._call_result.Authorize(id_token_info={"status": "Accepted"})
+    async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
+        return self._call_result.Authorize(id_token_info=await self._id_token_info(id_token))
 
     @on("TransactionEvent")
-    def on_transaction_event(
+    async def on_transaction_event(
         self,
         timestamp: str,
         id_token: dict[str, Any] | None = None,
@@ -100,7 +119,7 @@ class Ocpp2Answers:
         checks.meter_value_times("meterValue", meter_value or [])
         if id_token is None:
             return self._call_result.TransactionEvent()
-        return self._call_result.TransactionEvent(id_token_info={"status": "Accepted"})
+        return self._call_result.TransactionEvent(id_token_info=await self._id_token_info(id_token))
 
     @on("MeterValues")
     def on_meter_values(self, meter_value: list[dict[str, Any]], **_: Any) -> Any:
@@ -150,7 +169,7 @@ class CentralSystem21(Ocpp2Answers, v21.ChargePoint):  # type: ignore[misc]
     def on_get_certificate_chain_status(
         self, certificate_status_requests: list[dict[str, Any]], **_: Any
     ) -> Any:
-        now = ocpp_time(self._clock())
+        now = self._services.ocpp_time()
         return self._call_result.GetCertificateChainStatus(
             certificate_status=[
                 {

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
+import ssl
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,26 +22,28 @@ from urllib.parse import unquote
 import ocpp.messages
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call
+from psycopg_pool import AsyncConnectionPool
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ..core.log import EventLog
+from ..registry.store import STATION_ID
 from . import metrics
+from .admission import AuthenticationError, Registration
 from .bad_input import RateLimiter, call_error, error_answer, spelled_for, unhandled_action
+from .commands import Answer, CallsStations, CommandRunner
 from .ocpp2 import CentralSystem21, CentralSystem201
 from .ocpp16 import CentralSystem16
-from .recorder import Clock, FrameInfo, FrameRecorder
-from .transaction_ids import TransactionIdAllocator
+from .recorder import FrameInfo, FrameRecorder
+from .services import StationServices
 from .validation import Validators
 
 logger = logging.getLogger(__name__)
 
 # In order of preference: a station offering several gets the newest.
 SUBPROTOCOLS = ["ocpp2.1", "ocpp2.0.1", "ocpp1.6"]
-# OCPP 1.6 chargeBoxIdentity is a CiString48; printable ASCII without '/' keeps URLs unambiguous.
-_STATION_ID = re.compile(r"[\x21-\x2e\x30-\x7e]{1,48}")
 
 
 def station_id_from_path(path: str) -> str | None:
@@ -51,7 +53,7 @@ def station_id_from_path(path: str) -> str | None:
     if not path.startswith(prefix):
         return None
     station_id = unquote(path[len(prefix) :])
-    return station_id if _STATION_ID.fullmatch(station_id) else None
+    return station_id if STATION_ID.fullmatch(station_id) else None
 
 
 def select_subprotocol(
@@ -63,6 +65,40 @@ def select_subprotocol(
         if version in offered:
             return Subprotocol(version)
     return None
+
+
+def certificate_name(connection: ServerConnection) -> str | None:
+    """The common name of the client certificate (mutual TLS), if there is one."""
+    transport = getattr(connection, "transport", None)
+    certificate = transport.get_extra_info("peercert") if transport is not None else None
+    for rdn in (certificate or {}).get("subject", ()):
+        for name, value in rdn:
+            if name == "commonName":
+                return str(value)
+    return None
+
+
+class TlsError(ValueError):
+    """The TLS files cannot be used; the message names the file."""
+
+
+def tls_context(cert_file: str, key_file: str, client_ca_file: str | None = None) -> ssl.SSLContext:
+    """Server TLS (profiles 2 and 3); with a client CA, station certificates are required (3)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # OCPP: TLS 1.2 or newer
+    try:
+        context.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsError(
+            f"cannot use TLS certificate {cert_file} with key {key_file}: {exc}"
+        ) from exc
+    if client_ca_file is not None:
+        try:
+            context.load_verify_locations(client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsError(f"cannot use client CA file {client_ca_file}: {exc}") from exc
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 @dataclass(frozen=True)
@@ -80,11 +116,17 @@ class LoggedConnection:
     """
 
     def __init__(
-        self, websocket: ServerConnection, recorder: FrameRecorder, limits: InputLimits
+        self,
+        websocket: ServerConnection,
+        recorder: FrameRecorder,
+        limits: InputLimits,
+        registration: Registration,
     ) -> None:
         self._websocket = websocket
         self._recorder = recorder
         self._limits = limits
+        self.registration = registration
+        self._calls: dict[str, asyncio.Future[Answer]] = {}  # our CALLs awaiting an answer
         self._rate = RateLimiter(limits.rate_per_s, limits.burst)
         self.handled: set[str] = set()  # actions the central system answers
         self.known: set[str] = set()  # every action of the negotiated version
@@ -130,12 +172,28 @@ class LoggedConnection:
                 if answer is not None:
                     await self.send(answer)
                 continue
+            if frame.message_type in (3, 4):
+                # Answers to commands; anything else answers nothing. It is logged either way,
+                # but never queued in the library, where it would pile up.
+                future = self._calls.get(frame.unique_id or "")
+                if future is not None and not future.done():
+                    future.set_result(_answer(json.loads(message)))
+                continue
             if frame.message_type != 2 or frame.unique_id is None or frame.action is None:
-                # This gateway sends no CALLs yet, so an answer from the station answers nothing;
-                # it is logged, but not queued in the library where it would pile up.
                 continue
             if frame.action not in self.handled:
                 await self.send(unhandled_action(frame.unique_id, frame.action, self.known))
+                continue
+            if not self.registration.allows(frame.action):
+                logger.warning(
+                    "%s sent %s while not accepted (%s)",
+                    station_id,
+                    frame.action,
+                    self.registration.status,
+                    extra={"station_id": station_id, "unique_id": frame.unique_id},
+                )
+                error = call_error(frame.unique_id, "SecurityError", self.registration.refusal())
+                await self.send(error)
                 continue
             payload = json.loads(message)[3]
             try:
@@ -164,38 +222,81 @@ class LoggedConnection:
         await self._recorder.frame("OUTBOUND", message)
         await self._websocket.send(message)
 
+    async def call(self, unique_id: str, action: str, payload: Any, timeout_s: float) -> Answer:
+        """Send a CALL to the station (logged first) and wait for its answer."""
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._calls[unique_id] = future
+        try:
+            await self.send(json.dumps([2, unique_id, action, payload], separators=(",", ":")))
+            answer = await asyncio.wait_for(future, timeout_s)
+        finally:
+            self._calls.pop(unique_id, None)
+        accepted = isinstance(answer.payload, dict) and answer.payload.get("status") == "Accepted"
+        if action == "TriggerMessage" and accepted:
+            self.registration.trigger(str(payload.get("requestedMessage")))
+        return answer
+
+    def closed(self) -> None:
+        for future in self._calls.values():
+            if not future.done():
+                future.set_exception(ConnectionError("the station disconnected"))
+
+
+def _answer(message: Any) -> Answer:
+    if message[0] == 3:
+        return Answer(payload=message[2])
+    description = message[3] if len(message) > 3 else ""
+    return Answer(error_code=str(message[2]), error_description=str(description))
+
 
 class Gateway:
     def __init__(
         self,
         log: EventLog,
-        transaction_ids: TransactionIdAllocator,
+        pool: AsyncConnectionPool,
+        services: StationServices,
         *,
         gateway_id: str,
-        clock: Clock,
-        heartbeat_interval_s: int = 300,
         limits: InputLimits = InputLimits(),
+        ssl_context: ssl.SSLContext | None = None,
         new_connection_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._log = log
-        self._transaction_ids = transaction_ids
+        self._pool = pool
+        self._services = services
         self.gateway_id = gateway_id
-        self._clock = clock
-        self._heartbeat_interval_s = heartbeat_interval_s
         self._limits = limits
+        self._ssl_context = ssl_context
         self._new_connection_id = new_connection_id
         self._server: Server | None = None
+        self._connections: dict[str, CallsStations] = {}
+        self._commands = CommandRunner(
+            pool,
+            log,
+            gateway_id=gateway_id,
+            clock=services.clock,
+            connections=self._connections,
+        )
+        self._command_task: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> None:
         # Routes skip the library's validation (validation.py does it); should any run, it runs
         # inline: under the GIL a thread pool buys nothing and each hop costs more than it does.
         ocpp.messages.ASYNC_VALIDATION = False
+        async with self._pool.connection() as conn:
+            # Left over if this gateway id was killed before: those connections are gone.
+            await conn.execute(
+                "DELETE FROM station_connections WHERE gateway_id = %s", (self.gateway_id,)
+            )
+        await self._commands.start_offsets()
+        self._command_task = asyncio.create_task(self._commands.run(), name="gateway-commands")
         self._server = await serve(
             self._handle,
             host,
             port,
+            ssl=self._ssl_context,
             select_subprotocol=select_subprotocol,
-            process_request=self._check_path,
+            process_request=self._check_request,
             # Larger frames are still read (to log and answer them) up to four times the limit;
             # beyond that the WebSocket layer closes the connection (1009).
             max_size=4 * self._limits.max_frame_bytes,
@@ -213,13 +314,32 @@ class Gateway:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 10)
             self._server = None
+        if self._command_task is not None:
+            self._command_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._command_task
+            self._command_task = None
 
-    def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
-        if station_id_from_path(request.path) is None:
+    async def _check_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        station_id = station_id_from_path(request.path)
+        if station_id is None:
+            metrics.REFUSED_CONNECTIONS.labels("path").inc()
             return connection.respond(
                 HTTPStatus.NOT_FOUND,
                 "Connect to /ocpp/{station_id}; the station id is 1-48 printable characters.\n",
             )
+        try:
+            await self._services.admission.authenticate(
+                station_id, request.headers.get("Authorization"), certificate_name(connection)
+            )
+        except AuthenticationError as exc:
+            metrics.REFUSED_CONNECTIONS.labels("authentication").inc()
+            logger.warning("%s refused: %s", station_id, exc, extra={"station_id": station_id})
+            response = connection.respond(HTTPStatus.UNAUTHORIZED, f"{exc}\n")
+            response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
+            return response
         return None
 
     async def _handle(self, websocket: ServerConnection) -> None:
@@ -241,46 +361,44 @@ class Gateway:
                 1002, f"no supported subprotocol; use one of {', '.join(SUBPROTOCOLS)}"
             )
             return
+        connection_id = self._new_connection_id()
         recorder = FrameRecorder(
             self._log,
             station_id=station_id,
             ocpp_version=subprotocol,
             gateway_id=self.gateway_id,
-            connection_id=self._new_connection_id(),
-            clock=self._clock,
+            connection_id=connection_id,
+            clock=self._services.clock,
         )
         remote = websocket.remote_address
         remote_address = f"{remote[0]}:{remote[1]}" if remote else None
-        connection = LoggedConnection(websocket, recorder, self._limits)
-        central_system: Any
-        if subprotocol == "ocpp1.6":
-            central_system = CentralSystem16(
-                station_id,
-                connection,
-                transaction_ids=self._transaction_ids,
-                clock=self._clock,
-                heartbeat_interval_s=self._heartbeat_interval_s,
-            )
-        else:
-            version = CentralSystem21 if subprotocol == "ocpp2.1" else CentralSystem201
-            central_system = version(
-                station_id,
-                connection,
-                clock=self._clock,
-                heartbeat_interval_s=self._heartbeat_interval_s,
-            )
-        connection.handled = {str(action) for action in central_system.route_map}
-        connection.known = {str(action) for action in central_system.actions}
-        logger.info(
-            "%s connected from %s (%s)",
-            station_id,
-            remote_address,
-            subprotocol,
-            extra={"station_id": station_id},
-        )
         metrics.CONNECTIONS.labels(subprotocol).inc()
+        connection: LoggedConnection | None = None
         try:
+            registration = await self._services.admission.registration(station_id)
+            connection = LoggedConnection(websocket, recorder, self._limits, registration)
+            central_system: Any
+            if subprotocol == "ocpp1.6":
+                central_system = CentralSystem16(
+                    station_id, connection, services=self._services, registration=registration
+                )
+            else:
+                version = CentralSystem21 if subprotocol == "ocpp2.1" else CentralSystem201
+                central_system = version(
+                    station_id, connection, services=self._services, registration=registration
+                )
+            connection.handled = {str(action) for action in central_system.route_map}
+            connection.known = {str(action) for action in central_system.actions}
+            logger.info(
+                "%s connected from %s (%s)",
+                station_id,
+                remote_address,
+                subprotocol,
+                extra={"station_id": station_id},
+            )
             await recorder.connection("OPENED", remote_address=remote_address)
+            await self._present(station_id, connection_id, subprotocol)
+            self._connections[connection_id] = connection
             await central_system.start()
         except ConnectionClosed:
             pass
@@ -296,10 +414,31 @@ class Gateway:
                 await websocket.close(1011, "internal error; reconnect and resend")
         finally:
             metrics.CONNECTIONS.labels(subprotocol).dec()
+            self._connections.pop(connection_id, None)
+            if connection is not None:
+                connection.closed()
             await self._closed(recorder, websocket)
+
+    async def _present(self, station_id: str, connection_id: str, subprotocol: str) -> None:
+        """Note that this gateway holds the station's connection now (commands go here)."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO station_connections (station_id, connection_id, gateway_id,"
+                " ocpp_version, connected_at) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (station_id) DO UPDATE SET connection_id = EXCLUDED.connection_id,"
+                " gateway_id = EXCLUDED.gateway_id, ocpp_version = EXCLUDED.ocpp_version,"
+                " connected_at = EXCLUDED.connected_at",
+                (station_id, connection_id, self.gateway_id, subprotocol, self._services.clock()),
+            )
 
     async def _closed(self, recorder: FrameRecorder, websocket: ServerConnection) -> None:
         code: Any = websocket.close_code
+        with contextlib.suppress(Exception):
+            async with self._pool.connection() as conn:
+                await conn.execute(
+                    "DELETE FROM station_connections WHERE connection_id = %s",
+                    (recorder.connection_id,),
+                )
         with contextlib.suppress(Exception):
             await recorder.connection(
                 "CLOSED",

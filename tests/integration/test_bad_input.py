@@ -16,7 +16,7 @@ from chargeledger.core import codec
 from chargeledger.core.events import FRAMES, Frame
 from chargeledger.core.log import PostgresLog, partition_for
 from chargeledger.gateway.server import Gateway, InputLimits
-from chargeledger.gateway.transaction_ids import TransactionIdAllocator
+from tests.support import booted, station_services
 
 LIMIT = 2048
 
@@ -27,12 +27,13 @@ async def gateway(pool: AsyncConnectionPool) -> AsyncIterator[tuple[Gateway, Pos
     await log.start()
     gateway = Gateway(
         log,
-        TransactionIdAllocator(pool),
+        pool,
+        station_services(pool, clock=lambda: datetime(2026, 10, 1, tzinfo=UTC)),
         gateway_id="gw",
-        clock=lambda: datetime(2026, 10, 1, tzinfo=UTC),
         limits=InputLimits(max_frame_bytes=LIMIT, rate_per_s=200, burst=20),
     )
     await gateway.start("127.0.0.1", 0)
+    await booted(pool, "CP-DEEP", "CP-FLOOD", "CP-FUZZ", "CP-LONG")
     yield gateway, log
     await gateway.stop()
     await log.close()
@@ -81,10 +82,15 @@ CASES = [
     ("version", "frame", "expected"), CASES, ids=[f"{v}-{i}" for i, (v, _, _) in enumerate(CASES)]
 )
 async def test_bad_frames_are_logged_answered_and_survived(
-    gateway: tuple[Gateway, PostgresLog], version: str, frame: str, expected: list[object] | None
+    gateway: tuple[Gateway, PostgresLog],
+    pool: AsyncConnectionPool,
+    version: str,
+    frame: str,
+    expected: list[object] | None,
 ) -> None:
     gw, log = gateway
     station_id = f"CP-BAD-{abs(hash((version, frame))) % 10**8}"
+    await booted(pool, station_id)
     async with connect(f"ws://127.0.0.1:{gw.port}/ocpp/{station_id}", subprotocols=[version]) as ws:  # type: ignore[list-item]
         await ws.send(frame)
         if expected is not None:

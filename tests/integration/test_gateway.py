@@ -17,8 +17,7 @@ from chargeledger.core import codec
 from chargeledger.core.events import CONNECTIONS, FRAMES, ConnectionEvent, Frame
 from chargeledger.core.log import PostgresLog, partition_for
 from chargeledger.gateway.server import Gateway
-from chargeledger.gateway.transaction_ids import TransactionIdAllocator
-from tests.support import OcppClient
+from tests.support import OcppClient, booted, station_services
 
 NOW = datetime(2026, 8, 1, 9, 30, tzinfo=UTC)
 PARTITIONS = 4
@@ -30,12 +29,13 @@ async def gateway(pool: AsyncConnectionPool) -> AsyncIterator[tuple[Gateway, Pos
     await log.start()
     gateway = Gateway(
         log,
-        TransactionIdAllocator(pool),
+        pool,
+        station_services(pool, clock=lambda: NOW),
         gateway_id="gw-test",
-        clock=lambda: NOW,
         new_connection_id=lambda: "conn-1",
     )
     await gateway.start("127.0.0.1", 0)
+    await booted(pool, "CP-X", "CP-Y", "CP-Z", "CP-JUNK", "CP-STRICT", "CP-STRICT-2")
     yield gateway, log
     await gateway.stop()
     await log.close()
@@ -201,8 +201,9 @@ async def test_stopping_the_gateway_closes_connections_with_going_away(
 ) -> None:
     log = PostgresLog(pool, partitions=PARTITIONS)
     await log.start()
-    gw = Gateway(log, TransactionIdAllocator(pool), gateway_id="gw-stop", clock=lambda: NOW)
+    gw = Gateway(log, pool, station_services(pool, clock=lambda: NOW), gateway_id="gw-stop")
     await gw.start("127.0.0.1", 0)
+    await booted(pool, "CP-BYE")
     client = await OcppClient.connect(gw.port, "CP-BYE")
     assert "currentTime" in await client.call("1", "Heartbeat", {})
     listening = asyncio.create_task(client.websocket.recv())

@@ -17,8 +17,8 @@ from chargeledger.core.events import FRAMES, Frame
 from chargeledger.core.log import PostgresLog, partition_for
 from chargeledger.gateway.ocpp2 import ACKNOWLEDGED_21, ACKNOWLEDGED_201
 from chargeledger.gateway.server import Gateway
-from chargeledger.gateway.transaction_ids import TransactionIdAllocator
 from tests.schema_examples import example, request_schema
+from tests.support import booted, station_services
 
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
 
@@ -54,8 +54,9 @@ STATION_REQUESTS_21 = sorted(
 async def gateway(pool: AsyncConnectionPool) -> AsyncIterator[tuple[Gateway, PostgresLog]]:
     log = PostgresLog(pool, partitions=4)
     await log.start()
-    gateway = Gateway(log, TransactionIdAllocator(pool), gateway_id="gw", clock=lambda: NOW)
+    gateway = Gateway(log, pool, station_services(pool, clock=lambda: NOW), gateway_id="gw")
     await gateway.start("127.0.0.1", 0)
+    await booted(pool, "CP-V", "CP-TE", "CP-SEND", "CP-v16", "CP-v201", "CP-v21")
     yield gateway, log
     await gateway.stop()
     await log.close()

@@ -1,0 +1,251 @@
+"""``chargeledger stations|tokens|command``: the registries and commands, through the HTTP API
+of a running ChargeLedger (``up`` or ``gateway``), so one write path serves CLI and API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from .registry import passwords
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+stations = typer.Typer(
+    help="Add, list, enable and disable stations (the station registry).",
+    no_args_is_help=True,
+)
+tokens = typer.Typer(
+    help="Add, list and change id tokens (the id-token registry).", no_args_is_help=True
+)
+
+ApiUrl = Annotated[
+    str,
+    typer.Option(
+        envvar="CHARGELEDGER_API_URL",
+        help="HTTP API of a running ChargeLedger.",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+DEFAULT_API = "http://127.0.0.1:8080"
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"chargeledger: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _request(api_url: str, method: str, path: str, body: Any = None, timeout_s: float = 30) -> Any:
+    url = f"{api_url.rstrip('/')}/api/v1{path}"
+    try:
+        response = httpx.request(method, url, json=body, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        _fail(
+            f"cannot reach the ChargeLedger API at {api_url} ({exc}); start `chargeledger up`"
+            " or point --api-url at it",
+            EXIT_FAILURE,
+        )
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if response.status_code >= 400 and not (
+        path.endswith("/commands") and isinstance(data, dict) and "command_id" in data
+    ):
+        detail = data.get("detail") if isinstance(data, dict) else response.text
+        if isinstance(detail, list):  # FastAPI validation errors
+            detail = "; ".join(f"{'.'.join(map(str, d['loc'][1:]))}: {d['msg']}" for d in detail)
+        _fail(f"{method} {path}: {detail}", EXIT_FAILURE)
+    return data
+
+
+def _print(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    widths = {c: max([len(c), *(len(str(r.get(c) or "-")) for r in rows)]) for c in columns}
+    typer.echo("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        typer.echo("  ".join(str(row.get(c) or "-").ljust(widths[c]) for c in columns).rstrip())
+
+
+def _password(from_stdin: bool, generate: bool) -> str | None:
+    if from_stdin and generate:
+        _fail("use --password-stdin or --generate-password, not both", EXIT_USAGE)
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if generate:
+        password = passwords.generate()
+        typer.echo(f"password: {password}  (shown once; configure it on the station)", err=True)
+        return password
+    return None
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the station's password from stdin.")
+]
+GeneratePassword = Annotated[
+    bool, typer.Option("--generate-password", help="Generate a password and print it once.")
+]
+STATION_COLUMNS = ["station_id", "enabled", "has_password", "revision", "updated_at"]
+TOKEN_COLUMNS = ["id_token", "status", "expires_at", "group_id", "account_id", "token_type"]
+
+
+@stations.command("add")
+def add_station(
+    station_id: str,
+    password_stdin: PasswordStdin = False,
+    generate_password: GeneratePassword = False,
+    disabled: Annotated[bool, typer.Option("--disabled", help="Register it disabled.")] = False,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Register a station; with a password it must use HTTP Basic auth."""
+    body = {
+        "station_id": station_id,
+        "password": _password(password_stdin, generate_password),
+        "enabled": not disabled,
+    }
+    _print([_request(api_url, "POST", "/stations", body)], STATION_COLUMNS, False)
+
+
+@stations.command("list")
+def list_stations(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
+    """List registered stations."""
+    _print(_request(api_url, "GET", "/stations"), STATION_COLUMNS, as_json)
+
+
+@stations.command("disable")
+def disable_station(station_id: str, api_url: ApiUrl = DEFAULT_API) -> None:
+    """Disable a station: its BootNotification is answered Rejected."""
+    result = _request(api_url, "PATCH", f"/stations/{station_id}", {"enabled": False})
+    _print([result], STATION_COLUMNS, False)
+
+
+@stations.command("enable")
+def enable_station(station_id: str, api_url: ApiUrl = DEFAULT_API) -> None:
+    """Enable a station again."""
+    result = _request(api_url, "PATCH", f"/stations/{station_id}", {"enabled": True})
+    _print([result], STATION_COLUMNS, False)
+
+
+@stations.command("set-password")
+def set_station_password(
+    station_id: str,
+    password_stdin: PasswordStdin = False,
+    generate_password: GeneratePassword = False,
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the password.")] = False,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Set (or remove) a station's HTTP Basic auth password."""
+    password = _password(password_stdin, generate_password)
+    if (password is None) == (not remove):
+        _fail("give --password-stdin, --generate-password or --remove", EXIT_USAGE)
+    body = {"password": password, "remove_password": remove}
+    _print([_request(api_url, "PATCH", f"/stations/{station_id}", body)], STATION_COLUMNS, False)
+
+
+Status = Annotated[
+    str | None, typer.Option(help="Accepted, Blocked, Expired or Invalid (default: Accepted).")
+]
+Expires = Annotated[
+    datetime | None,
+    typer.Option(
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"],
+        help="Expiry (UTC if no offset is given), e.g. 2027-01-01 or 2027-01-01T00:00:00+01:00.",
+    ),
+]
+Group = Annotated[str | None, typer.Option(help="Group / parent id tag.")]
+Account = Annotated[str | None, typer.Option(help="Account billed for this token.")]
+TokenType = Annotated[str | None, typer.Option("--type", help="OCPP 2.x type, e.g. ISO14443.")]
+
+
+def _expiry(expires: datetime | None) -> str | None:
+    if expires is None:
+        return None
+    return (expires if expires.tzinfo else expires.replace(tzinfo=UTC)).isoformat()
+
+
+@tokens.command("add")
+def add_token(
+    id_token: str,
+    status: Status = None,
+    expires: Expires = None,
+    group: Group = None,
+    account: Account = None,
+    token_type: TokenType = None,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Register an id token."""
+    body = {
+        "id_token": id_token,
+        "status": status or "Accepted",
+        "expires_at": _expiry(expires),
+        "group_id": group,
+        "account_id": account,
+        "token_type": token_type,
+    }
+    _print([_request(api_url, "POST", "/tokens", body)], TOKEN_COLUMNS, False)
+
+
+@tokens.command("list")
+def list_tokens(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
+    """List registered id tokens."""
+    _print(_request(api_url, "GET", "/tokens"), TOKEN_COLUMNS, as_json)
+
+
+@tokens.command("update")
+def update_token(
+    id_token: str,
+    status: Status = None,
+    expires: Expires = None,
+    group: Group = None,
+    account: Account = None,
+    token_type: TokenType = None,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Change the given fields of an id token (others stay as they are)."""
+    given = {
+        "status": status,
+        "expires_at": _expiry(expires),
+        "group_id": group,
+        "account_id": account,
+        "token_type": token_type,
+    }
+    body = {k: v for k, v in given.items() if v is not None}
+    if not body:
+        _fail("give at least one of --status, --expires, --group, --account, --type", EXIT_USAGE)
+    _print([_request(api_url, "PATCH", f"/tokens/{id_token}", body)], TOKEN_COLUMNS, False)
+
+
+@tokens.command("block")
+def block_token(id_token: str, api_url: ApiUrl = DEFAULT_API) -> None:
+    """Block an id token: gateways answer Blocked within their token cache time."""
+    result = _request(api_url, "PATCH", f"/tokens/{id_token}", {"status": "Blocked"})
+    _print([result], TOKEN_COLUMNS, False)
+
+
+def send_command(
+    station_id: str,
+    action: Annotated[str, typer.Argument(help="OCPP action, e.g. Reset or GetVariables.")],
+    payload: Annotated[
+        str, typer.Option(help='Request payload as JSON, e.g. \'{"type": "Soft"}\'.')
+    ] = "{}",
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for the answer.")] = 30,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Send a command to a connected station and print its answer."""
+    try:
+        body = {"action": action, "payload": json.loads(payload), "timeout_s": timeout}
+    except json.JSONDecodeError as exc:
+        _fail(f"--payload is not JSON: {exc}", EXIT_USAGE)
+    result = _request(
+        api_url, "POST", f"/stations/{station_id}/commands", body, timeout_s=timeout + 15
+    )
+    typer.echo(json.dumps(result, indent=2))
+    if result["status"] != "Answered":
+        raise typer.Exit(EXIT_FAILURE)
