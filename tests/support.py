@@ -78,8 +78,10 @@ class Product:
         log: str = "postgres",
         extra: list[str] | None = None,
         command: str = "up",
+        env: dict[str, str] | None = None,
     ):
         self.data_dir = data_dir
+        self.env = env or {}
         self.log = log
         self.command = command
         self.extra = extra or []
@@ -94,6 +96,7 @@ class Product:
 
     def start(self, timeout_s: float = 60) -> Product:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGELEDGER_")}
+        env.update(self.env)
         self.process = subprocess.Popen(
             [
                 sys.executable,

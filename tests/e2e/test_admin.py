@@ -1,0 +1,132 @@
+"""Operators' tools against `chargeledger up`: registries and commands by CLI and HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.support import Product, free_port
+
+PASSWORD = "station-password-0001"
+BOOT = {"chargePointVendor": "V", "chargePointModel": "M"}
+
+
+@pytest.fixture
+def product(data_dir: Path) -> Iterator[Product]:
+    running = Product(
+        data_dir,
+        extra=["--unknown-tokens", "reject", "--security-profile", "1"],
+        env={"CHARGELEDGER_TOKEN_CACHE_TTL_S": "0"},
+    ).start()
+    yield running
+    running.kill()
+
+
+async def cli(product: Product | None, *args: str, stdin: str = "") -> tuple[int, str, str]:
+    api = product.api if product else f"http://127.0.0.1:{free_port()}"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "chargeledger.cli",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "CHARGELEDGER_API_URL": api},
+    )
+    out, err = await process.communicate(stdin.encode())
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def call(ws: ClientConnection, unique_id: str, action: str, payload: Any) -> Any:
+    await ws.send(json.dumps([2, unique_id, action, payload]))
+    return json.loads(await ws.recv())
+
+
+async def test_register_authorize_and_command_a_station(product: Product) -> None:
+    code, out, err = await cli(
+        product, "stations", "add", "CP-E2E", "--password-stdin", stdin=PASSWORD
+    )
+    assert code == 0, err
+    assert "CP-E2E" in out and "True" in out
+    code, _, err = await cli(product, "stations", "add", "CP-E2E")
+    assert code == 1 and err.strip() == (
+        "chargeledger: error: POST /stations: station 'CP-E2E' is already registered"
+    )
+    code, _, err = await cli(product, "tokens", "add", "CARD-1", "--account", "ACC-9")
+    assert code == 0, err
+
+    credentials = base64.b64encode(f"CP-E2E:{PASSWORD}".encode()).decode()
+    async with connect(
+        f"ws://127.0.0.1:{product.ocpp_port}/ocpp/CP-E2E",
+        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        additional_headers={"Authorization": f"Basic {credentials}"},
+    ) as ws:
+        assert (await call(ws, "1", "BootNotification", BOOT))[2]["status"] == "Accepted"
+        assert (await call(ws, "2", "Authorize", {"idTag": "card-1"}))[2]["idTagInfo"] == {
+            "status": "Accepted"
+        }
+        assert (await call(ws, "3", "Authorize", {"idTag": "CARD-2"}))[2]["idTagInfo"] == {
+            "status": "Invalid"
+        }
+        code, _, err = await cli(product, "tokens", "block", "CARD-1")
+        assert code == 0, err
+        assert (await call(ws, "4", "Authorize", {"idTag": "CARD-1"}))[2]["idTagInfo"] == {
+            "status": "Blocked"
+        }
+
+        command = asyncio.create_task(
+            cli(product, "command", "CP-E2E", "Reset", "--payload", '{"type": "Hard"}')
+        )
+        reset = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert reset[2:] == ["Reset", {"type": "Hard"}]
+        await ws.send(json.dumps([3, reset[1], {"status": "Rejected"}]))
+        code, out, err = await command
+        assert code == 0, err
+        printed = json.loads(out)
+        assert (printed["status"], printed["response"]) == ("Answered", {"status": "Rejected"})
+        command_id = printed["command_id"]
+
+    async with httpx.AsyncClient(base_url=product.api) as api:
+        stations = (await api.get("/api/v1/stations")).json()
+        assert [(s["station_id"], s["has_password"]) for s in stations] == [("CP-E2E", True)]
+        assert "password" not in json.dumps(stations).replace("has_password", "")
+        stored = (await api.get(f"/api/v1/commands/{command_id}")).json()
+        assert (stored["action"], stored["status"]) == ("Reset", "Answered")
+        offline = await api.post(
+            "/api/v1/stations/CP-E2E/commands",
+            json={"action": "Reset", "payload": {"type": "Soft"}},
+        )
+        assert offline.status_code == 409
+        assert offline.json()["detail"] == "station 'CP-E2E' is not connected"
+        bad = await api.post("/api/v1/tokens", json={"id_token": "X", "status": "Maybe"})
+        assert bad.status_code == 422
+        disabled = await api.patch("/api/v1/stations/CP-E2E", json={"enabled": False})
+        assert disabled.json()["enabled"] is False and disabled.json()["revision"] == 2
+
+    # The station is refused without its password (security profile 1).
+    with pytest.raises(Exception, match="401"):
+        await connect(
+            f"ws://127.0.0.1:{product.ocpp_port}/ocpp/CP-E2E",
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        )
+
+
+async def test_the_cli_says_when_it_cannot_reach_the_api() -> None:
+    code, _, err = await cli(None, "stations", "list")
+    assert code == 1
+    assert err.startswith(
+        "chargeledger: error: cannot reach the ChargeLedger API at http://127.0.0.1:"
+    )
+    assert len(err.strip().splitlines()) == 1
