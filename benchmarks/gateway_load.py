@@ -136,7 +136,9 @@ def traffic(station: str, n: int) -> tuple[str, dict[str, Any]]:
     }
 
 
-async def generate(url: str, stations: int, seconds: float, rate: float | None, idle: int) -> None:
+async def generate(
+    url: str, stations: int, seconds: float, rate: float | None, idle: int, first: int = 0
+) -> None:
     from websockets.asyncio.client import connect
 
     raise_open_files()
@@ -146,7 +148,7 @@ async def generate(url: str, stations: int, seconds: float, rate: float | None, 
 
     async def station(i: int) -> None:
         nonlocal errors
-        name = f"BENCH-{i}"
+        name = f"BENCH-{first + i}"
         async with connect(f"{url}/{name}", subprotocols=["ocpp1.6"], max_queue=None) as ws:  # type: ignore[list-item]
             await ws.send(
                 json.dumps(
@@ -201,6 +203,7 @@ async def generate(url: str, stations: int, seconds: float, rate: float | None, 
                 "p50_ms": statistics.median(latencies) * 1000 if latencies else None,
                 "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else None,
                 "errors": errors,
+                "latencies_ms": [round(x * 1000, 3) for x in latencies],
             }
         ),
         flush=True,
@@ -238,12 +241,24 @@ def start_server(
     raise RuntimeError(f"{kind} server did not start")
 
 
-def load(url: str, *args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, str(HERE), "generate", "--url", url, *args],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+def load(url: str, generators: int, stations: int, seconds: float, rate: float | None) -> Any:
+    """Run the traffic from ``generators`` processes at once; combine what they measured."""
+    share = max(1, stations // generators)
+    running = []
+    for g in range(generators):
+        args = ["--url", url, "--stations", str(share), "--first", str(g * share)]
+        args += ["--seconds", str(seconds)] + (["--rate", str(rate / generators)] if rate else [])
+        command = [sys.executable, str(HERE), "generate", *args]
+        running.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+    outs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in running]
+    latencies = sorted(x for out in outs for x in out["latencies_ms"])
+    return {
+        "messages": len(latencies),
+        "messages_per_s": sum(out["messages_per_s"] for out in outs),
+        "p50_ms": statistics.median(latencies) if latencies else None,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] if latencies else None,
+        "errors": sum(out["errors"] for out in outs),
+    }
 
 
 def idle_rss(url: str, pid: int, count: int) -> float:
@@ -261,7 +276,7 @@ def idle_rss(url: str, pid: int, count: int) -> float:
     return rss
 
 
-def run(stations: int, seconds: float, rate: float, idle: int) -> None:
+def run(stations: int, seconds: float, rate: float, idle: int, generators: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -281,17 +296,9 @@ def run(stations: int, seconds: float, rate: float, idle: int) -> None:
                     server = start_server(kind, port, dsn, env)
                 try:
                     with console.status(f"{kind}: full load, {stations} stations, {seconds:.0f} s"):
-                        full = load(url, "--stations", str(stations), "--seconds", str(seconds))
+                        full = load(url, generators, stations, seconds, None)
                     with console.status(f"{kind}: {rate:.0f} messages/s"):
-                        paced = load(
-                            url,
-                            "--stations",
-                            str(stations),
-                            "--seconds",
-                            str(seconds),
-                            "--rate",
-                            str(rate),
-                        )
+                        paced = load(url, generators, stations, seconds, rate)
                     with console.status(f"{kind}: {idle} idle connections"):
                         rss = idle_rss(url, server.pid, idle)
                     results[kind] = {"full": full, "paced": paced, "idle_rss_mib": rss}
@@ -301,7 +308,10 @@ def run(stations: int, seconds: float, rate: float, idle: int) -> None:
         finally:
             db.stop_embedded(Path(tmp))
 
-    table = Table(title="One server process on this machine (load generator in its own process)")
+    table = Table(
+        title=f"One server process on this machine ({generators} load generator process(es),"
+        f" {os.cpu_count()} cores)"
+    )
     for column in ("", "chargeledger gateway", "plain ocpp example", "ratio", "target"):
         table.add_column(column, justify="right")
     c, p = results["chargeledger"], results["plain"]
@@ -340,19 +350,25 @@ def main() -> None:
     r.add_argument("--seconds", type=float, default=10)
     r.add_argument("--rate", type=float, default=2500)
     r.add_argument("--idle", type=int, default=10_000)
+    r.add_argument(
+        "--generators", type=int, default=1, help="load generator processes (they share the CPU)"
+    )
     g = sub.add_parser("generate", help="(internal) the load generator")
     g.add_argument("--url", required=True)
     g.add_argument("--stations", type=int, default=0)
     g.add_argument("--seconds", type=float, default=0)
     g.add_argument("--rate", type=float, default=None)
     g.add_argument("--idle", type=int, default=0)
+    g.add_argument("--first", type=int, default=0, help="number of the first station")
     pl = sub.add_parser("plain", help="(internal) the plain central system")
     pl.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     if args.command == "run":
-        run(args.stations, args.seconds, args.rate, args.idle)
+        run(args.stations, args.seconds, args.rate, args.idle, args.generators)
     elif args.command == "generate":
-        asyncio.run(generate(args.url, args.stations, args.seconds, args.rate, args.idle))
+        asyncio.run(
+            generate(args.url, args.stations, args.seconds, args.rate, args.idle, args.first)
+        )
     else:
         plain(args.port)
 

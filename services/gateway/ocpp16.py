@@ -13,6 +13,7 @@ from ocpp.v16.enums import Action, DataTransferStatus
 from ..core.meter import MAX_INT32, MAX_WH
 from . import checks
 from .admission import Registration
+from .routing import FastRouting
 from .services import StationServices
 from .transaction_ids import request_key
 
@@ -26,7 +27,7 @@ def on(action: str) -> Callable[[Handler], Handler]:
     return register
 
 
-class CentralSystem16(ChargePoint):  # type: ignore[misc]
+class CentralSystem16(FastRouting, ChargePoint):  # type: ignore[misc]
     """One station's connection. Every frame passes through the logged connection first."""
 
     actions = frozenset(Action)

@@ -16,6 +16,7 @@ from ocpp import v21, v201
 from . import checks
 from .admission import Registration
 from .ocpp16 import on
+from .routing import FastRouting
 from .services import StationServices
 
 # Station-to-CSMS requests whose answer has no required content: acknowledged as logged.
@@ -157,11 +158,11 @@ for _action in ACKNOWLEDGED_201:
     setattr(Ocpp2Answers, f"on_{_action}", _acknowledge(_action))
 
 
-class CentralSystem201(Ocpp2Answers, v201.ChargePoint):  # type: ignore[misc]
+class CentralSystem201(FastRouting, Ocpp2Answers, v201.ChargePoint):  # type: ignore[misc]
     actions = frozenset(v201.enums.Action)
 
 
-class CentralSystem21(Ocpp2Answers, v21.ChargePoint):  # type: ignore[misc]
+class CentralSystem21(FastRouting, Ocpp2Answers, v21.ChargePoint):  # type: ignore[misc]
     # SEND-only actions (NotifyPeriodicEventStream) are not CALLs and not listed here.
     actions = frozenset(v21.enums.Action)
 

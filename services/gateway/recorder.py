@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ..core import codec
 from ..core.events import ConnectionEvent, ConnectionEventKind, Direction, Frame
@@ -27,6 +28,8 @@ class FrameInfo:
     unique_id: str | None
     action: str | None
     rejection_reason: str | None = None
+    # The parsed frame, when it is proper OCPP-J: read once, used by whoever handles it.
+    message: Any = field(default=None, compare=False, repr=False)
 
 
 MAX_DEPTH = 32  # OCPP payloads nest less than a dozen levels deep
@@ -79,7 +82,7 @@ def describe(raw: str, ocpp_version: str = "ocpp1.6") -> FrameInfo:
         action = message[2]
         if not isinstance(message[3], dict):
             return FrameInfo(message_type, unique_id, action, "Payload is not a JSON object")
-    return FrameInfo(message_type, unique_id, action)
+    return FrameInfo(message_type, unique_id, action, message=message)
 
 
 class FrameRecorder:
@@ -138,11 +141,17 @@ class FrameRecorder:
         )
 
     async def frame(
-        self, direction: Direction, raw: str, rejection_reason: str | None = None
+        self,
+        direction: Direction,
+        raw: str,
+        rejection_reason: str | None = None,
+        info: FrameInfo | None = None,
     ) -> Frame:
         """Append one frame; returns once it is durable. ``rejection_reason`` marks a frame
-        rejected for a reason its text does not show (binary, oversized)."""
-        info = describe(raw, self.ocpp_version)
+        rejected for a reason its text does not show (binary, oversized); ``info`` is the
+        frame's ``describe()`` if the caller has it already."""
+        if info is None:
+            info = describe(raw, self.ocpp_version)
         if rejection_reason is not None:
             info = FrameInfo(info.message_type, info.unique_id, info.action, rejection_reason)
         action = info.action

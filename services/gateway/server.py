@@ -36,7 +36,7 @@ from .bad_input import RateLimiter, call_error, error_answer, spelled_for, unhan
 from .commands import Answer, CallsStations, CommandRunner
 from .ocpp2 import CentralSystem21, CentralSystem201
 from .ocpp16 import CentralSystem16
-from .recorder import FrameInfo, FrameRecorder
+from .recorder import FrameInfo, FrameRecorder, describe
 from .services import StationServices
 from .validation import Validators
 
@@ -127,6 +127,7 @@ class LoggedConnection:
         self._limits = limits
         self.registration = registration
         self._calls: dict[str, asyncio.Future[Answer]] = {}  # our CALLs awaiting an answer
+        self.last_call: list[Any] = []  # the CALL ``recv`` returned last, parsed
         self._rate = RateLimiter(limits.rate_per_s, limits.burst)
         self.handled: set[str] = set()  # actions the central system answers
         self.known: set[str] = set()  # every action of the negotiated version
@@ -151,12 +152,14 @@ class LoggedConnection:
                 continue
             size = len(message.encode("utf-8"))
             oversized = size > self._limits.max_frame_bytes
+            described = describe(message, version)
             frame = await self._recorder.frame(
                 "INBOUND",
                 message,
                 f"frame of {size} bytes is over the limit of {self._limits.max_frame_bytes}"
                 if oversized
                 else None,
+                described,
             )
             if frame.rejected:
                 logger.warning(
@@ -177,7 +180,7 @@ class LoggedConnection:
                 # but never queued in the library, where it would pile up.
                 future = self._calls.get(frame.unique_id or "")
                 if future is not None and not future.done():
-                    future.set_result(_answer(json.loads(message)))
+                    future.set_result(_answer(described.message))
                 continue
             if frame.message_type != 2 or frame.unique_id is None or frame.action is None:
                 continue
@@ -195,7 +198,7 @@ class LoggedConnection:
                 error = call_error(frame.unique_id, "SecurityError", self.registration.refusal())
                 await self.send(error)
                 continue
-            payload = json.loads(message)[3]
+            payload = described.message[3]
             try:
                 self._validators.request(frame.action, payload)
             except OCPPError as error:
@@ -205,6 +208,7 @@ class LoggedConnection:
             self._asked[frame.unique_id] = frame.action
             if len(self._asked) > 64:
                 del self._asked[next(iter(self._asked))]
+            self.last_call = described.message
             return message
 
     async def send(self, message: str) -> None:
