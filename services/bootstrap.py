@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -180,6 +181,11 @@ class Product:
                 self.tasks[-1].result()
                 raise OSError(f"the HTTP API did not start on {s.http_host}:{s.http_port}")
             await asyncio.sleep(0.02)
+        # What start-up built (modules, schemas, compiled validators) lives as long as the
+        # process: keep it out of the collector's scans, and collect young objects less often.
+        # Both shorten the pauses that show up in the gateway's tail latency.
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
 
     async def wait(self) -> None:
         """Return when a component stops by itself (which is a failure)."""

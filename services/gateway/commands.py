@@ -24,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..core import codec
 from ..core.events import COMMANDS, Command, CommandResult
-from ..core.log import EventLog, Record
+from ..core.log import EventLog, LogError, Record
 from . import metrics
 from .validation import Validators
 
@@ -150,7 +150,17 @@ class CommandSender:
             requested_at=now,
             timeout_s=timeout_s,
         )
-        await self._log.append([Record(command.STREAM, command.key, codec.encode(command))])
+        try:
+            await self._log.append([Record(command.STREAM, command.key, codec.encode(command))])
+        except LogError as exc:
+            async with self._pool.connection() as conn:
+                await conn.execute(
+                    "UPDATE commands SET status = 'Offline', completed_at = %s,"
+                    " error_description = %s WHERE command_id = %s",
+                    (self._clock(), f"not sent: {exc}", command_id),
+                )
+            message = f"the command could not be logged, so it was not sent: {exc}"
+            raise CommandError(message, 503) from exc
         return await self._wait(command_id, timeout_s + 5)
 
     async def _wait(self, command_id: str, wait_s: float) -> Outcome:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -127,3 +129,39 @@ async def test_a_killed_gateway_loses_nothing_and_counts_nothing_twice(
         for i, product in enumerate(gateways):
             if i not in killed:
                 product.kill(signal.SIGTERM)
+
+
+@pytest.mark.kafka
+async def test_a_command_sent_through_one_process_reaches_a_station_on_another(
+    tmp_path: Path, kafka_bootstrap: str, database_url: str
+) -> None:
+    kafka = f"kafka://{kafka_bootstrap}"
+    shared = ["--database-url", database_url]
+    ledger = Product(tmp_path / "a", log=kafka, extra=shared).start()
+    gateway = Product(tmp_path / "b", log=kafka, extra=shared, command="gateway").start()
+    try:
+        routes = ((ledger, gateway, "CP-CMD-1"), (gateway, ledger, "CP-CMD-2"))
+        for api, holder, station_id in routes:
+            client = await OcppClient.connect(holder.ocpp_port, station_id)
+            boot = {"chargePointVendor": "V", "chargePointModel": "M"}
+            await client.call("boot", "BootNotification", boot)
+
+            async def play_station(ws: Any = client.websocket) -> list[Any]:
+                call = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                await ws.send(json.dumps([3, call[1], {"status": "Unlocked"}]))
+                return list(call)
+
+            playing = asyncio.create_task(play_station())
+            async with httpx.AsyncClient(base_url=api.api, timeout=40) as http:
+                response = await http.post(
+                    f"/api/v1/stations/{station_id}/commands",
+                    json={"action": "UnlockConnector", "payload": {"connectorId": 1}},
+                )
+            call = await playing
+            assert call[2:] == ["UnlockConnector", {"connectorId": 1}]
+            assert response.status_code == 200, response.text
+            assert response.json()["response"] == {"status": "Unlocked"}
+            await client.close()
+    finally:
+        gateway.kill(signal.SIGTERM)
+        ledger.kill(signal.SIGTERM)

@@ -31,6 +31,15 @@ CROSS JOIN LATERAL (
 ORDER BY e.partition, e."offset"
 """
 
+_RESERVE = """
+INSERT INTO log_partitions AS lp (stream, partition, next_offset)
+SELECT stream, partition, count FROM unnest(%s::text[], %s::int[], %s::bigint[])
+    AS t(stream, partition, count)
+ORDER BY stream, partition
+ON CONFLICT (stream, partition) DO UPDATE SET next_offset = lp.next_offset + EXCLUDED.next_offset
+RETURNING stream, partition, next_offset
+"""
+
 _Pending = tuple[Sequence[Record], "asyncio.Future[list[Position]]"]
 
 
@@ -138,23 +147,22 @@ class PostgresLog:
                 slots[(record.stream, partition_for(record.key, self._partitions))].append((b, r))
         results: list[list[Position | None]] = [[None] * len(records) for records in batches]
         rows: list[tuple[str, int, int, str, bytes]] = []
+        keys = sorted(slots)
         async with self._pool.connection() as conn, conn.transaction():
-            # Lock partitions in one global order so concurrent writers cannot deadlock.
-            for stream, partition in sorted(slots):
+            # One round trip reserves the offsets of every partition in the group; rows are
+            # locked in one global order so that concurrent writers cannot deadlock.
+            cursor = await conn.execute(
+                _RESERVE,
+                (
+                    [stream for stream, _ in keys],
+                    [partition for _, partition in keys],
+                    [len(slots[key]) for key in keys],
+                ),
+            )
+            next_offsets = {(stream, int(p)): int(n) for stream, p, n in await cursor.fetchall()}
+            for stream, partition in keys:
                 members = slots[(stream, partition)]
-                await conn.execute(
-                    "INSERT INTO log_partitions (stream, partition) VALUES (%s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    (stream, partition),
-                )
-                cursor = await conn.execute(
-                    "UPDATE log_partitions SET next_offset = next_offset + %s"
-                    " WHERE stream = %s AND partition = %s RETURNING next_offset",
-                    (len(members), stream, partition),
-                )
-                row = await cursor.fetchone()
-                assert row is not None
-                first = int(row[0]) - len(members)
+                first = next_offsets[(stream, partition)] - len(members)
                 for i, (b, r) in enumerate(members):
                     record = batches[b][r]
                     results[b][r] = Position(stream, partition, first + i)
