@@ -60,7 +60,8 @@ def describe(raw: str, ocpp_version: str = "ocpp1.6") -> FrameInfo:
         message = json.loads(raw)
     except (ValueError, RecursionError):
         return FrameInfo(None, None, None, "not valid JSON")
-    if _depth(message) > MAX_DEPTH:
+    # Cheap bound first: nesting needs an opening bracket per level.
+    if raw.count("[") + raw.count("{") > MAX_DEPTH and _depth(message) > MAX_DEPTH:
         return FrameInfo(None, None, None, f"JSON nested deeper than {MAX_DEPTH} levels")
     if not isinstance(message, list) or not message:
         return FrameInfo(None, None, None, "not a JSON array")

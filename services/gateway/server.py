@@ -150,7 +150,10 @@ class LoggedConnection:
                     extra={"station_id": station_id},
                 )
                 continue
-            size = len(message.encode("utf-8"))
+            # A character is at most 4 bytes in UTF-8: count the bytes only when it can matter.
+            size = len(message)
+            if size * 4 > self._limits.max_frame_bytes:
+                size = len(message.encode("utf-8"))
             oversized = size > self._limits.max_frame_bytes
             described = describe(message, version)
             frame = await self._recorder.frame(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Protocol
 
 from aiokafka.partitioner import murmur2
@@ -44,8 +45,11 @@ class LogError(RuntimeError):
     """The log could not do what was asked; the message names the log and what to do."""
 
 
+@lru_cache(maxsize=65536)
 def partition_for(key: str, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2 of the key bytes), used by both adapters."""
+    """Kafka's default partitioner (murmur2 of the key bytes), used by both adapters.
+
+    Memoised: murmur2 is pure Python here, and the same stations append again and again."""
     return int(murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
