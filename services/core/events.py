@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, ClassVar, Literal
 
 Direction = Literal["INBOUND", "OUTBOUND"]
@@ -243,10 +244,15 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 )
 
 
+@cache
+def _field_names(event_type: type[Event]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(event_type))
+
+
 def to_record(event: Event) -> dict[str, Any]:
     # Shallow on purpose: dataclasses.asdict deep-copies every value, and encoding every frame
     # that way showed up as a tenth of the gateway's time. Values are immutable anyway.
-    record = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    record = {name: getattr(event, name) for name in _field_names(type(event))}  # type: ignore[arg-type]
     if isinstance(event, Invoice):
         record["lines"] = [dataclasses.asdict(line) for line in event.lines]
     return record

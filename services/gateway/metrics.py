@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from ocpp.v16.enums import Action as Action16
 from ocpp.v21.enums import Action as Action21
 from ocpp.v201.enums import Action as Action201
@@ -51,3 +53,16 @@ REFUSED_CONNECTIONS = Counter(
     "WebSocket handshakes refused, by reason (authentication, path).",
     ["reason"],
 )
+
+
+@cache
+def _frames(ocpp_version: str, direction: str, message_type: str, action: str) -> Counter:
+    return FRAMES.labels(ocpp_version, direction, message_type, action)
+
+
+def count_frame(
+    ocpp_version: str, direction: str, message_type: int | None, action: str | None
+) -> None:
+    # Children are looked up once: labels() takes a lock each time. Every label is bounded.
+    kind = str(message_type) if message_type is not None else ""
+    _frames(ocpp_version, direction, kind, action_label(action)).inc()

@@ -184,12 +184,7 @@ class FrameRecorder:
             action=action,
         )
         await self._append(frame)
-        metrics.FRAMES.labels(
-            self.ocpp_version,
-            direction,
-            str(frame.message_type) if frame.message_type is not None else "",
-            metrics.action_label(action),
-        ).inc()
+        metrics.count_frame(self.ocpp_version, direction, frame.message_type, action)
         if frame.rejected and direction == "INBOUND":
             metrics.REJECTED.labels(self.ocpp_version).inc()
         return frame
