@@ -49,7 +49,9 @@ def _settings(**given: Any) -> Settings:
         return Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
-        fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}", EXIT_USAGE)
+        where = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        fail(f"{where}: {message}" if where else message, EXIT_USAGE)
         raise AssertionError from exc  # unreachable: fail() raises
 
 

@@ -86,10 +86,15 @@ class Settings(BaseSettings):
     def _check_security(self) -> Settings:
         if self.security_profile >= 2 and (self.tls_cert_file is None or self.tls_key_file is None):
             raise ValueError(
-                f"security profile {self.security_profile} needs tls_cert_file and tls_key_file"
+                f"security profile {self.security_profile} needs a server certificate and key"
+                " (--tls-cert and --tls-key, or CHARGELEDGER_TLS_CERT_FILE and"
+                " CHARGELEDGER_TLS_KEY_FILE)"
             )
         if self.security_profile == 3 and self.tls_client_ca_file is None:
-            raise ValueError("security profile 3 needs tls_client_ca_file (the stations' CA)")
+            raise ValueError(
+                "security profile 3 needs the CA of the stations' certificates (--tls-client-ca"
+                " or CHARGELEDGER_TLS_CLIENT_CA_FILE)"
+            )
         return self
 
     @field_validator("log")

@@ -36,6 +36,9 @@ def test_json_log_lines_carry_station_and_unique_id(capsys: pytest.CaptureFixtur
     [
         (["up", "--log", "kafka"], "log must be 'postgres' or 'kafka://HOST:PORT'"),
         (["up", "--log-format", "xml"], "--log-format must be 'text' or 'json'"),
+        (["up", "--security-profile", "2"], "profile 2 needs a server certificate and key"),
+        (["gateway", "--security-profile", "4"], "security_profile: Input should be less than"),
+        (["up", "--unknown-stations", "maybe"], "unknown_stations: Input should be 'accept'"),
     ],
 )
 def test_bad_options_get_one_line_and_exit_code_2(args: list[str], message: str) -> None:
@@ -50,3 +53,15 @@ def test_a_bad_tariff_file_is_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["up", "--tariff", str(tariff), "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert f"chargeledger: error: {tariff}: country_code: Field required" in result.output
+
+
+def test_unusable_tls_files_are_named(tmp_path: Path) -> None:
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    cert.write_text("not a certificate")
+    key.write_text("not a key")
+    result = CliRunner().invoke(
+        app,
+        ["up", "--tls-cert", str(cert), "--tls-key", str(key), "--data-dir", str(tmp_path)],
+    )
+    assert result.exit_code == 2
+    assert f"chargeledger: error: cannot use TLS certificate {cert} with key {key}" in result.output
