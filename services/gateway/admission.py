@@ -69,10 +69,11 @@ class Registration:
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if header is None or not header.startswith("Basic "):
+    scheme, _, encoded = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic":  # the scheme name is case-insensitive (RFC 7617)
         return None
     try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
     user, sep, password = decoded.partition(":")
