@@ -18,6 +18,8 @@ ConnectionEventKind = Literal["OPENED", "CLOSED"]
 FRAMES = "ocpp.frames"
 CONNECTIONS = "ocpp.connections"
 SESSIONS = "ledger.sessions"
+METER_READINGS = "ledger.meter-readings"
+STATION_STATUS = "ledger.station-status"
 INVOICES = "invoicing.invoices"
 STATIONS = "config.stations"
 TOKENS = "config.tokens"
@@ -73,6 +75,26 @@ class ConnectionEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ChargingPeriod:
+    start: datetime
+    end: datetime
+    state: str
+    energy_wh: int
+    duration_ms: int
+    station_status: str | None = None
+    max_power_w: int | None = None
+    min_power_w: int | None = None
+    max_current_ma: int | None = None
+    min_current_ma: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyEnergy:
+    hour: datetime
+    energy_wh: int
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEvent:
     SCHEMA: ClassVar[str] = "chargeledger.ledger.SessionEvent"
     STREAM: ClassVar[str] = SESSIONS
@@ -82,9 +104,9 @@ class SessionEvent:
     revision: int
     station_id: str
     connector_id: int
-    transaction_id: int
+    transaction_id: int | None
     started_at: datetime
-    meter_start_wh: int
+    meter_start_wh: int | None
     energy_wh: int
     status: str
     source_stream: str
@@ -95,6 +117,67 @@ class SessionEvent:
     meter_stop_wh: int | None = None
     last_meter_wh: int | None = None
     stop_reason: str | None = None
+    transaction_ref: str = ""
+    ocpp_version: str = "ocpp1.6"
+    evse_id: int | None = None
+    id_token_type: str | None = None
+    last_meter_at: datetime | None = None
+    flags: tuple[str, ...] = ()
+    review_required: bool = False
+    charging_periods: tuple[ChargingPeriod, ...] = ()
+    energy_by_hour: tuple[HourlyEnergy, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    SCHEMA: ClassVar[str] = "chargeledger.ledger.MeterReading"
+    STREAM: ClassVar[str] = METER_READINGS
+
+    event_id: str
+    station_id: str
+    timestamp: datetime
+    measurand: str
+    value: str
+    unit: str
+    location: str
+    context: str
+    source_stream: str
+    source_partition: int
+    source_offset: int
+    phase: str | None = None
+    session_id: str | None = None
+    transaction_ref: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+@dataclass(frozen=True, slots=True)
+class StationStatusChange:
+    SCHEMA: ClassVar[str] = "chargeledger.ledger.StationStatusChange"
+    STREAM: ClassVar[str] = STATION_STATUS
+
+    event_id: str
+    station_id: str
+    connector_id: int
+    status: str
+    occurred_at: datetime
+    source_stream: str
+    source_partition: int
+    source_offset: int
+    evse_id: int | None = None
+    previous_status: str | None = None
+    error_code: str | None = None
+    info: str | None = None
+    vendor_id: str | None = None
+    vendor_error_code: str | None = None
 
     @property
     def key(self) -> str:
@@ -124,10 +207,10 @@ class Invoice:
     session_id: str
     station_id: str
     connector_id: int
-    transaction_id: int
+    transaction_id: int | None
     started_at: datetime
     stopped_at: datetime
-    meter_start_wh: int
+    meter_start_wh: int | None
     meter_stop_wh: int
     energy_wh: int
     tariff_id: str
@@ -138,6 +221,7 @@ class Invoice:
     source_event_id: str
     lines: tuple[InvoiceLine, ...] = field(default_factory=tuple)
     id_tag: str | None = None
+    transaction_ref: str = ""
 
     @property
     def key(self) -> str:
@@ -226,6 +310,8 @@ Event = (
     Frame
     | ConnectionEvent
     | SessionEvent
+    | MeterReading
+    | StationStatusChange
     | Invoice
     | StationRegistration
     | TokenRegistration
@@ -236,6 +322,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Frame,
     ConnectionEvent,
     SessionEvent,
+    MeterReading,
+    StationStatusChange,
     Invoice,
     StationRegistration,
     TokenRegistration,
@@ -249,17 +337,30 @@ def _field_names(event_type: type[Event]) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(event_type))
 
 
+# Fields holding records of their own, and tuples of plain values.
+_NESTED: dict[type[Any], dict[str, type[Any]]] = {
+    Invoice: {"lines": InvoiceLine},
+    SessionEvent: {"charging_periods": ChargingPeriod, "energy_by_hour": HourlyEnergy},
+}
+_TUPLES: dict[type[Any], tuple[str, ...]] = {SessionEvent: ("flags",)}
+
+
 def to_record(event: Event) -> dict[str, Any]:
     # Shallow on purpose: dataclasses.asdict deep-copies every value, and encoding every frame
     # that way showed up as a tenth of the gateway's time. Values are immutable anyway.
     record = {name: getattr(event, name) for name in _field_names(type(event))}  # type: ignore[arg-type]
-    if isinstance(event, Invoice):
-        record["lines"] = [dataclasses.asdict(line) for line in event.lines]
+    for name in _NESTED.get(type(event), {}):
+        record[name] = [dataclasses.asdict(item) for item in record[name]]
     return record
 
 
 def from_record(event_type: type[Event], record: dict[str, Any]) -> Event:
-    if event_type is Invoice:
-        record = {**record, "lines": tuple(InvoiceLine(**line) for line in record["lines"])}
-    names = {f.name for f in dataclasses.fields(event_type)}
+    record = dict(record)
+    for name, item_type in _NESTED.get(event_type, {}).items():
+        if name in record:
+            record[name] = tuple(item_type(**item) for item in record[name])
+    for name in _TUPLES.get(event_type, ()):
+        if name in record:
+            record[name] = tuple(record[name])
+    names = _field_names(event_type)  # type: ignore[arg-type]
     return event_type(**{k: v for k, v in record.items() if k in names})

@@ -60,6 +60,10 @@ class Sink(ABC):
         self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
     ) -> None: ...
 
+    async def flush(self, conn: AsyncConnection[Any]) -> None:
+        """Write what was gathered over the batch (called once per batch, before the commit)."""
+        return None  # most sinks write as they go
+
 
 async def load_offsets(
     pool: AsyncConnectionPool, group: str, stream: str, partitions: Sequence[int]
@@ -209,6 +213,8 @@ class ProcessorRunner(Generic[S]):
                 if key:
                     states[key] = new_state
                     changed.add(key)
+            if self._sink is not None:
+                await self._sink.flush(conn)
             for key in sorted(changed):
                 await conn.execute(
                     "INSERT INTO processor_state (processor, key, state) VALUES (%s, %s, %s)"

@@ -2,6 +2,7 @@
 
 One invoice per completed session, numbered ``{issuer}-{year}-{000001}`` without gaps per issuer
 and year (the year of the session's stop time, UTC), in the order completions appear on the log.
+A session flagged for review is not invoiced: an invoice, once issued, is final.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class InvoiceProcessor(Processor[IssuerState]):
     ) -> tuple[IssuerState, list[Event]]:
         if not isinstance(event, SessionEvent) or event.status != "completed":
             return state, []
+        if event.review_required:
+            return state, []  # held until its figures are reviewed: an invoice is final
         if event.session_id in state.invoiced:
             return state, []
         if event.stopped_at is None or event.meter_stop_wh is None:
@@ -81,6 +84,7 @@ class InvoiceProcessor(Processor[IssuerState]):
             station_id=session.station_id,
             connector_id=session.connector_id,
             transaction_id=session.transaction_id,
+            transaction_ref=session.transaction_ref,
             id_tag=session.id_tag,
             started_at=session.started_at,
             stopped_at=session.stopped_at,

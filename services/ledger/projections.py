@@ -1,14 +1,26 @@
-"""PostgreSQL projections of the ledger: the frame index (audit) and sessions."""
+"""PostgreSQL projections of the ledger: frame index (audit), sessions, station information."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 
-from ..core.events import FRAMES, Event, Frame, SessionEvent
+from ..core.events import (
+    FRAMES,
+    ChargingPeriod,
+    ConnectionEvent,
+    Event,
+    Frame,
+    SessionEvent,
+    StationStatusChange,
+)
 from ..core.log import Position
 from ..core.runtime import Processor, Sink
+from .stations import NO_EVSE
 
 
 class FrameIndex(Processor[None]):
@@ -73,25 +85,37 @@ class SessionSink(Sink):
     async def write(
         self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
     ) -> None:
+        latest: dict[str, SessionEvent] = {}
         for out in outputs:
             if isinstance(out, SessionEvent):
-                await upsert_session(conn, out)
+                latest[out.session_id] = out
+        for session in latest.values():
+            await upsert_session(conn, session)
 
 
 async def upsert_session(conn: AsyncConnection[Any], s: SessionEvent) -> None:
-    await conn.execute(
+    cursor = await conn.execute(
         "INSERT INTO sessions (session_id, revision, station_id, connector_id, transaction_id,"
         " id_tag, started_at, stopped_at, meter_start_wh, meter_stop_wh, last_meter_wh, energy_wh,"
-        " stop_reason, status, source_stream, source_partition, source_offset)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " stop_reason, status, source_stream, source_partition, source_offset, transaction_ref,"
+        " ocpp_version, evse_id, id_token_type, last_meter_at, flags, review_required,"
+        " charging_periods)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+        " %s, %s, %s, %s, %s)"
         " ON CONFLICT (session_id) DO UPDATE SET"
-        " revision = EXCLUDED.revision, id_tag = EXCLUDED.id_tag,"
-        " stopped_at = EXCLUDED.stopped_at, meter_stop_wh = EXCLUDED.meter_stop_wh,"
+        " revision = EXCLUDED.revision, connector_id = EXCLUDED.connector_id,"
+        " id_tag = EXCLUDED.id_tag, started_at = EXCLUDED.started_at,"
+        " stopped_at = EXCLUDED.stopped_at, meter_start_wh = EXCLUDED.meter_start_wh,"
+        " meter_stop_wh = EXCLUDED.meter_stop_wh,"
         " last_meter_wh = EXCLUDED.last_meter_wh, energy_wh = EXCLUDED.energy_wh,"
         " stop_reason = EXCLUDED.stop_reason, status = EXCLUDED.status,"
         " source_stream = EXCLUDED.source_stream, source_partition = EXCLUDED.source_partition,"
-        " source_offset = EXCLUDED.source_offset"
-        " WHERE sessions.revision < EXCLUDED.revision",
+        " source_offset = EXCLUDED.source_offset, evse_id = EXCLUDED.evse_id,"
+        " id_token_type = EXCLUDED.id_token_type, last_meter_at = EXCLUDED.last_meter_at,"
+        " flags = EXCLUDED.flags, review_required = EXCLUDED.review_required,"
+        " charging_periods = EXCLUDED.charging_periods"
+        " WHERE sessions.revision < EXCLUDED.revision"
+        " RETURNING 1",
         (
             s.session_id,
             s.revision,
@@ -110,5 +134,200 @@ async def upsert_session(conn: AsyncConnection[Any], s: SessionEvent) -> None:
             s.source_stream,
             s.source_partition,
             s.source_offset,
+            s.transaction_ref,
+            s.ocpp_version,
+            s.evse_id,
+            s.id_token_type,
+            s.last_meter_at,
+            list(s.flags),
+            s.review_required,
+            Jsonb([period_json(p) for p in s.charging_periods]),
         ),
     )
+    if await cursor.fetchone() is None:
+        return  # a newer revision is there already
+    await conn.execute("DELETE FROM session_energy WHERE session_id = %s", (s.session_id,))
+    if s.energy_by_hour:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO session_energy (session_id, hour, station_id, evse_id, connector_id,"
+                " id_tag, energy_wh) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        s.session_id,
+                        h.hour,
+                        s.station_id,
+                        s.evse_id,
+                        s.connector_id,
+                        s.id_tag,
+                        h.energy_wh,
+                    )
+                    for h in s.energy_by_hour
+                ],
+            )
+
+
+def period_json(p: ChargingPeriod) -> dict[str, Any]:
+    return {
+        "start": p.start.isoformat(),
+        "end": p.end.isoformat(),
+        "state": p.state,
+        "station_status": p.station_status,
+        "energy_wh": p.energy_wh,
+        "duration_ms": p.duration_ms,
+        "max_power_w": p.max_power_w,
+        "min_power_w": p.min_power_w,
+        "max_current_ma": p.max_current_ma,
+        "min_current_ma": p.min_current_ma,
+    }
+
+
+class StationSink(Sink):
+    """Station information: boot data and heartbeats from the frames, connector status from the
+    processor's changes. Last-seen times are gathered over a batch and written once."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[datetime, datetime | None, str]] = {}
+
+    async def write(
+        self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
+    ) -> None:
+        if isinstance(event, Frame) and event.direction == "INBOUND" and not event.rejected:
+            seen, heartbeat, _ = self._seen.get(event.station_id, (event.received_at, None, ""))
+            if event.action == "Heartbeat" and event.message_type == 2:
+                heartbeat = max(heartbeat or event.received_at, event.received_at)
+            self._seen[event.station_id] = (
+                max(seen, event.received_at),
+                heartbeat,
+                event.ocpp_version,
+            )
+            if event.action == "BootNotification" and event.message_type == 2:
+                await _boot(conn, event)
+        for out in outputs:
+            if isinstance(out, StationStatusChange):
+                await _status(conn, out)
+
+    async def flush(self, conn: AsyncConnection[Any]) -> None:
+        if not self._seen:
+            return
+        rows = [(k, v, h, o) for k, (v, h, o) in sorted(self._seen.items())]
+        self._seen = {}
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO station_info (station_id, last_seen_at, last_heartbeat_at,"
+                " ocpp_version) VALUES (%s, %s, %s, %s) ON CONFLICT (station_id) DO UPDATE SET"
+                " last_seen_at = GREATEST(station_info.last_seen_at, EXCLUDED.last_seen_at),"
+                " last_heartbeat_at = GREATEST(station_info.last_heartbeat_at,"
+                " EXCLUDED.last_heartbeat_at), ocpp_version = EXCLUDED.ocpp_version",
+                rows,
+            )
+
+
+async def _boot(conn: AsyncConnection[Any], frame: Frame) -> None:
+    try:
+        payload = json.loads(frame.raw)[3]
+        station = payload.get("chargingStation")
+    except (ValueError, IndexError, AttributeError):
+        return
+    if isinstance(station, dict):  # 2.x
+        values = [
+            station.get(k) for k in ("vendorName", "model", "serialNumber", "firmwareVersion")
+        ]
+    else:
+        values = [
+            payload.get(k)
+            for k in (
+                "chargePointVendor",
+                "chargePointModel",
+                "chargePointSerialNumber",
+                "firmwareVersion",
+            )
+        ]
+    await conn.execute(
+        "INSERT INTO station_info (station_id, ocpp_version, vendor, model, serial_number,"
+        " firmware_version, last_boot_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (station_id) DO UPDATE SET ocpp_version = EXCLUDED.ocpp_version,"
+        " vendor = EXCLUDED.vendor, model = EXCLUDED.model,"
+        " serial_number = EXCLUDED.serial_number, firmware_version = EXCLUDED.firmware_version,"
+        " last_boot_at = EXCLUDED.last_boot_at"
+        " WHERE station_info.last_boot_at IS NULL"
+        " OR station_info.last_boot_at <= EXCLUDED.last_boot_at",
+        (frame.station_id, frame.ocpp_version, *[_text(v) for v in values], frame.received_at),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
+async def _status(conn: AsyncConnection[Any], c: StationStatusChange) -> None:
+    evse = c.evse_id if c.evse_id is not None else NO_EVSE
+    details = (c.status, c.error_code, c.info, c.vendor_id, c.vendor_error_code)
+    await conn.execute(
+        'INSERT INTO status_history (stream, partition, "offset", station_id, evse_id,'
+        " connector_id, status, previous_status, error_code, info, vendor_id, vendor_error_code,"
+        " occurred_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (
+            c.source_stream,
+            c.source_partition,
+            c.source_offset,
+            c.station_id,
+            evse,
+            c.connector_id,
+            c.status,
+            c.previous_status,
+            *details[1:],
+            c.occurred_at,
+        ),
+    )
+    await conn.execute(
+        "INSERT INTO connector_status (station_id, evse_id, connector_id, status, error_code,"
+        " info, vendor_id, vendor_error_code, since) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (station_id, evse_id, connector_id) DO UPDATE SET status = EXCLUDED.status,"
+        " error_code = EXCLUDED.error_code, info = EXCLUDED.info, vendor_id = EXCLUDED.vendor_id,"
+        " vendor_error_code = EXCLUDED.vendor_error_code,"
+        " since = CASE WHEN connector_status.status = EXCLUDED.status"
+        " THEN connector_status.since ELSE EXCLUDED.since END",
+        (c.station_id, evse, c.connector_id, *details, c.occurred_at),
+    )
+
+
+class PresenceSink(Sink):
+    """Online while the station's newest connection is open: a station has one connection at a
+    time, so a new one replaces any the log never saw closed (its gateway was killed)."""
+
+    async def write(
+        self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
+    ) -> None:
+        if not isinstance(event, ConnectionEvent):
+            return
+        online = event.kind == "OPENED"
+        await conn.execute(
+            'INSERT INTO presence_history (stream, partition, "offset", station_id, online,'
+            " connection_id, occurred_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (
+                position.stream,
+                position.partition,
+                position.offset,
+                event.station_id,
+                online,
+                event.connection_id,
+                event.occurred_at,
+            ),
+        )
+        if online:
+            await conn.execute(
+                "INSERT INTO station_presence (station_id, online, connection_id, gateway_id,"
+                " since) VALUES (%s, true, %s, %s, %s) ON CONFLICT (station_id) DO UPDATE SET"
+                " online = true, connection_id = EXCLUDED.connection_id,"
+                " gateway_id = EXCLUDED.gateway_id, since = EXCLUDED.since",
+                (event.station_id, event.connection_id, event.gateway_id, event.occurred_at),
+            )
+        else:
+            await conn.execute(
+                "UPDATE station_presence SET online = false, since = %s"
+                " WHERE station_id = %s AND connection_id = %s AND online",
+                (event.occurred_at, event.station_id, event.connection_id),
+            )

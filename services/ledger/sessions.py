@@ -1,77 +1,182 @@
-"""Charging sessions from OCPP 1.6 frames: a pure fold, one state per station.
+"""Charging sessions from the frames of every OCPP version: a pure fold, one state per station.
 
 A CALL takes effect when the log shows the central system's CALLRESULT to it: the answer proves
-the gateway accepted (and validated) the request, and StartTransaction's answer carries the
-transaction id. Retransmitted CALLs get the same answer, so applying them again changes nothing:
-a new revision is emitted only when a session really changes.
+the gateway accepted (and validated) the request, and 1.6 StartTransaction's answer carries the
+transaction id. A session's state is a set of facts (start, stop, readings by time, status by
+time, 2.x sequence numbers seen) that a message can only add to, so duplicates, retransmissions
+and messages out of order come to the same facts. Its figures (``energy.account``) are a function
+of the facts, and a new revision is emitted only when they change.
+
+OCPP 1.6: StartTransaction, StopTransaction (with transactionData), MeterValues (by transactionId,
+or by connector while a session runs there) and StatusNotification (charging periods).
+OCPP 2.0.1 / 2.1: TransactionEvent Started / Updated / Ended (deduplicated by seqNo) and
+MeterValues (by EVSE while a session runs there). A BootNotification, or a new transaction on
+the same connector, closes a session still open there as ``incomplete``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from ..core.events import FRAMES, Event, Frame, SessionEvent
+from ..core.events import (
+    FRAMES,
+    ChargingPeriod,
+    Event,
+    Frame,
+    HourlyEnergy,
+    MeterReading,
+    SessionEvent,
+)
 from ..core.log import Position
-from ..core.meter import energy_readings, parse_timestamp
+from ..core.meter import parse_timestamp
 from ..core.runtime import Processor
+from . import energy
+from .metering import Reading, Sample, readings, samples
 
 ACTIVE = "active"
 COMPLETED = "completed"
+INCOMPLETE = "incomplete"
 
 _MAX_OPEN_CALLS = 64
-_KEEP_COMPLETED = 50
+_KEEP_ENDED = 8  # ended sessions kept whole, for late messages
+_KEEP_FORGOTTEN = 500  # ids of ended sessions dropped from the state: their messages are ignored
+_ACTIONS = frozenset(
+    {
+        "BootNotification",
+        "StartTransaction",
+        "StopTransaction",
+        "MeterValues",
+        "StatusNotification",
+        "TransactionEvent",
+    }
+)
+
+
+_Connector = tuple[int | None, int | None]  # (evse_id, connector_id)
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
+    """What the station has said about one transaction."""
+
     station_id: str
-    connector_id: int
-    transaction_id: int
-    id_tag: str | None
-    started_at: datetime
-    meter_start_wh: int
-    revision: int = 0
+    ref: str  # the transaction id as the station knows it
+    ocpp_version: str
+    transaction_id: int | None = None  # 1.6
+    evse_id: int | None = None
+    connector_id: int = 0
+    id_tag: str | None = None
+    id_token_type: str | None = None
+    started_at: datetime | None = None  # None: the start was never seen
+    meter_start_wh: int | None = None  # 1.6 meterStart
     stopped_at: datetime | None = None
-    meter_stop_wh: int | None = None
-    last_meter_wh: int | None = None
-    last_meter_at: datetime | None = None
+    meter_stop_wh: int | None = None  # 1.6 meterStop
     stop_reason: str | None = None
-    status: str = ACTIVE
+    start_seq_no: int | None = None
+    end_seq_no: int | None = None
+    seq_nos: frozenset[int] = frozenset()
+    samples: dict[datetime, Sample] = field(default_factory=dict)
+    states: dict[datetime, str] = field(default_factory=dict)
+    seen_at: datetime | None = None  # the earliest moment any message about it names
+    closed: bool = False  # the station rebooted or started another transaction there
+    late: bool = False  # a 2.x event after Ended
+    revision: int = 0
+    digest: str = ""
 
     @property
     def session_id(self) -> str:
-        return f"{self.station_id}:{self.transaction_id}"
+        return f"{self.station_id}:{self.ref}"
 
     @property
-    def energy_wh(self) -> int:
-        end = self.meter_stop_wh if self.status == COMPLETED else self.last_meter_wh
-        # A meter that went backwards (reset, rollover) is never billed negative.
-        return max(0, end - self.meter_start_wh) if end is not None else 0
+    def status(self) -> str:
+        if self.stopped_at is not None:
+            return COMPLETED
+        return INCOMPLETE if self.closed else ACTIVE
+
+    def add_samples(self, found: dict[datetime, Sample]) -> Session:
+        if not found:
+            return self
+        merged = dict(self.samples)
+        for at, sample in found.items():
+            merged[at] = merged[at].merge(sample) if at in merged else sample
+        return replace(self, samples=merged, seen_at=_earliest(self.seen_at, min(found)))
+
+    def runs_at(self, connector: _Connector | None, at: datetime) -> bool:
+        """Whether this session was running on ``connector`` at ``at``, as far as is known."""
+        if self.status != ACTIVE or self.started_at is None or at < self.started_at:
+            return False
+        return connector is None or connector == (self.evse_id, self.connector_id)
 
 
 @dataclass(slots=True)
 class StationSessions:
-    # CALLs awaiting their answer: "connection_id/unique_id" -> [action, payload]
+    # CALLs awaiting their answer: "connection_id/unique_id" -> [action, frame text]
     open_calls: dict[str, list[Any]] = field(default_factory=dict)
-    sessions: dict[int, Session] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    forgotten: list[str] = field(default_factory=list)
 
 
-def _dump_session(session: Session) -> dict[str, Any]:
-    data = asdict(session)
-    for name in ("started_at", "stopped_at", "last_meter_at"):
-        if data[name] is not None:
-            data[name] = data[name].isoformat()
-    return data
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
 
 
-def _load_session(data: dict[str, Any]) -> Session:
-    for name in ("started_at", "stopped_at", "last_meter_at"):
-        if data.get(name) is not None:
-            data[name] = datetime.fromisoformat(data[name])
-    return Session(**data)
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def _dump_session(s: Session) -> dict[str, Any]:
+    return {
+        "station_id": s.station_id,
+        "ref": s.ref,
+        "ocpp_version": s.ocpp_version,
+        "transaction_id": s.transaction_id,
+        "evse_id": s.evse_id,
+        "connector_id": s.connector_id,
+        "id_tag": s.id_tag,
+        "id_token_type": s.id_token_type,
+        "started_at": _time(s.started_at),
+        "meter_start_wh": s.meter_start_wh,
+        "stopped_at": _time(s.stopped_at),
+        "meter_stop_wh": s.meter_stop_wh,
+        "stop_reason": s.stop_reason,
+        "start_seq_no": s.start_seq_no,
+        "end_seq_no": s.end_seq_no,
+        "seq_nos": sorted(s.seq_nos),
+        "samples": {at.isoformat(): sample.dump() for at, sample in s.samples.items()},
+        "states": {at.isoformat(): status for at, status in s.states.items()},
+        "seen_at": _time(s.seen_at),
+        "closed": s.closed,
+        "late": s.late,
+        "revision": s.revision,
+        "digest": s.digest,
+    }
+
+
+def _load_session(d: dict[str, Any]) -> Session:
+    return Session(
+        **{
+            **d,
+            "started_at": _parse(d["started_at"]),
+            "stopped_at": _parse(d["stopped_at"]),
+            "seen_at": _parse(d["seen_at"]),
+            "seq_nos": frozenset(d["seq_nos"]),
+            "samples": {datetime.fromisoformat(k): Sample.load(v) for k, v in d["samples"].items()},
+            "states": {datetime.fromisoformat(k): v for k, v in d["states"].items()},
+        }
+    )
 
 
 class SessionsProcessor(Processor[StationSessions]):
@@ -87,13 +192,15 @@ class SessionsProcessor(Processor[StationSessions]):
     def dump_state(self, state: StationSessions) -> dict[str, Any]:
         return {
             "open_calls": state.open_calls,
-            "sessions": {str(k): _dump_session(s) for k, s in state.sessions.items()},
+            "sessions": {ref: _dump_session(s) for ref, s in state.sessions.items()},
+            "forgotten": state.forgotten,
         }
 
     def load_state(self, data: dict[str, Any]) -> StationSessions:
         return StationSessions(
             open_calls=dict(data.get("open_calls", {})),
-            sessions={int(k): _load_session(v) for k, v in data.get("sessions", {}).items()},
+            sessions={ref: _load_session(s) for ref, s in data.get("sessions", {}).items()},
+            forgotten=list(data.get("forgotten", [])),
         )
 
     def evolve(
@@ -101,112 +208,330 @@ class SessionsProcessor(Processor[StationSessions]):
     ) -> tuple[StationSessions, list[Event]]:
         if not isinstance(event, Frame) or event.rejected or event.unique_id is None:
             return state, []
-        # Copy on write: the state handed in stays as it was, even if this event fails.
-        state = StationSessions(dict(state.open_calls), dict(state.sessions))
         call_key = f"{event.connection_id}/{event.unique_id}"
         if event.direction == "INBOUND" and event.message_type == 2:
-            state.open_calls[call_key] = [event.action, json.loads(event.raw)[3]]
+            if event.action not in _ACTIONS:
+                return state, []
+            # Copy on write: the state handed in stays as it was, even if this event fails.
+            state = StationSessions(dict(state.open_calls), state.sessions, state.forgotten)
+            state.open_calls[call_key] = [event.action, event.raw]  # parsed once answered
             while len(state.open_calls) > _MAX_OPEN_CALLS:
                 del state.open_calls[next(iter(state.open_calls))]
             return state, []
         if event.direction != "OUTBOUND" or event.message_type not in (3, 4):
             return state, []
-        call = state.open_calls.pop(call_key, None)
-        if call is None or event.message_type == 4:
+        if call_key not in state.open_calls:
             return state, []
-        action, request = call
+        state = StationSessions(dict(state.open_calls), dict(state.sessions), list(state.forgotten))
+        action, call = state.open_calls.pop(call_key)
+        if event.message_type == 4:
+            return state, []
+        # Decimal, not float: 2.x meter values are JSON numbers. (Older state kept the payload.)
+        request = json.loads(call, parse_float=Decimal)[3] if isinstance(call, str) else call
+        if not isinstance(request, dict):
+            return state, []
         answer = json.loads(event.raw)[2]
-        before = dict(state.sessions)
-        if action == "StartTransaction":
-            self._start(state, event.station_id, request, answer)
-        elif action == "StopTransaction":
-            self._stop(state, request)
-        elif action == "MeterValues" and "transactionId" in request:
-            self._meter(state, request["transactionId"], request.get("meterValue", []))
-        return state, self._changes(state, before, position)
-
-    def _start(
-        self,
-        state: StationSessions,
-        station_id: str,
-        request: dict[str, Any],
-        answer: dict[str, Any],
-    ) -> None:
-        transaction_id = int(answer["transactionId"])
-        if transaction_id in state.sessions:
-            return  # a retransmitted StartTransaction got the same id: nothing new
-        state.sessions[transaction_id] = Session(
-            station_id=station_id,
-            connector_id=int(request["connectorId"]),
-            transaction_id=transaction_id,
-            id_tag=request.get("idTag"),
-            started_at=parse_timestamp(request["timestamp"]),
-            meter_start_wh=int(request["meterStart"]),
-        )
-
-    def _meter(
-        self, state: StationSessions, transaction_id: int, meter_values: list[dict[str, Any]]
-    ) -> None:
-        session = state.sessions.get(int(transaction_id))
-        if session is None or session.status != ACTIVE:
-            return
-        for reading in energy_readings(meter_values):
-            newer = session.last_meter_at is None or reading.timestamp > session.last_meter_at
-            same_time_higher = reading.timestamp == session.last_meter_at and reading.energy_wh > (
-                session.last_meter_wh or 0
-            )
-            if newer or same_time_higher:
-                session = replace(
-                    session, last_meter_wh=reading.energy_wh, last_meter_at=reading.timestamp
-                )
-        state.sessions[session.transaction_id] = session
-
-    def _stop(self, state: StationSessions, request: dict[str, Any]) -> None:
-        transaction_id = int(request["transactionId"])
-        self._meter(state, transaction_id, request.get("transactionData", []))
-        session = state.sessions.get(transaction_id)
-        if session is None or session.status != ACTIVE:
-            return
-        state.sessions[transaction_id] = replace(
-            session,
-            status=COMPLETED,
-            stopped_at=parse_timestamp(request["timestamp"]),
-            meter_stop_wh=int(request["meterStop"]),
-            stop_reason=request.get("reason", "Local"),
-        )
+        step = _Step(state, event, position)
+        step.apply(action, request, answer if isinstance(answer, dict) else {})
+        return state, [*step.readings, *self._changes(state, step.touched, position)]
 
     def _changes(
-        self, state: StationSessions, before: dict[int, Session], position: Position
+        self, state: StationSessions, touched: set[str], position: Position
     ) -> list[Event]:
         outputs: list[Event] = []
-        for transaction_id, session in list(state.sessions.items()):
-            previous = before.get(transaction_id)
-            if previous is not None and _public(previous) == _public(session):
+        for ref in sorted(touched):
+            session = state.sessions[ref]
+            figures = energy.account(
+                start=(session.started_at, session.meter_start_wh)
+                if session.started_at is not None
+                else None,
+                stop=(session.stopped_at, session.meter_stop_wh)
+                if session.stopped_at is not None
+                else None,
+                samples=session.samples,
+                states=session.states,
+                end_at=session.seen_at,
+            )
+            out = session_event(session, figures, position)
+            digest = _digest(out)
+            if digest == session.digest:
                 continue
-            session = replace(session, revision=(previous.revision if previous else 0) + 1)
-            state.sessions[transaction_id] = session
-            outputs.append(session_event(session, position))
-        self._prune(state)
+            session = replace(session, revision=session.revision + 1, digest=digest)
+            state.sessions[ref] = session
+            outputs.append(
+                replace(
+                    out, revision=session.revision, event_id=f"{out.session_id}:{session.revision}"
+                )
+            )
+        _prune(state)
         return outputs
 
-    def _prune(self, state: StationSessions) -> None:
-        completed = [t for t, s in state.sessions.items() if s.status == COMPLETED]
-        for transaction_id in sorted(completed)[:-_KEEP_COMPLETED]:
-            del state.sessions[transaction_id]
+
+def _digest(out: SessionEvent) -> str:
+    """What a revision says, apart from its number and where on the log it came from."""
+    content = replace(out, event_id="", revision=0, source_partition=0, source_offset=0)
+    return hashlib.blake2b(repr(content).encode(), digest_size=12).hexdigest()
 
 
-def _public(session: Session) -> tuple[Any, ...]:
-    return (
-        session.status,
-        session.stopped_at,
-        session.meter_stop_wh,
-        session.last_meter_wh,
-        session.stop_reason,
-        session.energy_wh,
-    )
+def _prune(state: StationSessions) -> None:
+    ended = [s for s in state.sessions.values() if s.status != ACTIVE]
+    if len(ended) <= _KEEP_ENDED:
+        return
+    ended.sort(key=lambda s: (s.stopped_at or s.seen_at or s.started_at or datetime.min, s.ref))
+    for session in ended[: len(ended) - _KEEP_ENDED]:
+        del state.sessions[session.ref]
+        state.forgotten.append(session.ref)
+    del state.forgotten[:-_KEEP_FORGOTTEN]
 
 
-def session_event(session: Session, position: Position) -> SessionEvent:
+class _Step:
+    """Applies one confirmed CALL to a station's sessions."""
+
+    def __init__(self, state: StationSessions, frame: Frame, position: Position) -> None:
+        self.state = state
+        self.frame = frame
+        self.position = position
+        self.readings: list[MeterReading] = []
+        self.touched: set[str] = set()
+
+    def apply(self, action: str, request: dict[str, Any], answer: dict[str, Any]) -> None:
+        if action == "BootNotification":
+            for s in list(self.state.sessions.values()):
+                if s.status == ACTIVE:
+                    self._put(replace(s, closed=True))
+        elif action == "StartTransaction":
+            self._start_16(request, answer)
+        elif action == "StopTransaction":
+            self._stop_16(request)
+        elif action == "MeterValues":
+            self._meter_values(request)
+        elif action == "StatusNotification":
+            self._status(request)
+        elif action == "TransactionEvent":
+            self._transaction_event(request)
+
+    # --- helpers
+
+    def _session(self, ref: str, **known: Any) -> Session | None:
+        """The session with this id, made if it is new; None if it was forgotten."""
+        if ref in self.state.forgotten:
+            return None
+        session = self.state.sessions.get(ref)
+        if session is None:
+            session = Session(
+                station_id=self.frame.station_id, ref=ref, ocpp_version=self.frame.ocpp_version
+            )
+        return replace(session, **known) if known else session
+
+    def _close_others(self, session: Session) -> None:
+        """A new transaction on a connector ends what the station left open there."""
+        assert session.started_at is not None
+        for other in list(self.state.sessions.values()):
+            if (
+                other.ref != session.ref
+                and other.status == ACTIVE
+                and other.started_at is not None
+                and other.started_at <= session.started_at
+                and (other.evse_id, other.connector_id) == (session.evse_id, session.connector_id)
+            ):
+                self._put(replace(other, closed=True))
+
+    def _read(
+        self, meter_values: Any, session: Session | None, connector: _Connector | None
+    ) -> dict[datetime, Sample]:
+        found = readings(meter_values)
+        for r in found:
+            self.readings.append(self._reading_event(r, session, connector))
+        return samples(found)
+
+    def _reading_event(
+        self, r: Reading, session: Session | None, connector: _Connector | None
+    ) -> MeterReading:
+        evse_id, connector_id = (
+            connector
+            if connector is not None
+            else ((session.evse_id, session.connector_id) if session else (None, None))
+        )
+        ref = session.ref if session else None
+        identity = "|".join(
+            str(x)
+            for x in (
+                self.frame.station_id,
+                ref if ref is not None else f"{evse_id}/{connector_id}",
+                r.timestamp.isoformat(),
+                r.measurand,
+                r.phase,
+                r.location,
+                r.context,
+            )
+        )
+        return MeterReading(
+            event_id="reading:" + hashlib.blake2b(identity.encode(), digest_size=16).hexdigest(),
+            station_id=self.frame.station_id,
+            timestamp=r.timestamp,
+            measurand=r.measurand,
+            value=format(r.value.normalize(), "f"),
+            unit=r.unit,
+            location=r.location,
+            context=r.context,
+            source_stream=self.position.stream,
+            source_partition=self.position.partition,
+            source_offset=self.position.offset,
+            phase=r.phase,
+            session_id=session.session_id if session else None,
+            transaction_ref=ref,
+            evse_id=evse_id,
+            connector_id=connector_id,
+        )
+
+    def _put(self, session: Session) -> None:
+        self.state.sessions[session.ref] = session
+        self.touched.add(session.ref)
+
+    # --- OCPP 1.6
+
+    def _start_16(self, request: dict[str, Any], answer: dict[str, Any]) -> None:
+        if "transactionId" not in answer:
+            return
+        transaction_id = int(answer["transactionId"])
+        session = self._session(str(transaction_id), transaction_id=transaction_id)
+        if session is None or session.started_at is not None:
+            return  # a retransmitted StartTransaction got the same id: nothing new
+        started_at = parse_timestamp(request["timestamp"])
+        session = replace(
+            session,
+            connector_id=int(request["connectorId"]),
+            id_tag=request.get("idTag"),
+            started_at=started_at,
+            meter_start_wh=int(request["meterStart"]),
+            seen_at=_earliest(session.seen_at, started_at),
+        )
+        self._put(session)
+        self._close_others(session)
+
+    def _stop_16(self, request: dict[str, Any]) -> None:
+        transaction_id = int(request["transactionId"])
+        session = self._session(str(transaction_id), transaction_id=transaction_id)
+        if session is None:
+            return
+        session = session.add_samples(self._read(request.get("transactionData"), session, None))
+        if session.stopped_at is None:
+            stopped_at = parse_timestamp(request["timestamp"])
+            session = replace(
+                session,
+                stopped_at=stopped_at,
+                meter_stop_wh=int(request["meterStop"]),
+                stop_reason=request.get("reason") or "Local",
+                seen_at=_earliest(session.seen_at, stopped_at),
+            )
+        self._put(session)
+
+    def _status(self, request: dict[str, Any]) -> None:
+        if "connectorStatus" in request:
+            return  # 2.x: the charging state comes with TransactionEvent
+        raw_time = request.get("timestamp")
+        at = parse_timestamp(raw_time) if raw_time else self.frame.received_at
+        connector = (None, int(request.get("connectorId", 0)))
+        for s in list(self.state.sessions.values()):
+            if s.runs_at(connector, at):
+                self._put(replace(s, states={**s.states, at: str(request.get("status"))}))
+
+    def _meter_values(self, request: dict[str, Any]) -> None:
+        meter_values = request.get("meterValue")
+        if "transactionId" in request:  # 1.6
+            transaction_id = int(request["transactionId"])
+            session = self._session(str(transaction_id), transaction_id=transaction_id)
+            if session is not None:
+                self._put(session.add_samples(self._read(meter_values, session, None)))
+            return
+        if "evseId" in request:  # 2.x
+            connector: _Connector | None = None
+            evse_id = int(request["evseId"])
+            candidates = [s for s in self.state.sessions.values() if s.evse_id == evse_id]
+        else:  # 1.6 without transactionId: the session running on the connector, if any
+            connector = (None, int(request.get("connectorId", 0)))
+            evse_id = None
+            candidates = [s for s in self.state.sessions.values() if s.connector_id == connector[1]]
+        found = readings(meter_values)
+        running = [
+            s for s in candidates if found and s.runs_at(None, min(r.timestamp for r in found))
+        ]
+        target = running[0] if len(running) == 1 else None
+        where = connector if connector is not None else (evse_id, None)
+        for r in found:
+            self.readings.append(self._reading_event(r, target, None if target else where))
+        if target is not None:
+            self._put(target.add_samples(samples(found)))
+
+    # --- OCPP 2.0.1 / 2.1
+
+    def _transaction_event(self, request: dict[str, Any]) -> None:
+        info = request.get("transactionInfo") or {}
+        ref = str(info.get("transactionId", ""))
+        session = self._session(ref)
+        if session is None or not ref:
+            return
+        seq_no = int(request.get("seqNo", 0))
+        if seq_no in session.seq_nos:
+            return  # the same event again
+        at = parse_timestamp(request["timestamp"])
+        kind = request.get("eventType")
+        evse = request.get("evse") or {}
+        id_token = request.get("idToken") or {}
+        if session.stopped_at is not None and (
+            (session.end_seq_no is not None and seq_no > session.end_seq_no)
+            or at > session.stopped_at
+        ):
+            session = replace(session, late=True)
+        session = replace(
+            session,
+            seq_nos=session.seq_nos | {seq_no},
+            seen_at=_earliest(session.seen_at, at),
+            evse_id=int(evse["id"]) if "id" in evse else session.evse_id,
+            connector_id=int(evse["connectorId"])
+            if "connectorId" in evse
+            else session.connector_id,
+            id_tag=session.id_tag or id_token.get("idToken"),
+            id_token_type=session.id_token_type or id_token.get("type"),
+        )
+        if "chargingState" in info:
+            session = replace(session, states={**session.states, at: str(info["chargingState"])})
+        session = session.add_samples(self._read(request.get("meterValue"), session, None))
+        if kind == "Started" and session.started_at is None:
+            session = replace(session, started_at=at, start_seq_no=seq_no)
+            self._put(session)
+            self._close_others(session)
+        elif kind == "Ended" and session.stopped_at is None:
+            session = replace(
+                session,
+                stopped_at=at,
+                end_seq_no=seq_no,
+                stop_reason=info.get("stoppedReason") or "Local",
+            )
+        self._put(session)
+
+
+def session_event(session: Session, figures: energy.Accounting, position: Position) -> SessionEvent:
+    flags = set(figures.flags)
+    status = session.status
+    if session.started_at is None:
+        flags.add(energy.UNKNOWN_TRANSACTION)
+    if status == INCOMPLETE:
+        flags.add(energy.MISSING_STOP)
+    if session.late:
+        flags.add(energy.EVENTS_AFTER_END)
+    first, last = session.start_seq_no, session.end_seq_no
+    if first is not None and last is not None:
+        received = sum(1 for n in session.seq_nos if first <= n <= last)
+        if received < last - first + 1:
+            flags.add(energy.MISSING_MESSAGES)
+    if status == ACTIVE:
+        flags.discard(energy.NO_ENERGY_READINGS)  # nothing yet is not a problem yet
+    started_at = session.started_at or session.seen_at
+    assert started_at is not None  # every message about a session names a time
+    stopped_at = session.stopped_at
+    if status == INCOMPLETE:
+        stopped_at = figures.last_reading_at or started_at
     return SessionEvent(
         event_id=f"{session.session_id}:{session.revision}",
         session_id=session.session_id,
@@ -215,15 +540,38 @@ def session_event(session: Session, position: Position) -> SessionEvent:
         connector_id=session.connector_id,
         transaction_id=session.transaction_id,
         id_tag=session.id_tag,
-        started_at=session.started_at,
-        stopped_at=session.stopped_at,
-        meter_start_wh=session.meter_start_wh,
-        meter_stop_wh=session.meter_stop_wh,
-        last_meter_wh=session.last_meter_wh,
-        energy_wh=session.energy_wh,
+        started_at=started_at,
+        stopped_at=stopped_at,
+        meter_start_wh=figures.meter_start_wh,
+        meter_stop_wh=figures.meter_end_wh if status == COMPLETED else None,
+        last_meter_wh=figures.last_reading_wh,
+        energy_wh=figures.energy_wh,
         stop_reason=session.stop_reason,
-        status=session.status,
+        status=status,
         source_stream=position.stream,
         source_partition=position.partition,
         source_offset=position.offset,
+        transaction_ref=session.ref,
+        ocpp_version=session.ocpp_version,
+        evse_id=session.evse_id,
+        id_token_type=session.id_token_type,
+        last_meter_at=figures.last_reading_at,
+        flags=tuple(sorted(flags)),
+        review_required=bool(flags & energy.NEEDS_REVIEW),
+        charging_periods=tuple(
+            ChargingPeriod(
+                start=p.start,
+                end=p.end,
+                state=p.state,
+                energy_wh=p.energy_wh,
+                duration_ms=p.duration_ms,
+                station_status=p.station_status,
+                max_power_w=p.max_power_w,
+                min_power_w=p.min_power_w,
+                max_current_ma=p.max_current_ma,
+                min_current_ma=p.min_current_ma,
+            )
+            for p in figures.periods
+        ),
+        energy_by_hour=tuple(HourlyEnergy(h, wh) for h, wh in figures.energy_by_hour),
     )

@@ -1,0 +1,190 @@
+"""Station information from the log: connector status, presence and availability.
+
+``StationStatusProcessor`` folds confirmed StatusNotifications (1.6 and 2.x) into each
+connector's current status and emits a ``StationStatusChange`` when it changes.
+``PresenceProcessor`` reads connection events; its sink keeps who is online. Boot data and
+heartbeats need no state: the sink writes them from the frames (``projections.StationSink``).
+``availability`` turns presence and status history into the share of a day a station could charge.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ..core.events import CONNECTIONS, FRAMES, Event, Frame, StationStatusChange
+from ..core.log import Position
+from ..core.meter import parse_timestamp
+from ..core.runtime import Processor
+
+NO_EVSE = -1  # OCPP 1.6 has connectors only
+_MICROSECOND = timedelta(microseconds=1)
+_MAX_OPEN_CALLS = 16
+# A connector in one of these cannot charge; Faulted (or a 1.6 errorCode) is also a fault.
+DOWN = frozenset({"Faulted", "Unavailable"})
+
+
+@dataclass(slots=True)
+class StationStatus:
+    open_calls: dict[str, str] = field(default_factory=dict)  # call key -> frame text
+    # "evse/connector" -> [status, error_code, info, vendor_id, vendor_error_code]
+    connectors: dict[str, list[str | None]] = field(default_factory=dict)
+
+
+class StationStatusProcessor(Processor[StationStatus]):
+    name = "ledger-station-status"
+    input_stream = FRAMES
+
+    def state_key(self, event: Event) -> str | None:
+        return event.station_id if isinstance(event, Frame) else None
+
+    def initial_state(self) -> StationStatus:
+        return StationStatus()
+
+    def dump_state(self, state: StationStatus) -> dict[str, Any]:
+        return {"open_calls": state.open_calls, "connectors": state.connectors}
+
+    def load_state(self, data: dict[str, Any]) -> StationStatus:
+        return StationStatus(dict(data["open_calls"]), dict(data["connectors"]))
+
+    def evolve(
+        self, state: StationStatus, event: Event, position: Position
+    ) -> tuple[StationStatus, list[Event]]:
+        if not isinstance(event, Frame) or event.rejected or event.unique_id is None:
+            return state, []
+        call_key = f"{event.connection_id}/{event.unique_id}"
+        if event.direction == "INBOUND" and event.message_type == 2:
+            if event.action != "StatusNotification":
+                return state, []
+            calls = {**state.open_calls, call_key: event.raw}
+            while len(calls) > _MAX_OPEN_CALLS:
+                del calls[next(iter(calls))]
+            return StationStatus(calls, state.connectors), []
+        if event.direction != "OUTBOUND" or call_key not in state.open_calls:
+            return state, []
+        calls = dict(state.open_calls)
+        raw = calls.pop(call_key)
+        state = StationStatus(calls, state.connectors)
+        if event.message_type != 3:
+            return state, []
+        request = json.loads(raw)[3]
+        if not isinstance(request, dict):
+            return state, []
+        change = _change(event.station_id, request, event.received_at, position)
+        key = f"{change.evse_id if change.evse_id is not None else NO_EVSE}/{change.connector_id}"
+        now: list[str | None] = [
+            change.status,
+            change.error_code,
+            change.info,
+            change.vendor_id,
+            change.vendor_error_code,
+        ]
+        before = state.connectors.get(key)
+        if before == now:
+            return state, []  # the same status again (a retransmission, or a periodic repeat)
+        state.connectors = {**state.connectors, key: now}
+        previous = before[0] if before else None
+        return state, [StationStatusChange(**{**_fields(change), "previous_status": previous})]
+
+
+def _fields(change: StationStatusChange) -> dict[str, Any]:
+    return {name: getattr(change, name) for name in change.__dataclass_fields__}
+
+
+def _change(
+    station_id: str, request: dict[str, Any], received_at: datetime, position: Position
+) -> StationStatusChange:
+    raw_time = request.get("timestamp")
+    occurred_at = parse_timestamp(raw_time) if isinstance(raw_time, str) else received_at
+    if "connectorStatus" in request:  # 2.x
+        evse_id: int | None = int(request.get("evseId", 0))
+        status = str(request["connectorStatus"])
+        error_code = info = vendor_id = vendor_error_code = None
+    else:
+        evse_id = None
+        status = str(request.get("status"))
+        error_code = request.get("errorCode")
+        info, vendor_id = request.get("info"), request.get("vendorId")
+        vendor_error_code = request.get("vendorErrorCode")
+    connector_id = int(request.get("connectorId", 0))
+    return StationStatusChange(
+        event_id=f"{station_id}:{evse_id}:{connector_id}:"
+        f"{position.stream}:{position.partition}:{position.offset}",
+        station_id=station_id,
+        connector_id=connector_id,
+        status=status,
+        occurred_at=occurred_at,
+        source_stream=position.stream,
+        source_partition=position.partition,
+        source_offset=position.offset,
+        evse_id=evse_id,
+        error_code=error_code,
+        info=info,
+        vendor_id=vendor_id,
+        vendor_error_code=vendor_error_code,
+    )
+
+
+def is_fault(status: str, error_code: str | None) -> bool:
+    return status == "Faulted" or (error_code is not None and error_code != "NoError")
+
+
+class PresenceProcessor(Processor[None]):
+    """Connection events as they are; the sink does the rest (see ``PresenceSink``)."""
+
+    name = "ledger-presence"
+    input_stream = CONNECTIONS
+
+    def state_key(self, event: Event) -> str | None:
+        return None
+
+    def initial_state(self) -> None:
+        return None
+
+    def evolve(self, state: None, event: Event, position: Position) -> tuple[None, list[Event]]:
+        return None, []
+
+    def dump_state(self, state: None) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        return None
+
+
+def availability(
+    start: datetime,
+    end: datetime,
+    online: list[tuple[datetime, bool]],
+    statuses: list[tuple[datetime, str, str]],
+) -> Decimal:
+    """The share (in %, 2 decimals) of [start, end) in which the station could charge.
+
+    It could when it was online and, if it reported connector statuses, the station as a whole
+    (connector 0) was not down and at least one connector was not down. ``online`` holds
+    (time, online) changes; ``statuses`` (time, "evse/connector" key, status) changes, both in
+    order and including the last change before ``start``.
+    """
+    if end <= start:
+        return Decimal(0)
+    moments = sorted({start, *(t for t, _ in online), *(t for t, _, _ in statuses)})
+    up_us = 0
+    for i, moment in enumerate(moments):
+        following = moments[i + 1] if i + 1 < len(moments) else end
+        lo, hi = max(moment, start), min(following, end)
+        if hi <= lo:
+            continue
+        is_online = next((o for t, o in reversed(online) if t <= moment), False)
+        current: dict[str, str] = {}
+        for t, key, status in statuses:
+            if t <= moment:
+                current[key] = status
+        station_down = any(k.endswith("/0") and s in DOWN for k, s in current.items())
+        outlets = [s for k, s in current.items() if not k.endswith("/0")]
+        outlet_up = not outlets or any(s not in DOWN for s in outlets)
+        if is_online and not station_down and outlet_up:
+            up_us += (hi - lo) // _MICROSECOND
+    total_us = (end - start) // _MICROSECOND
+    return (Decimal(up_us * 100) / total_us).quantize(Decimal("0.01"))

@@ -1,0 +1,114 @@
+"""The ledger scenario table on the pure fold, and redelivery as a property."""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chargeledger.core.events import Event, Frame, SessionEvent
+from chargeledger.core.log import Position
+from chargeledger.ledger.energy import NEEDS_REVIEW
+from chargeledger.ledger.sessions import SessionsProcessor
+from tests.ledger_scenarios import SCENARIOS, Expect, Scenario
+
+
+def fold(frames: list[Frame], *, persist_between: bool = True) -> list[Event]:
+    processor = SessionsProcessor()
+    state = processor.initial_state()
+    outputs: list[Event] = []
+    for offset, frame in enumerate(frames):
+        if persist_between:  # the runner stores state as JSON between batches
+            state = processor.load_state(json.loads(json.dumps(processor.dump_state(state))))
+        state, out = processor.evolve(state, frame, Position("ocpp.frames", 0, offset))
+        outputs += out
+    return outputs
+
+
+def final_sessions(outputs: list[Event]) -> dict[str, SessionEvent]:
+    latest: dict[str, SessionEvent] = {}
+    for out in outputs:
+        if isinstance(out, SessionEvent):
+            assert (
+                out.revision == latest[out.session_id].revision + 1
+                if out.session_id in latest
+                else out.revision == 1
+            )
+            latest[out.session_id] = out
+    return latest
+
+
+def check(station: str, scenario: Scenario, got: dict[str, SessionEvent]) -> None:
+    assert set(got) == {f"{station}:{ref}" for ref in scenario.sessions}, scenario.name
+    for ref, expect in scenario.sessions.items():
+        session = got[f"{station}:{ref}"]
+        assert_session(session, expect)
+
+
+def assert_session(session: SessionEvent, expect: Expect) -> None:
+    assert (session.status, session.energy_wh, set(session.flags)) == (
+        expect.status,
+        expect.energy_wh,
+        set(expect.flags),
+    ), session.session_id
+    review = expect.review if expect.review is not None else bool(expect.flags & NEEDS_REVIEW)
+    assert session.review_required == review
+    # The periods cover the session without gaps and add up to its energy.
+    periods = session.charging_periods
+    assert sum(p.energy_wh for p in periods) == session.energy_wh
+    assert sum(h.energy_wh for h in session.energy_by_hour) == session.energy_wh
+    for before, after in pairwise(periods):
+        assert before.end == after.start
+    if periods:
+        assert periods[0].start == session.started_at
+    if expect.periods is not None:
+        assert tuple((p.state, p.energy_wh) for p in periods) == expect.periods
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_scenario(scenario: Scenario) -> None:
+    check("CP-1", scenario, final_sessions(fold(scenario.build("CP-1"))))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_scenario_state_kept_in_memory_gives_the_same_outputs(scenario: Scenario) -> None:
+    frames = scenario.build("CP-1")
+    assert fold(frames, persist_between=False) == fold(frames)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(SCENARIOS),
+    st.lists(st.tuples(st.integers(0, 200), st.integers(0, 200)), max_size=6),
+)
+def test_duplication_and_redelivery_give_the_same_sessions(
+    scenario: Scenario, repeats: list[tuple[int, int]]
+) -> None:
+    """Any frame logged again later (a retransmission), or a stretch of the log processed again
+    from the last commit (redelivery), ends in the same sessions and totals."""
+    frames = scenario.build("CP-1")
+    expected = final_sessions(fold(frames))
+    noisy = list(frames)
+    for at, source in repeats:
+        # Redeliver a stretch: everything from `source` to `at` again, after `at`.
+        start, end = sorted((source % len(frames), at % len(frames)))
+        position = min(end + 1, len(noisy))
+        noisy[position:position] = frames[start : end + 1]
+    got = final_sessions(fold(noisy))
+    assert {k: figures(v) for k, v in got.items()} == {k: figures(v) for k, v in expected.items()}
+
+
+def figures(s: SessionEvent) -> tuple[object, ...]:
+    return (
+        s.status,
+        s.energy_wh,
+        s.flags,
+        s.charging_periods,
+        s.energy_by_hour,
+        s.meter_start_wh,
+        s.meter_stop_wh,
+        s.stopped_at,
+    )
