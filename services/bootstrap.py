@@ -24,7 +24,9 @@ from .core.events import (
     CONNECTIONS,
     FRAMES,
     INVOICES,
+    METER_READINGS,
     SESSIONS,
+    STATION_STATUS,
     STATIONS,
     TOKENS,
 )
@@ -40,13 +42,25 @@ from .gateway.transaction_ids import TransactionIdAllocator
 from .invoicing.invoices import InvoiceProcessor
 from .invoicing.projection import InvoiceSink
 from .invoicing.tariff import load_tariff
-from .ledger.projections import FrameIndex, FrameSink, SessionSink
+from .ledger.projections import FrameIndex, FrameSink, PresenceSink, SessionSink, StationSink
 from .ledger.sessions import SessionsProcessor
+from .ledger.stations import PresenceProcessor, StationStatusProcessor
 from .registry.store import Registry
 
 logger = logging.getLogger(__name__)
 
-STREAMS = [FRAMES, CONNECTIONS, SESSIONS, INVOICES, STATIONS, TOKENS, COMMANDS, COMMAND_RESULTS]
+STREAMS = [
+    FRAMES,
+    CONNECTIONS,
+    SESSIONS,
+    METER_READINGS,
+    STATION_STATUS,
+    INVOICES,
+    STATIONS,
+    TOKENS,
+    COMMANDS,
+    COMMAND_RESULTS,
+]
 
 
 def utc_now() -> datetime:
@@ -121,6 +135,8 @@ class Product:
             self.runners = [
                 ProcessorRunner(FrameIndex(), FrameSink(), log, self.pool),
                 ProcessorRunner(SessionsProcessor(), SessionSink(), log, self.pool),
+                ProcessorRunner(StationStatusProcessor(), StationSink(), log, self.pool),
+                ProcessorRunner(PresenceProcessor(), PresenceSink(), log, self.pool),
                 ProcessorRunner(
                     InvoiceProcessor(tariff, issuer=s.invoice_issuer), InvoiceSink(), log, self.pool
                 ),

@@ -13,29 +13,51 @@ from fastapi import FastAPI, HTTPException, Query
 from prometheus_client import make_asgi_app
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..gateway.commands import CommandSender
 from ..registry.store import Registry
 from .commands import commands_router
 from .registry import registry_router
+from .stations import stations_router
+
+
+class ChargingPeriod(BaseModel):
+    start: datetime
+    end: datetime
+    state: Literal["charging", "parking"]
+    station_status: str | None
+    energy_wh: int
+    duration_ms: int
+    max_power_w: int | None
+    min_power_w: int | None
+    max_current_ma: int | None
+    min_current_ma: int | None
 
 
 class Session(BaseModel):
     session_id: str
     station_id: str
+    ocpp_version: str
+    evse_id: int | None
     connector_id: int
-    transaction_id: int
+    transaction_id: int | None = Field(description="OCPP 1.6 transaction id; null for 2.x.")
+    transaction_ref: str = Field(description="The transaction id as the station knows it.")
     id_tag: str | None
+    id_token_type: str | None
     started_at: datetime
     stopped_at: datetime | None
-    meter_start_wh: int
+    meter_start_wh: int | None
     meter_stop_wh: int | None
     last_meter_wh: int | None
+    last_meter_at: datetime | None
     energy_wh: int
     stop_reason: str | None
-    status: Literal["active", "completed"]
+    status: Literal["active", "completed", "incomplete"]
+    flags: list[str] = Field(description="See docs/data-topics.md for what each flag means.")
+    review_required: bool
+    charging_periods: list[ChargingPeriod]
     revision: int
     log_position: str
 
@@ -56,11 +78,12 @@ class Invoice(BaseModel):
     session_id: str
     station_id: str
     connector_id: int
-    transaction_id: int
+    transaction_id: int | None
+    transaction_ref: str
     id_tag: str | None
     started_at: datetime
     stopped_at: datetime
-    meter_start_wh: int
+    meter_start_wh: int | None
     meter_stop_wh: int
     energy_wh: int
     tariff_id: str
@@ -113,13 +136,15 @@ def create_app(
         description="Sessions, invoices and raw OCPP frames from the ChargeLedger event log;"
         " the station and id-token registries; commands to stations.",
     )
-    app.include_router(registry_router(registry))
-    app.include_router(commands_router(commands))
 
     async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
         async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(sql, params)
             return await cur.fetchall()
+
+    app.include_router(registry_router(registry))
+    app.include_router(stations_router(fetch))
+    app.include_router(commands_router(commands))
 
     def session_out(row: dict[str, Any]) -> Session:
         return Session(**row, log_position=_position(row, "source_"))
@@ -144,13 +169,23 @@ def create_app(
     @app.get("/api/v1/sessions", response_model=list[Session], tags=["sessions"])
     async def list_sessions(
         station_id: str | None = Query(None, description="Only this station's sessions."),
+        status: Literal["active", "completed", "incomplete"] | None = Query(None),
+        review_required: bool | None = Query(
+            None, description="true: only sessions held for review (not invoiced)."
+        ),
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[Session]:
         rows = await fetch(
             "SELECT * FROM sessions WHERE (%s::text IS NULL OR station_id = %s)"
+            " AND (%s::text IS NULL OR status = %s)"
+            " AND (%s::boolean IS NULL OR review_required = %s)"
             " ORDER BY started_at, session_id LIMIT %s",
             station_id,
             station_id,
+            status,
+            status,
+            review_required,
+            review_required,
             limit,
         )
         return [session_out(r) for r in rows]

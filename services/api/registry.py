@@ -99,20 +99,6 @@ def registry_router(registry: Registry) -> APIRouter:
             raise _http(exc) from None
         return _station_out(station)
 
-    @router.get("/stations", response_model=list[StationOut], tags=["stations"])
-    async def list_stations(
-        after: str = Query("", description="Only station ids after this one (paging)."),
-        limit: int = Query(1000, ge=1, le=10000),
-    ) -> list[StationOut]:
-        return [_station_out(s) for s in await registry.stations(limit=limit, after=after)]
-
-    @router.get("/stations/{station_id}", response_model=StationOut, tags=["stations"])
-    async def get_station(station_id: str) -> StationOut:
-        station = await registry.station(station_id)
-        if station is None:
-            raise HTTPException(404, f"no station {station_id!r}")
-        return _station_out(station)
-
     @router.patch("/stations/{station_id}", response_model=StationOut, tags=["stations"])
     async def change_station(station_id: str, body: StationChange) -> StationOut:
         """Enable or disable a station (disabled: BootNotification is answered Rejected),

@@ -1,0 +1,289 @@
+"""HTTP API of station information and energy totals, read from the ledger's projections."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import AwareDatetime, BaseModel, Field
+
+from ..ledger.stations import NO_EVSE, availability, is_fault
+
+Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
+
+
+class Connector(BaseModel):
+    evse_id: int | None = Field(description="OCPP 2.x EVSE; null for 1.6.")
+    connector_id: int = Field(description="0: the station as a whole (1.6).")
+    status: str
+    error_code: str | None
+    info: str | None
+    vendor_id: str | None
+    vendor_error_code: str | None
+    since: datetime = Field(description="When the connector entered this status.")
+    fault: bool
+
+
+class StationView(BaseModel):
+    station_id: str
+    registered: bool
+    enabled: bool | None
+    has_password: bool
+    revision: int | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    online: bool
+    online_since: datetime | None = Field(description="Since when online (or offline).")
+    last_seen_at: datetime | None = Field(description="Last frame received (gateway clock).")
+    last_heartbeat_at: datetime | None
+    last_boot_at: datetime | None
+    ocpp_version: str | None
+    vendor: str | None
+    model: str | None
+    serial_number: str | None
+    firmware_version: str | None
+    faults: int = Field(description="Connectors in a fault now.")
+
+
+class StationDetail(StationView):
+    connectors: list[Connector]
+    current_faults: list[Connector]
+
+
+class StatusChange(BaseModel):
+    occurred_at: datetime
+    evse_id: int | None
+    connector_id: int
+    status: str
+    previous_status: str | None
+    error_code: str | None
+    info: str | None
+    vendor_id: str | None
+    vendor_error_code: str | None
+    log_position: str
+
+
+class DayAvailability(BaseModel):
+    day: date
+    availability_percent: str = Field(
+        description="Share of the UTC day the station was online with a connector able to charge."
+    )
+
+
+GroupBy = Literal["station", "connector", "token", "day", "hour", "session"]
+
+
+class EnergyTotal(BaseModel):
+    station_id: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+    id_tag: str | None = None
+    day: date | None = None
+    hour: datetime | None = None
+    session_id: str | None = None
+    energy_wh: int
+    sessions: int
+
+
+_STATIONS = (
+    "SELECT station_id, r.station_id IS NOT NULL AS registered, r.enabled,"
+    " coalesce(r.password_hash IS NOT NULL, false) AS has_password, r.revision, r.created_at,"
+    " r.updated_at, coalesce(p.online, false) AS online, p.since AS online_since,"
+    " i.last_seen_at, i.last_heartbeat_at, i.last_boot_at, i.ocpp_version, i.vendor, i.model,"
+    " i.serial_number, i.firmware_version,"
+    " (SELECT count(*) FROM connector_status c WHERE c.station_id = s.station_id"
+    "  AND (c.status = 'Faulted' OR coalesce(c.error_code, 'NoError') <> 'NoError')) AS faults"
+    " FROM (SELECT station_id FROM stations UNION SELECT station_id FROM station_info"
+    "       UNION SELECT station_id FROM station_presence) s"
+    " LEFT JOIN stations r USING (station_id) LEFT JOIN station_info i USING (station_id)"
+    " LEFT JOIN station_presence p USING (station_id)"
+)
+
+_GROUPS: dict[str, tuple[str, str]] = {  # group_by -> (select, group by)
+    "station": ("station_id", "station_id"),
+    "connector": ("station_id, evse_id, connector_id", "station_id, evse_id, connector_id"),
+    "token": ("id_tag", "id_tag"),
+    "day": ("(hour AT TIME ZONE 'UTC')::date AS day", "1"),
+    "hour": ("hour", "hour"),
+    "session": ("session_id, station_id", "session_id, station_id"),
+}
+
+
+def _connector(row: dict[str, Any]) -> Connector:
+    return Connector(
+        **{**row, "evse_id": None if row["evse_id"] == NO_EVSE else row["evse_id"]},
+        fault=is_fault(row["status"], row["error_code"]),
+    )
+
+
+def _day_bounds(value: date) -> datetime:
+    return datetime.combine(value, time(), tzinfo=UTC)
+
+
+def stations_router(fetch: Fetch) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get("/stations", response_model=list[StationView], tags=["stations"])
+    async def list_stations(
+        after: str = Query("", description="Only station ids after this one (paging)."),
+        limit: int = Query(1000, ge=1, le=10000),
+    ) -> list[StationView]:
+        """Every station the registry or the log knows, with its registration and whether it is
+        online, when it was last heard from, what it says it is, and how many faults it has."""
+        rows = await fetch(
+            f"{_STATIONS} WHERE station_id > %s ORDER BY station_id LIMIT %s", after, limit
+        )
+        return [StationView(**r) for r in rows]
+
+    async def station_row(station_id: str) -> dict[str, Any]:
+        rows = await fetch(f"{_STATIONS} WHERE station_id = %s", station_id)
+        if not rows:
+            raise HTTPException(404, f"no station {station_id!r}: not registered, never seen")
+        return rows[0]
+
+    @router.get("/stations/{station_id}", response_model=StationDetail, tags=["stations"])
+    async def get_station(station_id: str) -> StationDetail:
+        """One station with each connector's status, error and since when, and its faults."""
+        row = await station_row(station_id)
+        connectors = [
+            _connector(c)
+            for c in await fetch(
+                "SELECT evse_id, connector_id, status, error_code, info, vendor_id,"
+                " vendor_error_code, since FROM connector_status WHERE station_id = %s"
+                " ORDER BY evse_id, connector_id",
+                station_id,
+            )
+        ]
+        return StationDetail(
+            **row, connectors=connectors, current_faults=[c for c in connectors if c.fault]
+        )
+
+    @router.get(
+        "/stations/{station_id}/status-history",
+        response_model=list[StatusChange],
+        tags=["stations"],
+    )
+    async def status_history(
+        station_id: str,
+        from_: AwareDatetime | None = Query(None, alias="from"),
+        to: AwareDatetime | None = Query(None),
+        limit: int = Query(1000, ge=1, le=10000),
+    ) -> list[StatusChange]:
+        """Connector status changes in the station's time order (station clock)."""
+        await station_row(station_id)
+        rows = await fetch(
+            "SELECT * FROM status_history WHERE station_id = %s"
+            " AND (%s::timestamptz IS NULL OR occurred_at >= %s)"
+            " AND (%s::timestamptz IS NULL OR occurred_at < %s)"
+            ' ORDER BY occurred_at, partition, "offset", evse_id, connector_id LIMIT %s',
+            station_id,
+            from_,
+            from_,
+            to,
+            to,
+            limit,
+        )
+        return [
+            StatusChange(
+                **{**r, "evse_id": None if r["evse_id"] == NO_EVSE else r["evse_id"]},
+                log_position=f"{r['stream']}/{r['partition']}/{r['offset']}",
+            )
+            for r in rows
+        ]
+
+    @router.get(
+        "/stations/{station_id}/availability",
+        response_model=list[DayAvailability],
+        tags=["stations"],
+    )
+    async def station_availability(
+        station_id: str,
+        from_: date = Query(alias="from", description="First UTC day."),
+        to: date = Query(description="Last UTC day (included)."),
+    ) -> list[DayAvailability]:
+        """Availability per UTC day: online (gateway clock) with a connector that could charge
+        (not Faulted or Unavailable, station clock)."""
+        if to < from_ or (to - from_).days > 366:
+            raise HTTPException(422, "'to' must be on or after 'from', at most 366 days later")
+        await station_row(station_id)
+        start, end = _day_bounds(from_), _day_bounds(to + timedelta(days=1))
+        presence = await fetch(
+            "SELECT occurred_at, online FROM presence_history WHERE station_id = %s"
+            " AND occurred_at < %s AND occurred_at >= coalesce((SELECT max(occurred_at)"
+            " FROM presence_history WHERE station_id = %s AND occurred_at <= %s), '-infinity')"
+            ' ORDER BY occurred_at, partition, "offset"',
+            station_id,
+            end,
+            station_id,
+            start,
+        )
+        statuses = await fetch(
+            "SELECT DISTINCT ON (evse_id, connector_id) occurred_at, evse_id, connector_id,"
+            " status FROM status_history WHERE station_id = %s AND occurred_at <= %s"
+            ' ORDER BY evse_id, connector_id, occurred_at DESC, partition DESC, "offset" DESC',
+            station_id,
+            start,
+        ) + await fetch(
+            "SELECT occurred_at, evse_id, connector_id, status FROM status_history"
+            " WHERE station_id = %s AND occurred_at > %s AND occurred_at < %s"
+            ' ORDER BY occurred_at, partition, "offset"',
+            station_id,
+            start,
+            end,
+        )
+        online = [(r["occurred_at"], r["online"]) for r in presence]
+        changes = sorted(
+            (
+                (r["occurred_at"], f"{r['evse_id']}/{r['connector_id']}", r["status"])
+                for r in statuses
+            ),
+            key=lambda c: c[0],
+        )
+        days = []
+        day = from_
+        while day <= to:
+            percent = availability(
+                _day_bounds(day), _day_bounds(day + timedelta(days=1)), online, changes
+            )
+            days.append(DayAvailability(day=day, availability_percent=str(percent)))
+            day += timedelta(days=1)
+        return days
+
+    @router.get("/energy", response_model=list[EnergyTotal], tags=["energy"])
+    async def energy_totals(
+        group_by: GroupBy = Query(description="How to total the energy."),
+        from_: AwareDatetime | None = Query(None, alias="from", description="Readings from."),
+        to: AwareDatetime | None = Query(None, description="Readings before."),
+        station_id: str | None = Query(None, description="Only this station."),
+        limit: int = Query(10000, ge=1, le=100000),
+    ) -> list[EnergyTotal]:
+        """Energy in Wh, counted at the time of the meter reading that shows it (whole UTC
+        hours: ``from``/``to`` select the hours that start in [from, to))."""
+        if from_ is not None and to is not None and to < from_:
+            raise HTTPException(422, "'to' must not be before 'from'")
+        select, group = _GROUPS[group_by]
+        rows = await fetch(
+            f"SELECT {select}, sum(energy_wh)::bigint AS energy_wh,"
+            " count(DISTINCT session_id) AS sessions FROM session_energy"
+            " WHERE (%s::timestamptz IS NULL OR hour >= %s)"
+            " AND (%s::timestamptz IS NULL OR hour < %s)"
+            " AND (%s::text IS NULL OR station_id = %s)"
+            f" GROUP BY {group} ORDER BY {group} LIMIT %s",
+            from_,
+            from_,
+            to,
+            to,
+            station_id,
+            station_id,
+            limit,
+        )
+        return [
+            EnergyTotal(
+                **{**r, "evse_id": None if r.get("evse_id") == NO_EVSE else r.get("evse_id")}
+            )
+            for r in rows
+        ]
+
+    return router

@@ -1,0 +1,150 @@
+"""The ledger scenario table on real logs (PostgreSQL and Kafka), through the processor runtime,
+including a processor killed with SIGKILL in the middle of a batch and started again."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from chargeledger.core import codec
+from chargeledger.core.log import EventLog, KafkaLog, PostgresLog, Record
+from chargeledger.core.runtime import ProcessorRunner
+from chargeledger.ledger.energy import NEEDS_REVIEW
+from chargeledger.ledger.projections import SessionSink
+from tests.ledger_scenarios import SCENARIOS
+from tests.processor_process import PARTITIONS, sessions_over
+from tests.support import REPO
+
+
+@pytest.fixture(params=["postgres", pytest.param("kafka", marks=pytest.mark.kafka)])
+async def log(request: pytest.FixtureRequest, pool: AsyncConnectionPool) -> AsyncIterator[EventLog]:
+    adapter: EventLog
+    if request.param == "postgres":
+        adapter = PostgresLog(pool, partitions=PARTITIONS)
+    else:
+        adapter = KafkaLog(request.getfixturevalue("kafka_bootstrap"), partitions=PARTITIONS)
+    await adapter.start()
+    yield adapter
+    await adapter.close()
+
+
+async def log_scenarios(log: EventLog, stream: str) -> dict[str, int]:
+    """Append every scenario's frames, one station per scenario; return station -> scenario."""
+    stations: dict[str, int] = {}
+    records = []
+    for i, scenario in enumerate(SCENARIOS):
+        station = f"SC{i:02d}-{uuid.uuid4().hex[:6]}"
+        stations[station] = i
+        records += [Record(stream, f.station_id, codec.encode(f)) for f in scenario.build(station)]
+    await log.append(records)
+    return stations
+
+
+async def processed(pool: AsyncConnectionPool, stream: str) -> int:
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
+                " WHERE group_id = 'ledger-sessions' AND stream = %s",
+                (stream,),
+            )
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def run_until_done(log: EventLog, pool: AsyncConnectionPool, stream: str, total: int) -> None:
+    runner = ProcessorRunner(sessions_over(stream), SessionSink(), log, pool, batch_size=7)
+    task = asyncio.create_task(runner.run())
+    try:
+        for _ in range(600):
+            if await processed(pool, stream) >= total:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"processed {await processed(pool, stream)} of {total}")
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def check_projection(pool: AsyncConnectionPool, stations: dict[str, int]) -> None:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT * FROM sessions WHERE station_id = ANY(%s)", (list(stations),))
+        sessions = await cur.fetchall()
+        await cur.execute(
+            "SELECT session_id, sum(energy_wh)::bigint AS wh FROM session_energy"
+            " WHERE station_id = ANY(%s) GROUP BY session_id",
+            (list(stations),),
+        )
+        hourly = {r["session_id"]: r["wh"] for r in await cur.fetchall()}
+    got: dict[tuple[str, str], dict[str, Any]] = {
+        (r["station_id"], r["transaction_ref"]): r for r in sessions
+    }
+    expected = {
+        (station, ref): expect
+        for station, i in stations.items()
+        for ref, expect in SCENARIOS[i].sessions.items()
+    }
+    assert set(got) == set(expected)
+    for key, expect in expected.items():
+        row = got[key]
+        name = SCENARIOS[stations[key[0]]].name
+        assert (row["status"], row["energy_wh"], set(row["flags"])) == (
+            expect.status,
+            expect.energy_wh,
+            set(expect.flags),
+        ), name
+        review = expect.review if expect.review is not None else bool(expect.flags & NEEDS_REVIEW)
+        assert row["review_required"] == review, name
+        assert hourly.get(row["session_id"], 0) == row["energy_wh"], name
+        if expect.periods is not None:
+            periods = tuple((p["state"], p["energy_wh"]) for p in row["charging_periods"])
+            assert periods == expect.periods, name
+
+
+async def test_scenarios_on_the_runtime(log: EventLog, pool: AsyncConnectionPool) -> None:
+    stream = f"test.frames.{uuid.uuid4().hex[:8]}"
+    stations = await log_scenarios(log, stream)
+    total = sum(len(SCENARIOS[i].build(s)) for s, i in stations.items())
+    await run_until_done(log, pool, stream, total)
+    await check_projection(pool, stations)
+
+
+async def test_sigkill_mid_batch_neither_loses_nor_double_counts(
+    log: EventLog, pool: AsyncConnectionPool, database_url: str, request: pytest.FixtureRequest
+) -> None:
+    stream = f"test.frames.{uuid.uuid4().hex[:8]}"
+    stations = await log_scenarios(log, stream)
+    total = sum(len(SCENARIOS[i].build(s)) for s, i in stations.items())
+    args = [sys.executable, "-m", "tests.processor_process", database_url, stream]
+    if isinstance(log, KafkaLog):
+        args.append(request.getfixturevalue("kafka_bootstrap"))
+    process = await asyncio.create_subprocess_exec(*args, cwd=REPO)
+    try:
+        for _ in range(600):  # until some batches are committed, but not all
+            if await processed(pool, stream) > 0 or process.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.12)
+        done_before_kill = await processed(pool, stream)
+        process.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(process.wait(), 10)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert 0 < done_before_kill < total, "the kill should land while work is left"
+    await run_until_done(log, pool, stream, total)
+    await check_projection(pool, stations)
+    # Every session revision was published once per revision number, and every output row that
+    # was committed before the kill was published (the outbox is empty).
+    async with pool.connection() as conn:
+        left = await (await conn.execute("SELECT count(*) FROM outbox")).fetchone()
+    assert left == (0,)

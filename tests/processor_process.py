@@ -1,0 +1,53 @@
+"""Runs the sessions processor over one stream in a process of its own, slowly, to be killed.
+
+    python -m tests.processor_process DATABASE_URL STREAM [KAFKA_BOOTSTRAP]
+
+Every projection write takes a little time, so a SIGKILL lands in the middle of a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from chargeledger.core import db
+from chargeledger.core.events import Event
+from chargeledger.core.log import EventLog, KafkaLog, Position, PostgresLog
+from chargeledger.core.runtime import ProcessorRunner
+from chargeledger.ledger.projections import SessionSink
+from chargeledger.ledger.sessions import SessionsProcessor
+
+PARTITIONS = 4
+
+
+def sessions_over(stream: str) -> SessionsProcessor:
+    """The sessions processor, reading another stream than ocpp.frames."""
+    processor = SessionsProcessor()
+    processor.input_stream = stream
+    return processor
+
+
+class SlowSessionSink(SessionSink):
+    async def write(
+        self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
+    ) -> None:
+        await super().write(conn, event, position, outputs)
+        await asyncio.sleep(0.01)
+
+
+async def main(dsn: str, stream: str, kafka: str | None) -> None:
+    pool = await db.open_pool(dsn)
+    log: EventLog
+    if kafka:
+        log = KafkaLog(kafka, partitions=PARTITIONS)
+    else:
+        log = PostgresLog(pool, partitions=PARTITIONS)
+    await log.start()
+    await ProcessorRunner(sessions_over(stream), SlowSessionSink(), log, pool, batch_size=25).run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))
