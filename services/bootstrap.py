@@ -31,7 +31,7 @@ from .core.events import (
     TOKENS,
 )
 from .core.log import EventLog, KafkaLog, PostgresLog
-from .core.runtime import ProcessorRunner
+from .core.runtime import Processor, ProcessorRunner, Sink
 from .core.settings import Settings
 from .gateway.admission import Admission
 from .gateway.authorization import TokenCache
@@ -41,7 +41,7 @@ from .gateway.services import StationServices
 from .gateway.transaction_ids import TransactionIdAllocator
 from .invoicing.invoices import InvoiceProcessor
 from .invoicing.projection import InvoiceSink
-from .invoicing.tariff import load_tariff
+from .invoicing.tariff import Tariff, load_tariff
 from .ledger.projections import FrameIndex, FrameSink, PresenceSink, SessionSink, StationSink
 from .ledger.sessions import SessionsProcessor
 from .ledger.stations import PresenceProcessor, StationStatusProcessor
@@ -61,6 +61,47 @@ STREAMS = [
     COMMANDS,
     COMMAND_RESULTS,
 ]
+
+
+def processors(settings: Settings, tariff: Tariff) -> list[tuple[Processor[Any], Sink | None]]:
+    """Every processor of ledger and invoicing, with its projection: the same on both runtimes."""
+    return [
+        (FrameIndex(), FrameSink()),
+        (SessionsProcessor(), SessionSink()),
+        (StationStatusProcessor(), StationSink()),
+        (PresenceProcessor(), PresenceSink()),
+        (InvoiceProcessor(tariff, issuer=settings.invoice_issuer), InvoiceSink()),
+    ]
+
+
+def run_faust_ledger(settings: Settings, *, loglevel: str) -> None:
+    """``chargeledger ledger``: the processors as faust agents over Kafka (blocks until stopped)."""
+    bootstrap = settings.kafka_bootstrap
+    if bootstrap is None or settings.database_url is None:
+        raise ValueError(
+            "chargeledger ledger needs --log kafka://HOST:PORT and --database-url: it is the"
+            " scaled runtime; `chargeledger up` runs the processors on the embedded log"
+        )
+    tariff = load_tariff(settings.tariff)
+    db.migrate(settings.database_url)
+
+    async def ensure_topics() -> None:
+        kafka = KafkaLog(bootstrap, partitions=settings.log_partitions, client_id="ledger-setup")
+        await kafka.start()
+        try:
+            await kafka.ensure_topics(STREAMS)
+        finally:
+            await kafka.close()
+
+    asyncio.run(ensure_topics())
+    from .core.faust_runtime import FaustLedger  # faust is only imported where it runs
+
+    FaustLedger(
+        bootstrap=bootstrap,
+        database_url=settings.database_url,
+        partitions=settings.log_partitions,
+        processors=processors(settings, tariff),
+    ).run(loglevel=loglevel)
 
 
 def utc_now() -> datetime:
@@ -133,13 +174,8 @@ class Product:
 
         if tariff is not None:
             self.runners = [
-                ProcessorRunner(FrameIndex(), FrameSink(), log, self.pool),
-                ProcessorRunner(SessionsProcessor(), SessionSink(), log, self.pool),
-                ProcessorRunner(StationStatusProcessor(), StationSink(), log, self.pool),
-                ProcessorRunner(PresenceProcessor(), PresenceSink(), log, self.pool),
-                ProcessorRunner(
-                    InvoiceProcessor(tariff, issuer=s.invoice_issuer), InvoiceSink(), log, self.pool
-                ),
+                ProcessorRunner(processor, sink, log, self.pool)
+                for processor, sink in processors(s, tariff)
             ]
         for runner in self.runners:
             self.tasks.append(asyncio.create_task(runner.run(), name=runner.processor.name))

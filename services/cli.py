@@ -209,6 +209,30 @@ def gateway(
     _serve(settings, verbose=verbose, log_format=log_format, with_processors=False)
 
 
+@app.command()
+def ledger(
+    log: Log = None,
+    database_url: DatabaseUrl = None,
+    tariff: Tariff = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run ledger and invoicing processors as faust-streaming agents over Kafka (scaled runtime).
+
+    All `chargeledger ledger` workers with the same --log form one consumer group and share the
+    partitions: run as many as there are partitions, next to `chargeledger gateway` processes.
+    """
+    settings = _settings(log=log, database_url=database_url, tariff=tariff)
+    _configure_logging(verbose, "text")
+    from .bootstrap import run_faust_ledger
+
+    try:
+        run_faust_ledger(settings, loglevel="info" if verbose else "warning")
+    except (ValueError, TariffError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    except (DatabaseError, LogError) as exc:
+        fail(str(exc), EXIT_FAILURE)
+
+
 def _configure_logging(verbose: bool, log_format: str) -> None:
     handler = logging.StreamHandler()
     if log_format == "json":

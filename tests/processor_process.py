@@ -1,8 +1,10 @@
 """Runs the sessions processor over one stream in a process of its own, slowly, to be killed.
 
-    python -m tests.processor_process DATABASE_URL STREAM [KAFKA_BOOTSTRAP]
+    python -m tests.processor_process DATABASE_URL STREAM [KAFKA_BOOTSTRAP [faust]]
 
-Every projection write takes a little time, so a SIGKILL lands in the middle of a batch.
+On the embedded runtime (ProcessorRunner) over the PostgreSQL log, or over Kafka; with "faust",
+as a faust-streaming agent. Every projection write takes a little time, so that a SIGKILL lands
+in the middle of a batch.
 """
 
 from __future__ import annotations
@@ -49,5 +51,22 @@ async def main(dsn: str, stream: str, kafka: str | None) -> None:
     await ProcessorRunner(sessions_over(stream), SlowSessionSink(), log, pool, batch_size=25).run()
 
 
+def run_faust(dsn: str, stream: str, kafka: str, app_id: str) -> None:
+    from chargeledger.core.faust_runtime import FaustLedger
+
+    FaustLedger(
+        bootstrap=kafka,
+        database_url=dsn,
+        partitions=PARTITIONS,
+        processors=[(sessions_over(stream), SlowSessionSink())],
+        batch_size=25,
+        app_id=app_id,
+        session_timeout_s=6.0,  # the broker's minimum: a killed worker's partitions move on soon
+    ).run()
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))
+    if len(sys.argv) > 4 and sys.argv[4] == "faust":
+        run_faust(sys.argv[1], sys.argv[2], sys.argv[3], f"test-ledger-{sys.argv[2]}")
+    else:
+        asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))

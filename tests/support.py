@@ -27,16 +27,16 @@ def free_port() -> int:
 
 
 class OcppClient:
-    """A charge point speaking raw OCPP-J 1.6 text frames."""
+    """A charge point speaking raw OCPP-J text frames (1.6 unless told otherwise)."""
 
     def __init__(self, websocket: ClientConnection) -> None:
         self.websocket = websocket
 
     @classmethod
-    async def connect(cls, port: int, station_id: str) -> OcppClient:
+    async def connect(cls, port: int, station_id: str, subprotocol: str = "ocpp1.6") -> OcppClient:
         websocket = await connect(
             f"ws://127.0.0.1:{port}/ocpp/{station_id}",
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            subprotocols=[subprotocol],  # type: ignore[list-item]
         )
         return cls(websocket)
 

@@ -10,7 +10,7 @@ heartbeats need no state: the sink writes them from the frames (``projections.St
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -87,11 +87,7 @@ class StationStatusProcessor(Processor[StationStatus]):
             return state, []  # the same status again (a retransmission, or a periodic repeat)
         state.connectors = {**state.connectors, key: now}
         previous = before[0] if before else None
-        return state, [StationStatusChange(**{**_fields(change), "previous_status": previous})]
-
-
-def _fields(change: StationStatusChange) -> dict[str, Any]:
-    return {name: getattr(change, name) for name in change.__dataclass_fields__}
+        return state, [replace(change, previous_status=previous)]
 
 
 def _change(

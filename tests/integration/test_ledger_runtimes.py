@@ -148,3 +148,61 @@ async def test_sigkill_mid_batch_neither_loses_nor_double_counts(
     async with pool.connection() as conn:
         left = await (await conn.execute("SELECT count(*) FROM outbox")).fetchone()
     assert left == (0,)
+
+
+async def start_faust_worker(
+    database_url: str, stream: str, kafka: str
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.processor_process",
+        database_url,
+        stream,
+        kafka,
+        "faust",
+        cwd=REPO,
+    )
+
+
+async def wait_processed(
+    pool: AsyncConnectionPool, stream: str, at_least: int, timeout_s: float
+) -> int:
+    done = 0
+    for _ in range(int(timeout_s / 0.05)):
+        done = await processed(pool, stream)
+        if done >= at_least:
+            break
+        await asyncio.sleep(0.05)
+    return done
+
+
+@pytest.mark.kafka
+async def test_scenarios_as_faust_agents_killed_mid_batch(
+    pool: AsyncConnectionPool, database_url: str, kafka_bootstrap: str
+) -> None:
+    """The same processor as a faust-streaming agent: SIGKILLed while it works through the
+    scenarios, then started again; the projection ends exactly as expected."""
+    log = KafkaLog(kafka_bootstrap, partitions=PARTITIONS)
+    await log.start()
+    try:
+        stream = f"test.frames.{uuid.uuid4().hex[:8]}"
+        stations = await log_scenarios(log, stream)
+    finally:
+        await log.close()
+    total = sum(len(SCENARIOS[i].build(s)) for s, i in stations.items())
+    worker = await start_faust_worker(database_url, stream, kafka_bootstrap)
+    try:
+        done_before_kill = await wait_processed(pool, stream, 1, 90)
+        await asyncio.sleep(0.12)
+        done_before_kill = await processed(pool, stream)
+        worker.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(worker.wait(), 10)
+        assert 0 < done_before_kill < total, "the kill should land while work is left"
+        worker = await start_faust_worker(database_url, stream, kafka_bootstrap)
+        assert await wait_processed(pool, stream, total, 120) == total
+    finally:
+        if worker.returncode is None:
+            worker.terminate()
+            await asyncio.wait_for(worker.wait(), 30)
+    await check_projection(pool, stations)

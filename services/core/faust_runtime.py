@@ -1,0 +1,149 @@
+"""The scaled runtime: the same pure processors as faust-streaming agents over Kafka.
+
+One faust app (one consumer group) holds an agent per processor; Kafka spreads the partitions
+over however many workers run. Delivery is at-least-once (faust's ``exactly_once`` mode has long-
+standing open bugs): each batch goes through ``ProcessorRunner.process``, which writes state,
+projection rows, outputs and the processed offsets in ONE PostgreSQL transaction. Faust commits
+its Kafka offsets only after that (``take_events`` acks a batch once the agent is done with it),
+and entries below the offsets PostgreSQL holds are skipped, so a batch redelivered after a crash
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.streams import Stream
+from psycopg_pool import AsyncConnectionPool
+
+from . import db
+from .log import Entry, KafkaLog, Position
+from .runtime import Processor, ProcessorRunner, Sink, load_offsets
+
+logger = logging.getLogger(__name__)
+
+APP_ID = "chargeledger-ledger"
+
+
+@dataclass
+class _Connections:
+    pool: AsyncConnectionPool
+    log: KafkaLog
+
+
+class FaustLedger:
+    """Builds the faust app; the PostgreSQL pool and Kafka producer open in the worker's loop."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        database_url: str,
+        partitions: int,
+        processors: Sequence[tuple[Processor[Any], Sink | None]],
+        batch_size: int = 500,
+        app_id: str = APP_ID,
+        session_timeout_s: float = 60.0,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._database_url = database_url
+        self._partitions = partitions
+        self._batch_size = batch_size
+        self._connections: _Connections | None = None
+        self._opening = asyncio.Lock()
+        self._runners: dict[str, ProcessorRunner[Any]] = {}
+        self.app = faust.App(
+            app_id,
+            broker=f"kafka://{bootstrap}",
+            processing_guarantee="at_least_once",
+            consumer_auto_offset_reset="earliest",
+            topic_partitions=partitions,
+            topic_allow_declare=False,  # the streams exist (KafkaLog.ensure_topics)
+            store="memory://",
+            web_enabled=False,
+            autodiscover=False,
+            # How long a worker that died without leaving holds its partitions.
+            broker_session_timeout=session_timeout_s,
+            broker_heartbeat_interval=min(3.0, session_timeout_s / 3),
+        )
+        for processor, sink in processors:
+            self._add_agent(processor, sink)
+
+    async def _open(self) -> _Connections:
+        async with self._opening:
+            if self._connections is None:
+                pool = await db.open_pool(self._database_url)
+                log = KafkaLog(self._bootstrap, partitions=self._partitions)
+                await log.start()
+                self._connections = _Connections(pool, log)
+            return self._connections
+
+    def _add_agent(self, processor: Processor[Any], sink: Sink | None) -> None:
+        topic = self.app.topic(
+            processor.input_stream,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+        async def agent(stream: faust.StreamT[bytes]) -> None:
+            assert isinstance(stream, Stream)  # take_events is not on the StreamT interface
+            async for events in stream.take_events(self._batch_size, within=0.2):
+                entries = [
+                    Entry(
+                        Position(e.message.topic, e.message.partition, e.message.offset),
+                        (e.message.key or b"").decode("utf-8", "replace"),
+                        e.message.value or b"",
+                        datetime.fromtimestamp(e.message.timestamp, UTC),
+                    )
+                    for e in events
+                ]
+                await self._process(processor, sink, entries)
+
+        agent.__name__ = agent.__qualname__ = processor.name.replace("-", "_")
+        self.app.agent(topic, name=processor.name)(agent)
+
+    async def _process(
+        self, processor: Processor[Any], sink: Sink | None, entries: list[Entry]
+    ) -> None:
+        backoff_s = 0.5
+        while True:  # a batch is never skipped: retry until the database takes it
+            try:
+                connections = await self._open()
+                runner = self._runners.get(processor.name)
+                if runner is None:
+                    runner = ProcessorRunner(processor, sink, connections.log, connections.pool)
+                    self._runners[processor.name] = runner
+                stored = await load_offsets(
+                    connections.pool,
+                    processor.name,
+                    processor.input_stream,
+                    sorted({e.position.partition for e in entries}),
+                )
+                fresh = [
+                    e for e in entries if e.position.offset >= stored.get(e.position.partition, 0)
+                ]
+                if fresh:
+                    await runner.process(fresh)
+                await runner.publish()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception(
+                    "processor %s failed on a batch; retrying in %.1fs", processor.name, backoff_s
+                )
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 10.0)
+
+    def run(self, loglevel: str = "warning") -> None:
+        """Run a faust worker until it is stopped (SIGTERM / SIGINT)."""
+        worker = faust.Worker(self.app, loglevel=loglevel, quiet=True)
+        worker.execute_from_commandline()

@@ -1,0 +1,94 @@
+"""Station status and availability: pure, no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from chargeledger.core.events import Event, StationStatusChange
+from chargeledger.core.log import Position
+from chargeledger.ledger.stations import StationStatusProcessor, availability, is_fault
+from tests.ledger_scenarios import Cp, ts
+
+
+def changes(cp: Cp) -> list[StationStatusChange]:
+    processor = StationStatusProcessor()
+    state = processor.initial_state()
+    out: list[Event] = []
+    for offset, frame in enumerate(cp.frames):
+        state, emitted = processor.evolve(state, frame, Position("ocpp.frames", 0, offset))
+        out += emitted
+    assert all(isinstance(o, StationStatusChange) for o in out)
+    return out  # type: ignore[return-value]
+
+
+def test_status_changes_of_1_6_connectors_with_errors() -> None:
+    cp = (
+        Cp("CP-1")
+        .status("Available", ts(0))
+        .status("Available", ts(5))  # the same again: no change
+        .status("Faulted", ts(10), error="GroundFailure")
+        .status("Available", ts(20), connector=2)
+    )
+    got = changes(cp)
+    assert [(c.connector_id, c.status, c.previous_status, c.error_code) for c in got] == [
+        (1, "Available", None, "NoError"),
+        (1, "Faulted", "Available", "GroundFailure"),
+        (2, "Available", None, "NoError"),
+    ]
+    assert got[1].occurred_at == datetime(2026, 5, 1, 10, 10, tzinfo=UTC)
+    assert got[1].evse_id is None and is_fault(got[1].status, got[1].error_code)
+
+
+def test_status_changes_of_2_x_evse_connectors() -> None:
+    cp = Cp("CS-1", "ocpp2.0.1").call(
+        "StatusNotification",
+        {"timestamp": ts(1), "connectorStatus": "Occupied", "evseId": 2, "connectorId": 1},
+    )
+    [change] = changes(cp)
+    assert (change.evse_id, change.connector_id, change.status) == (2, 1, "Occupied")
+
+
+def test_a_status_answered_with_callerror_changes_nothing() -> None:
+    cp = Cp("CP-1")
+    cp._frame(
+        "INBOUND",
+        [
+            2,
+            "9",
+            "StatusNotification",
+            {"connectorId": 1, "status": "Faulted", "errorCode": "OtherError"},
+        ],
+        "StatusNotification",
+    )
+    cp._frame("OUTBOUND", [4, "9", "FormationViolation", "", {}], "StatusNotification")
+    assert changes(cp) == []
+
+
+DAY = datetime(2026, 5, 1, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def test_availability_counts_online_time_with_a_working_connector() -> None:
+    online = [(DAY - H, True), (DAY + 6 * H, False), (DAY + 12 * H, True)]
+    statuses = [
+        (DAY - H, "-1/1", "Available"),
+        (DAY + 18 * H, "-1/1", "Faulted"),
+        (DAY + 21 * H, "-1/1", "Available"),
+    ]
+    # Offline 06-12 and faulted 18-21: 15 of 24 hours.
+    assert availability(DAY, DAY + 24 * H, online, statuses) == Decimal("62.50")
+
+
+def test_availability_needs_only_one_working_connector_but_a_whole_station_fault_stops_all() -> (
+    None
+):
+    online = [(DAY, True)]
+    one_faulted = [(DAY, "-1/1", "Faulted"), (DAY, "-1/2", "Available")]
+    assert availability(DAY, DAY + 24 * H, online, one_faulted) == Decimal("100.00")
+    station_down = [*one_faulted, (DAY + 12 * H, "-1/0", "Unavailable")]
+    assert availability(DAY, DAY + 24 * H, online, station_down) == Decimal("50.00")
+
+
+def test_a_station_never_seen_online_is_not_available() -> None:
+    assert availability(DAY, DAY + 24 * H, [], []) == Decimal("0.00")
