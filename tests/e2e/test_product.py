@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,56 @@ async def full_journey(product: Product, station_id: str) -> None:
     assert invoice["total_vat"] == "0.91"
     assert invoice["total_incl_vat"] == "5.72"
     assert invoice["invoice_number"].startswith("CL-2026-")
+
+    [period] = session["charging_periods"]
+    assert (period["state"], period["energy_wh"], period["duration_ms"]) == (
+        "charging",
+        12_345,
+        40 * 60 * 1000,
+    )
+    assert session["flags"] == [] and session["review_required"] is False
+
+    # Energy totals: counted at the time of the readings that show it (08:15, 08:30, 08:40).
+    energy = product.get("/api/v1/energy", group_by="station", station_id=station_id)
+    assert energy == [
+        {
+            "station_id": station_id,
+            "evse_id": None,
+            "connector_id": None,
+            "id_tag": None,
+            "day": None,
+            "hour": None,
+            "session_id": None,
+            "energy_wh": 12_345,
+            "sessions": 1,
+        }
+    ]
+    by_day = product.get("/api/v1/energy", group_by="day", station_id=station_id)
+    assert [(d["day"], d["energy_wh"]) for d in by_day] == [("2026-03-01", 12_345)]
+    by_token = product.get("/api/v1/energy", group_by="token", station_id=station_id)
+    assert [(t["id_tag"], t["energy_wh"]) for t in by_token] == [("TAG-42", 12_345)]
+    later = product.get(
+        "/api/v1/energy", group_by="hour", station_id=station_id, **{"from": "2026-03-01T09:00:00Z"}
+    )
+    assert later == []
+
+    # Station information: what it said at boot, presence from the connection events.
+    station = eventually(
+        lambda: (s := product.get(f"/api/v1/stations/{station_id}"))["last_boot_at"] and s,
+        what="station information",
+    )
+    assert (station["vendor"], station["model"]) == (
+        BOOT["chargePointVendor"],
+        BOOT["chargePointModel"],
+    )
+    assert station["ocpp_version"] == "ocpp1.6" and station["faults"] == 0
+    listed = [s["station_id"] for s in product.get("/api/v1/stations")]
+    assert station_id in listed
+    today = datetime.now(UTC).date().isoformat()
+    [day] = product.get(
+        f"/api/v1/stations/{station_id}/availability", **{"from": today, "to": today}
+    )
+    assert day["day"] == today and Decimal(0) <= Decimal(day["availability_percent"]) <= 100
 
     events = product.get("/api/v1/events", station_id=station_id)
     actions = [(e["direction"], e["message_type"], e["action"]) for e in events]
