@@ -349,8 +349,9 @@ def to_record(event: Event) -> dict[str, Any]:
     # Shallow on purpose: dataclasses.asdict deep-copies every value, and encoding every frame
     # that way showed up as a tenth of the gateway's time. Values are immutable anyway.
     record = {name: getattr(event, name) for name in _field_names(type(event))}  # type: ignore[arg-type]
-    for name in _NESTED.get(type(event), {}):
-        record[name] = [dataclasses.asdict(item) for item in record[name]]
+    for name, item_type in _NESTED.get(type(event), {}).items():
+        names = _field_names(item_type)  # type: ignore[arg-type]
+        record[name] = [{n: getattr(item, n) for n in names} for item in record[name]]
     return record
 
 
