@@ -385,6 +385,8 @@ class _Step:
         )
 
     def _put(self, session: Session) -> None:
+        if session.started_at is None and session.seen_at is None:
+            return  # a message about an unknown transaction that said nothing usable
         self.state.sessions[session.ref] = session
         self.touched.add(session.ref)
 

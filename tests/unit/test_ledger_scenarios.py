@@ -13,7 +13,7 @@ from chargeledger.core.events import Event, Frame, SessionEvent
 from chargeledger.core.log import Position
 from chargeledger.ledger.energy import NEEDS_REVIEW
 from chargeledger.ledger.sessions import SessionsProcessor
-from tests.ledger_scenarios import SCENARIOS, Expect, Scenario
+from tests.ledger_scenarios import SCENARIOS, Cp, Expect, Scenario, ts
 
 
 def fold(frames: list[Frame], *, persist_between: bool = True) -> list[Event]:
@@ -112,3 +112,10 @@ def figures(s: SessionEvent) -> tuple[object, ...]:
         s.meter_stop_wh,
         s.stopped_at,
     )
+
+
+def test_meter_values_without_usable_readings_for_an_unknown_transaction_make_no_session() -> None:
+    signed = {"value": "AB12CD", "format": "SignedData", "context": "Sample.Periodic"}
+    frames = Cp("CP-1").meter(99, ts(5), signed).frames
+    outputs = fold(frames)
+    assert outputs == []
