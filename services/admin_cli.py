@@ -115,7 +115,7 @@ def add_station(
 
 @stations.command("list")
 def list_stations(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
-    """List registered stations."""
+    """List stations: registered ones, and any the ledger has seen connect."""
     _print(_request(api_url, "GET", "/stations"), STATION_COLUMNS, as_json)
 
 
