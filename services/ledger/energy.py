@@ -220,6 +220,9 @@ def _periods(
             _state(new_status) != _state(status) or (level is not None and new_level != level)
         ):
             boundaries.append((at, new_status))
+        elif boundaries[-1][1] is None and new_status is not None:
+            # The first status reported in a period names it (it was taken as charging).
+            boundaries[-1] = (boundaries[-1][0], new_status)
         status, level = new_status, new_level
 
     periods = []
