@@ -2,9 +2,11 @@
 
 A processor is pure: ``evolve(state, event, position) -> (state, outputs)``. The runner reads a
 batch, folds it through the processor and writes in ONE PostgreSQL transaction: the processor's
-state, the sink's projection rows, the outputs (into an outbox) and the consumer offsets. Only
-after that commit are the outputs appended to the log. A crash before the commit replays the
-batch as if it never ran; a crash after it publishes the same outputs again, with the same ids.
+state, the sink's projection rows, the outputs and the consumer offsets. Outputs go into an
+outbox and are appended to the log only after that commit, or, when the log is the PostgreSQL
+log in the same database, straight into the log within that transaction. A crash before the
+commit replays the batch as if it never ran; a crash after it publishes the same outputs again
+(from the outbox), with the same ids.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from . import codec
 from .events import Event
-from .log import Entry, EventLog, Position, Record
+from .log import Entry, EventLog, Position, PostgresLog, Record
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +63,13 @@ class Sink(ABC):
     ) -> None: ...
 
     async def flush(self, conn: AsyncConnection[Any]) -> None:
-        """Write what was gathered over the batch (called once per batch, before the commit)."""
+        """Write what ``write`` gathered since the last ``reset`` (once per batch, in the same
+        transaction, before the offsets)."""
         return None  # most sinks write as they go
+
+    def reset(self) -> None:
+        """Forget what was gathered: the runner starts a batch (or redoes an entry)."""
+        return None
 
 
 async def load_offsets(
@@ -118,6 +125,8 @@ class ProcessorRunner(Generic[S]):
         self._pool = pool
         self._batch_size = batch_size
         self._stopping = asyncio.Event()
+        # Outputs go straight onto a PostgreSQL log that lives in the runner's own database.
+        self._direct = log if isinstance(log, PostgresLog) and log.shares(pool) else None
 
     def stop(self) -> None:
         """Ask ``run`` to return after the batch in hand is committed."""
@@ -188,6 +197,9 @@ class ProcessorRunner(Generic[S]):
             keys = {k for _, e in decoded if e is not None and (k := p.state_key(e))}
             states = await self._load_states(conn, keys)
             changed: set[str] = set()
+            batch_records: list[Record] = []
+            if self._sink is not None:
+                self._sink.reset()
             for entry, event in decoded:
                 key = p.state_key(event)
                 state = states.get(key, p.initial_state()) if key else p.initial_state()
@@ -199,22 +211,30 @@ class ProcessorRunner(Generic[S]):
                     logger.exception("processor %s failed on %s", p.name, entry.position)
                     await self._note_error(conn, entry.position, f"{type(exc).__name__}: {exc}")
                     continue
-                try:
-                    if isolate:
+                if isolate:
+                    # Each entry's writes in a savepoint: one the database refuses is noted and
+                    # the rest of the batch goes on.
+                    try:
                         async with conn.transaction():
-                            await self._write(conn, event, entry.position, outputs, records)
-                    else:
-                        await self._write(conn, event, entry.position, outputs, records)
-                except Exception as exc:
-                    if not isolate:
-                        raise
-                    await self._note_error(conn, entry.position, f"{type(exc).__name__}: {exc}")
-                    continue
+                            if self._sink is not None:
+                                self._sink.reset()
+                                await self._sink.write(conn, event, entry.position, outputs)
+                                await self._sink.flush(conn)
+                            await self._emit(conn, records)
+                    except Exception as exc:
+                        await self._note_error(conn, entry.position, f"{type(exc).__name__}: {exc}")
+                        continue
+                else:
+                    if self._sink is not None:
+                        await self._sink.write(conn, event, entry.position, outputs)
+                    batch_records += records
                 if key:
                     states[key] = new_state
                     changed.add(key)
-            if self._sink is not None:
-                await self._sink.flush(conn)
+            if not isolate:
+                if self._sink is not None:
+                    await self._sink.flush(conn)
+                await self._emit(conn, batch_records)
             for key in sorted(changed):
                 await conn.execute(
                     "INSERT INTO processor_state (processor, key, state) VALUES (%s, %s, %s)"
@@ -233,23 +253,19 @@ class ProcessorRunner(Generic[S]):
                 )
         return next_offsets
 
-    async def _write(
-        self,
-        conn: AsyncConnection[Any],
-        event: Event,
-        position: Position,
-        outputs: list[Event],
-        records: list[Record],
-    ) -> None:
-        """Projection rows and outbox rows of one entry."""
-        if self._sink is not None:
-            await self._sink.write(conn, event, position, outputs)
-        if records:
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    "INSERT INTO outbox (processor, stream, key, value) VALUES (%s, %s, %s, %s)",
-                    [(self.processor.name, r.stream, r.key, r.value) for r in records],
-                )
+    async def _emit(self, conn: AsyncConnection[Any], records: list[Record]) -> None:
+        """The outputs, in this transaction: straight onto a PostgreSQL log in this database,
+        or into the outbox, to be appended to the log after the commit."""
+        if not records:
+            return
+        if self._direct is not None:
+            await self._direct.append_within(conn, records)
+            return
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO outbox (processor, stream, key, value) VALUES (%s, %s, %s, %s)",
+                [(self.processor.name, r.stream, r.key, r.value) for r in records],
+            )
 
     async def publish(self) -> int:
         """Append committed outputs to the log, in commit order; returns how many."""

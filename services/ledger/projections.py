@@ -46,124 +46,160 @@ class FrameIndex(Processor[None]):
 
 
 class FrameSink(Sink):
+    """The frame index, written once per batch."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[Any, ...]] = []
+
+    def reset(self) -> None:
+        self._rows = []
+
     async def write(
         self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
     ) -> None:
-        if not isinstance(event, Frame):
+        if isinstance(event, Frame):
+            self._rows.append(
+                (
+                    position.stream,
+                    position.partition,
+                    position.offset,
+                    event.event_id,
+                    event.station_id,
+                    event.ocpp_version,
+                    event.direction,
+                    event.message_type,
+                    event.rejected,
+                    event.rejection_reason,
+                    event.unique_id,
+                    event.action,
+                    event.raw.encode("utf-8"),
+                    event.gateway_id,
+                    event.connection_id,
+                    event.connection_seq,
+                    event.received_at,
+                )
+            )
+
+    async def flush(self, conn: AsyncConnection[Any]) -> None:
+        rows, self._rows = self._rows, []
+        if not rows:
             return
-        await conn.execute(
-            'INSERT INTO frames (stream, partition, "offset", event_id, station_id, ocpp_version,'
-            " direction, message_type, rejected, rejection_reason, unique_id, action, raw,"
-            " gateway_id, connection_id, connection_seq, received_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            (
-                position.stream,
-                position.partition,
-                position.offset,
-                event.event_id,
-                event.station_id,
-                event.ocpp_version,
-                event.direction,
-                event.message_type,
-                event.rejected,
-                event.rejection_reason,
-                event.unique_id,
-                event.action,
-                event.raw.encode("utf-8"),
-                event.gateway_id,
-                event.connection_id,
-                event.connection_seq,
-                event.received_at,
-            ),
-        )
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                'INSERT INTO frames (stream, partition, "offset", event_id, station_id,'
+                " ocpp_version, direction, message_type, rejected, rejection_reason, unique_id,"
+                " action, raw, gateway_id, connection_id, connection_seq, received_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT DO NOTHING",
+                rows,
+            )
 
 
 class SessionSink(Sink):
-    """Upserts each session; an older revision never overwrites a newer one."""
+    """Upserts the newest revision of each session a batch changed, with its hourly energy; an
+    older revision never overwrites a newer one."""
+
+    def __init__(self) -> None:
+        self._latest: dict[str, SessionEvent] = {}
+
+    def reset(self) -> None:
+        self._latest = {}
 
     async def write(
         self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
     ) -> None:
-        latest: dict[str, SessionEvent] = {}
         for out in outputs:
             if isinstance(out, SessionEvent):
-                latest[out.session_id] = out
-        for session in latest.values():
-            await upsert_session(conn, session)
+                self._latest[out.session_id] = out
+
+    async def flush(self, conn: AsyncConnection[Any]) -> None:
+        sessions, self._latest = list(self._latest.values()), {}
+        if sessions:
+            await upsert_sessions(conn, sessions)
 
 
-async def upsert_session(conn: AsyncConnection[Any], s: SessionEvent) -> None:
-    cursor = await conn.execute(
-        "INSERT INTO sessions (session_id, revision, station_id, connector_id, transaction_id,"
-        " id_tag, started_at, stopped_at, meter_start_wh, meter_stop_wh, last_meter_wh, energy_wh,"
-        " stop_reason, status, source_stream, source_partition, source_offset, transaction_ref,"
-        " ocpp_version, evse_id, id_token_type, last_meter_at, flags, review_required,"
-        " charging_periods)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-        " %s, %s, %s, %s, %s)"
-        " ON CONFLICT (session_id) DO UPDATE SET"
-        " revision = EXCLUDED.revision, connector_id = EXCLUDED.connector_id,"
-        " id_tag = EXCLUDED.id_tag, started_at = EXCLUDED.started_at,"
-        " stopped_at = EXCLUDED.stopped_at, meter_start_wh = EXCLUDED.meter_start_wh,"
-        " meter_stop_wh = EXCLUDED.meter_stop_wh,"
-        " last_meter_wh = EXCLUDED.last_meter_wh, energy_wh = EXCLUDED.energy_wh,"
-        " stop_reason = EXCLUDED.stop_reason, status = EXCLUDED.status,"
-        " source_stream = EXCLUDED.source_stream, source_partition = EXCLUDED.source_partition,"
-        " source_offset = EXCLUDED.source_offset, evse_id = EXCLUDED.evse_id,"
-        " id_token_type = EXCLUDED.id_token_type, last_meter_at = EXCLUDED.last_meter_at,"
-        " flags = EXCLUDED.flags, review_required = EXCLUDED.review_required,"
-        " charging_periods = EXCLUDED.charging_periods"
-        " WHERE sessions.revision < EXCLUDED.revision"
-        " RETURNING 1",
-        (
-            s.session_id,
-            s.revision,
-            s.station_id,
-            s.connector_id,
-            s.transaction_id,
-            s.id_tag,
-            s.started_at,
-            s.stopped_at,
-            s.meter_start_wh,
-            s.meter_stop_wh,
-            s.last_meter_wh,
-            s.energy_wh,
-            s.stop_reason,
-            s.status,
-            s.source_stream,
-            s.source_partition,
-            s.source_offset,
-            s.transaction_ref,
-            s.ocpp_version,
-            s.evse_id,
-            s.id_token_type,
-            s.last_meter_at,
-            list(s.flags),
-            s.review_required,
-            Jsonb([period_json(p) for p in s.charging_periods]),
-        ),
-    )
-    if await cursor.fetchone() is None:
-        return  # a newer revision is there already
-    await conn.execute("DELETE FROM session_energy WHERE session_id = %s", (s.session_id,))
-    if s.energy_by_hour:
-        async with conn.cursor() as cur:
+_UPSERT_SESSION = (
+    "INSERT INTO sessions (session_id, revision, station_id, connector_id, transaction_id,"
+    " id_tag, started_at, stopped_at, meter_start_wh, meter_stop_wh, last_meter_wh, energy_wh,"
+    " stop_reason, status, source_stream, source_partition, source_offset, transaction_ref,"
+    " ocpp_version, evse_id, id_token_type, last_meter_at, flags, review_required,"
+    " charging_periods)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+    " %s, %s, %s, %s, %s)"
+    " ON CONFLICT (session_id) DO UPDATE SET"
+    " revision = EXCLUDED.revision, connector_id = EXCLUDED.connector_id,"
+    " id_tag = EXCLUDED.id_tag, started_at = EXCLUDED.started_at,"
+    " stopped_at = EXCLUDED.stopped_at, meter_start_wh = EXCLUDED.meter_start_wh,"
+    " meter_stop_wh = EXCLUDED.meter_stop_wh,"
+    " last_meter_wh = EXCLUDED.last_meter_wh, energy_wh = EXCLUDED.energy_wh,"
+    " stop_reason = EXCLUDED.stop_reason, status = EXCLUDED.status,"
+    " source_stream = EXCLUDED.source_stream, source_partition = EXCLUDED.source_partition,"
+    " source_offset = EXCLUDED.source_offset, evse_id = EXCLUDED.evse_id,"
+    " id_token_type = EXCLUDED.id_token_type, last_meter_at = EXCLUDED.last_meter_at,"
+    " flags = EXCLUDED.flags, review_required = EXCLUDED.review_required,"
+    " charging_periods = EXCLUDED.charging_periods"
+    " WHERE sessions.revision < EXCLUDED.revision"
+)
+
+
+async def upsert_sessions(conn: AsyncConnection[Any], sessions: list[SessionEvent]) -> None:
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            _UPSERT_SESSION,
+            [
+                (
+                    s.session_id,
+                    s.revision,
+                    s.station_id,
+                    s.connector_id,
+                    s.transaction_id,
+                    s.id_tag,
+                    s.started_at,
+                    s.stopped_at,
+                    s.meter_start_wh,
+                    s.meter_stop_wh,
+                    s.last_meter_wh,
+                    s.energy_wh,
+                    s.stop_reason,
+                    s.status,
+                    s.source_stream,
+                    s.source_partition,
+                    s.source_offset,
+                    s.transaction_ref,
+                    s.ocpp_version,
+                    s.evse_id,
+                    s.id_token_type,
+                    s.last_meter_at,
+                    list(s.flags),
+                    s.review_required,
+                    Jsonb([period_json(p) for p in s.charging_periods]),
+                )
+                for s in sessions
+            ],
+        )
+        # The hourly energy follows the revision the table now holds.
+        await cur.execute(
+            "SELECT session_id, revision FROM sessions WHERE session_id = ANY(%s)",
+            ([s.session_id for s in sessions],),
+        )
+        held = dict(await cur.fetchall())
+        current = [s for s in sessions if held.get(s.session_id) == s.revision]
+        if not current:
+            return
+        await cur.execute(
+            "DELETE FROM session_energy WHERE session_id = ANY(%s)",
+            ([s.session_id for s in current],),
+        )
+        rows = [
+            (s.session_id, h.hour, s.station_id, s.evse_id, s.connector_id, s.id_tag, h.energy_wh)
+            for s in current
+            for h in s.energy_by_hour
+        ]
+        if rows:
             await cur.executemany(
                 "INSERT INTO session_energy (session_id, hour, station_id, evse_id, connector_id,"
                 " id_tag, energy_wh) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        s.session_id,
-                        h.hour,
-                        s.station_id,
-                        s.evse_id,
-                        s.connector_id,
-                        s.id_tag,
-                        h.energy_wh,
-                    )
-                    for h in s.energy_by_hour
-                ],
+                rows,
             )
 
 
@@ -188,6 +224,9 @@ class StationSink(Sink):
 
     def __init__(self) -> None:
         self._seen: dict[str, tuple[datetime, datetime | None, str]] = {}
+
+    def reset(self) -> None:
+        self._seen = {}
 
     async def write(
         self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]

@@ -13,7 +13,9 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from .base import Entry, LogError, OffsetLoader, Position, Record, partition_for
@@ -140,6 +142,26 @@ class PostgresLog:
                 future.set_result(result)
 
     async def _write(self, batches: list[Sequence[Record]]) -> list[list[Position]]:
+        async with self._pool.connection() as conn, conn.transaction():
+            return await self._insert(conn, batches)
+
+    def shares(self, pool: AsyncConnectionPool) -> bool:
+        """Whether ``pool`` reaches this log's database, so that ``append_within`` applies."""
+        return pool is self._pool
+
+    async def append_within(
+        self, conn: AsyncConnection[Any], records: Sequence[Record]
+    ) -> list[Position]:
+        """Append as part of the caller's transaction on this log's database: the records are
+        there if, and only if, that transaction commits (no outbox needed)."""
+        if not records:
+            return []
+        [positions] = await self._insert(conn, [records])
+        return positions
+
+    async def _insert(
+        self, conn: AsyncConnection[Any], batches: list[Sequence[Record]]
+    ) -> list[list[Position]]:
         # Group every record by (stream, partition), keeping arrival order inside each group.
         slots: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
         for b, records in enumerate(batches):
@@ -148,33 +170,32 @@ class PostgresLog:
         results: list[list[Position | None]] = [[None] * len(records) for records in batches]
         rows: list[tuple[str, int, int, str, bytes]] = []
         keys = sorted(slots)
-        async with self._pool.connection() as conn, conn.transaction():
-            # One round trip reserves the offsets of every partition in the group; rows are
-            # locked in one global order so that concurrent writers cannot deadlock.
-            cursor = await conn.execute(
-                _RESERVE,
-                (
-                    [stream for stream, _ in keys],
-                    [partition for _, partition in keys],
-                    [len(slots[key]) for key in keys],
-                ),
-            )
-            next_offsets = {(stream, int(p)): int(n) for stream, p, n in await cursor.fetchall()}
-            for stream, partition in keys:
-                members = slots[(stream, partition)]
-                first = next_offsets[(stream, partition)] - len(members)
-                for i, (b, r) in enumerate(members):
-                    record = batches[b][r]
-                    results[b][r] = Position(stream, partition, first + i)
-                    rows.append((stream, partition, first + i, record.key, record.value))
-            async with (
-                conn.cursor() as cur,
-                cur.copy(
-                    'COPY log_entries (stream, partition, "offset", key, value) FROM STDIN'
-                ) as copy,
-            ):
-                for values in rows:
-                    await copy.write_row(values)
+        # One round trip reserves the offsets of every partition in the group; rows are locked
+        # in one global order so that concurrent writers cannot deadlock.
+        cursor = await conn.execute(
+            _RESERVE,
+            (
+                [stream for stream, _ in keys],
+                [partition for _, partition in keys],
+                [len(slots[key]) for key in keys],
+            ),
+        )
+        next_offsets = {(stream, int(p)): int(n) for stream, p, n in await cursor.fetchall()}
+        for stream, partition in keys:
+            members = slots[(stream, partition)]
+            first = next_offsets[(stream, partition)] - len(members)
+            for i, (b, r) in enumerate(members):
+                record = batches[b][r]
+                results[b][r] = Position(stream, partition, first + i)
+                rows.append((stream, partition, first + i, record.key, record.value))
+        async with (
+            conn.cursor() as cur,
+            cur.copy(
+                'COPY log_entries (stream, partition, "offset", key, value) FROM STDIN'
+            ) as copy,
+        ):
+            for values in rows:
+                await copy.write_row(values)
         return [[p for p in positions if p is not None] for positions in results]
 
     async def read(self, stream: str, partition: int, offset: int, limit: int) -> list[Entry]:
