@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -252,25 +252,27 @@ class SessionsProcessor(Processor[StationSessions]):
                 states=session.states,
                 end_at=session.seen_at,
             )
-            out = session_event(session, figures, position)
+            out = session_event(session, figures, position, session.revision + 1)
             digest = _digest(out)
             if digest == session.digest:
                 continue
-            session = replace(session, revision=session.revision + 1, digest=digest)
-            state.sessions[ref] = session
-            outputs.append(
-                replace(
-                    out, revision=session.revision, event_id=f"{out.session_id}:{session.revision}"
-                )
-            )
+            state.sessions[ref] = replace(session, revision=out.revision, digest=digest)
+            outputs.append(out)
         _prune(state)
         return outputs
 
 
+# What a revision says, apart from its number and where on the log it came from.
+_CONTENT = tuple(
+    f.name
+    for f in fields(SessionEvent)
+    if f.name not in ("event_id", "revision", "source_stream", "source_partition", "source_offset")
+)
+
+
 def _digest(out: SessionEvent) -> str:
-    """What a revision says, apart from its number and where on the log it came from."""
-    content = replace(out, event_id="", revision=0, source_partition=0, source_offset=0)
-    return hashlib.blake2b(repr(content).encode(), digest_size=12).hexdigest()
+    content = repr(tuple(getattr(out, name) for name in _CONTENT))
+    return hashlib.blake2b(content.encode(), digest_size=12).hexdigest()
 
 
 def _prune(state: StationSessions) -> None:
@@ -321,7 +323,9 @@ class _Step:
             session = Session(
                 station_id=self.frame.station_id, ref=ref, ocpp_version=self.frame.ocpp_version
             )
-        return replace(session, **known) if known else session
+        if any(getattr(session, name) != value for name, value in known.items()):
+            session = replace(session, **known)
+        return session
 
     def _close_others(self, session: Session) -> None:
         """A new transaction on a connector ends what the station left open there."""
@@ -513,7 +517,9 @@ class _Step:
         self._put(session)
 
 
-def session_event(session: Session, figures: energy.Accounting, position: Position) -> SessionEvent:
+def session_event(
+    session: Session, figures: energy.Accounting, position: Position, revision: int
+) -> SessionEvent:
     flags = set(figures.flags)
     status = session.status
     if session.started_at is None:
@@ -535,9 +541,9 @@ def session_event(session: Session, figures: energy.Accounting, position: Positi
     if status == INCOMPLETE:
         stopped_at = figures.last_reading_at or started_at
     return SessionEvent(
-        event_id=f"{session.session_id}:{session.revision}",
+        event_id=f"{session.session_id}:{revision}",
         session_id=session.session_id,
-        revision=session.revision,
+        revision=revision,
         station_id=session.station_id,
         connector_id=session.connector_id,
         transaction_id=session.transaction_id,
