@@ -161,7 +161,10 @@ async def replay_embedded(dsn: str, records: list[Record], console: Console) -> 
     return len(records) / elapsed
 
 
-async def replay_faust(dsn: str, kafka: str, records: list[Record], console: Console) -> float:
+async def replay_faust(
+    dsn: str, kafka: str, records: list[Record], console: Console
+) -> tuple[float, float]:
+    """Frames per second from the worker's start, and from its first committed batch on."""
     log = KafkaLog(kafka, partitions=PARTITIONS)
     await log.start()
     stream = f"bench.frames.{uuid.uuid4().hex[:6]}"
@@ -173,14 +176,21 @@ async def replay_faust(dsn: str, kafka: str, records: list[Record], console: Con
         [sys.executable, "-m", "benchmarks.ledger_replay", "faust-worker", dsn, stream, kafka],
         cwd=REPO,
     )
+    first: tuple[float, int] | None = None  # when the first batch was committed, and its size
     try:
         with console.status("replaying through faust") as status:
             while (done := await processed(dsn, stream)) < len(records):
                 status.update(f"replaying through faust: {done:,}/{len(records):,} frames")
+                if first is None and done > 0:
+                    first = (time.perf_counter(), done)
                 if worker.poll() is not None:
                     raise RuntimeError("the faust worker stopped")
                 await asyncio.sleep(0.05)
-        return len(records) / (time.perf_counter() - started)
+        finished = time.perf_counter()
+        overall = len(records) / (finished - started)
+        if first is None or finished <= first[0]:
+            return overall, overall
+        return overall, (len(records) - first[1]) / (finished - first[0])
     finally:
         worker.terminate()
         worker.wait(30)
@@ -285,8 +295,14 @@ async def main() -> None:
                 subprocess.run(start, env=env, check=True)  # noqa: ASYNC221
                 kafka = "127.0.0.1:19392"
             try:
-                rate = await replay_faust(database(), kafka, records, console)
-                figures.append(("replay, faust on Kafka", f"{rate:,.0f} frames/s", ">= 20,000"))
+                overall, steady = await replay_faust(database(), kafka, records, console)
+                figures.append(
+                    (
+                        "replay, faust on Kafka (from the worker's start; once running)",
+                        f"{overall:,.0f}; {steady:,.0f} frames/s",
+                        ">= 20,000",
+                    )
+                )
             finally:
                 if args.kafka is None:
                     stop = [str(REPO / "deploy/kafka.sh"), "stop"]
