@@ -131,7 +131,9 @@ def account(
         else:
             flags.add(METER_WENT_BACKWARDS)
     if not points:
-        intervals = sorted((at, s.interval_wh) for at, s in inside.items() if s.interval_wh)
+        intervals = sorted(
+            (at, s.interval_wh) for at, s in inside.items() if s.interval_wh is not None
+        )
         for at, wh in intervals:
             if wh is not None and wh > 0:
                 steps.append((at, wh))

@@ -57,7 +57,7 @@ class StationStatusProcessor(Processor[StationStatus]):
             return state, []
         call_key = f"{event.connection_id}/{event.unique_id}"
         if event.direction == "INBOUND" and event.message_type == 2:
-            if event.action != "StatusNotification":
+            if event.action not in ("StatusNotification", "NotifyEvent"):
                 return state, []
             calls = {**state.open_calls, call_key: event.raw}
             while len(calls) > _MAX_OPEN_CALLS:
@@ -70,31 +70,91 @@ class StationStatusProcessor(Processor[StationStatus]):
         state = StationStatus(calls, state.connectors)
         if event.message_type != 3:
             return state, []
-        request = json.loads(raw)[3]
+        call = json.loads(raw)
+        request = call[3]
         if not isinstance(request, dict):
             return state, []
-        change = _change(event.station_id, request, event.received_at, position)
-        key = f"{change.evse_id if change.evse_id is not None else NO_EVSE}/{change.connector_id}"
-        now: list[str | None] = [
-            change.status,
-            change.error_code,
-            change.info,
-            change.vendor_id,
-            change.vendor_error_code,
-        ]
-        before = state.connectors.get(key)
-        if before == now:
-            return state, []  # the same status again (a retransmission, or a periodic repeat)
-        state.connectors = {**state.connectors, key: now}
-        previous = before[0] if before else None
-        return state, [replace(change, previous_status=previous)]
+        if call[2] == "NotifyEvent":
+            found = _problems(
+                event.station_id, request, state.connectors, event.received_at, position
+            )
+        else:
+            found = [_change(event.station_id, request, event.received_at, position)]
+        outputs: list[Event] = []
+        connectors = dict(state.connectors)
+        for change in found:
+            key = _key(change.evse_id, change.connector_id)
+            now: list[str | None] = [
+                change.status,
+                change.error_code,
+                change.info,
+                change.vendor_id,
+                change.vendor_error_code,
+            ]
+            before = connectors.get(key)
+            if before and change.evse_id is not None and call[2] == "StatusNotification":
+                # 2.x statuses carry no error: a fault reported by NotifyEvent stays.
+                change = replace(change, error_code=before[1], info=before[2])
+                now[1:3] = before[1:3]
+            if before == now:
+                continue  # the same status again (a retransmission, or a periodic repeat)
+            connectors[key] = now
+            outputs.append(replace(change, previous_status=before[0] if before else None))
+        state.connectors = connectors
+        return state, outputs
+
+
+def _key(evse_id: int | None, connector_id: int) -> str:
+    return f"{evse_id if evse_id is not None else NO_EVSE}/{connector_id}"
+
+
+def _problems(
+    station_id: str,
+    request: dict[str, Any],
+    connectors: dict[str, list[str | None]],
+    received_at: datetime,
+    position: Position,
+) -> list[StationStatusChange]:
+    """OCPP 2.x reports faults as the ``Problem`` variable of a component in NotifyEvent: set
+    (actualValue true) or cleared. The connector keeps its status; the fault is its error."""
+    changes = []
+    for n, data in enumerate(request.get("eventData") or []):
+        if not isinstance(data, dict) or (data.get("variable") or {}).get("name") != "Problem":
+            continue
+        evse = (data.get("component") or {}).get("evse") or {}
+        evse_id, connector_id = int(evse.get("id", 0)), int(evse.get("connectorId", 0))
+        problem = str(data.get("actualValue", "")).lower() == "true" and not data.get("cleared")
+        before = connectors.get(_key(evse_id, connector_id))
+        changes.append(
+            StationStatusChange(
+                event_id=f"{station_id}:{evse_id}:{connector_id}:"
+                f"{position.stream}:{position.partition}:{position.offset}:{n}",
+                station_id=station_id,
+                connector_id=connector_id,
+                status=str(before[0]) if before and before[0] else "Unknown",
+                occurred_at=_time(data.get("timestamp"), received_at),
+                source_stream=position.stream,
+                source_partition=position.partition,
+                source_offset=position.offset,
+                evse_id=evse_id,
+                error_code=str(data.get("techCode") or "Problem") if problem else None,
+                info=str(data["techInfo"]) if problem and data.get("techInfo") else None,
+            )
+        )
+    return changes
+
+
+def _time(value: Any, fallback: datetime) -> datetime:
+    try:
+        return parse_timestamp(value) if isinstance(value, str) else fallback
+    except (ValueError, OverflowError):
+        return fallback
 
 
 def _change(
     station_id: str, request: dict[str, Any], received_at: datetime, position: Position
 ) -> StationStatusChange:
-    raw_time = request.get("timestamp")
-    occurred_at = parse_timestamp(raw_time) if isinstance(raw_time, str) else received_at
+    occurred_at = _time(request.get("timestamp"), received_at)
     if "connectorStatus" in request:  # 2.x
         evse_id: int | None = int(request.get("evseId", 0))
         status = str(request["connectorStatus"])

@@ -13,8 +13,8 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from chargeledger.core import codec
-from chargeledger.core.events import FRAMES, SESSIONS, Event, SessionEvent
-from chargeledger.core.log import Entry, Position, PostgresLog
+from chargeledger.core.events import FRAMES, SESSIONS, SessionEvent
+from chargeledger.core.log import Entry, PostgresLog
 from chargeledger.core.runtime import ProcessorRunner
 from chargeledger.gateway.recorder import FrameRecorder
 from chargeledger.invoicing.invoices import InvoiceProcessor

@@ -92,3 +92,45 @@ def test_availability_needs_only_one_working_connector_but_a_whole_station_fault
 
 def test_a_station_never_seen_online_is_not_available() -> None:
     assert availability(DAY, DAY + 24 * H, [], []) == Decimal("0.00")
+
+
+def problem(evse: int, connector: int, active: bool, code: str = "GF-17") -> dict[str, object]:
+    return {
+        "eventId": 1,
+        "timestamp": ts(30),
+        "trigger": "Delta",
+        "actualValue": "true" if active else "false",
+        "techCode": code,
+        "techInfo": "ground fault",
+        "eventNotificationType": "HardWiredNotification",
+        "component": {"name": "Connector", "evse": {"id": evse, "connectorId": connector}},
+        "variable": {"name": "Problem"},
+    }
+
+
+def test_2_x_faults_come_from_the_problem_variable_and_outlive_status_updates() -> None:
+    cp = (
+        Cp("CS-1", "ocpp2.0.1")
+        .call(
+            "StatusNotification",
+            {"timestamp": ts(1), "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1},
+        )
+        .call(
+            "NotifyEvent", {"generatedAt": ts(30), "seqNo": 0, "eventData": [problem(1, 1, True)]}
+        )
+        .call(
+            "StatusNotification",
+            {"timestamp": ts(31), "connectorStatus": "Faulted", "evseId": 1, "connectorId": 1},
+        )
+        .call(
+            "NotifyEvent", {"generatedAt": ts(40), "seqNo": 1, "eventData": [problem(1, 1, False)]}
+        )
+    )
+    got = changes(cp)
+    assert [(c.status, c.error_code, c.info) for c in got] == [
+        ("Occupied", None, None),
+        ("Occupied", "GF-17", "ground fault"),
+        ("Faulted", "GF-17", "ground fault"),  # the fault is not lost with the status update
+        ("Faulted", None, None),  # cleared
+    ]
+    assert is_fault(got[1].status, got[1].error_code)
