@@ -39,6 +39,11 @@ def test_json_log_lines_carry_station_and_unique_id(capsys: pytest.CaptureFixtur
         (["up", "--security-profile", "2"], "profile 2 needs a server certificate and key"),
         (["gateway", "--security-profile", "4"], "security_profile: Input should be less than"),
         (["up", "--unknown-stations", "maybe"], "unknown_stations: Input should be 'accept'"),
+        (["ledger"], "chargeledger ledger needs --log kafka://HOST:PORT and --database-url"),
+        (
+            ["ledger", "--log", "kafka://127.0.0.1:1"],
+            "chargeledger ledger needs --log kafka://HOST:PORT and --database-url",
+        ),
     ],
 )
 def test_bad_options_get_one_line_and_exit_code_2(args: list[str], message: str) -> None:
