@@ -87,16 +87,28 @@ class Cp:
                 self.frames.append(frame)
         return self
 
-    def boot(self) -> Cp:
+    def boot(self, reason: str = "PowerUp") -> Cp:
         if self.version == "ocpp1.6":
-            payload = {"chargePointVendor": "V", "chargePointModel": "M"}
+            payload: dict[str, Any] = {"chargePointVendor": "V", "chargePointModel": "M"}
         else:
-            payload = {"reason": "PowerUp", "chargingStation": {"vendorName": "V", "model": "M"}}
+            payload = {"reason": reason, "chargingStation": {"vendorName": "V", "model": "M"}}
         return self.call(
             "BootNotification",
             payload,
             {"status": "Accepted", "currentTime": ts(0), "interval": 300},
         )
+
+    def trigger(self, requested: str) -> Cp:
+        """The central system sends TriggerMessage; the station accepts."""
+        self._uid += 1
+        uid = f"cs-{self._uid}"
+        self._frame(
+            "OUTBOUND",
+            [2, uid, "TriggerMessage", {"requestedMessage": requested}],
+            "TriggerMessage",
+        )
+        self._frame("INBOUND", [3, uid, {"status": "Accepted"}], "TriggerMessage")
+        return self
 
     # OCPP 1.6
 
@@ -348,6 +360,21 @@ def _(station: str) -> Cp:
 
 
 @scenario(
+    "1.6 a BootNotification the central system asked for is not a reboot",
+    tx7=Expect("active", 1000),
+)
+def _(station: str) -> Cp:
+    return (
+        Cp(station)
+        .start(7, 200, ts(0))
+        .meter(7, ts(15), register("1000"))
+        .trigger("BootNotification")
+        .boot()
+        .meter(7, ts(16), register("1200"))
+    )
+
+
+@scenario(
     "1.6 stop queued behind the reboot completes the session",
     tx7=Expect("completed", 1800),
 )
@@ -533,6 +560,19 @@ def _(station: str) -> Cp:
         .meter2(1, ts(5), energy2(1000))
         .meter2(2, ts(6), energy2(99_999))  # another EVSE: not this session
         .boot()
+    )
+
+
+@scenario(
+    "2.0.1 a Boot with reason Triggered leaves the transaction open",
+    txT9=Expect("active", 500),
+)
+def _(station: str) -> Cp:
+    return (
+        Cp(station, "ocpp2.0.1")
+        .event("Started", "T9", 0, ts(0), energy2(100))
+        .boot(reason="Triggered")
+        .event("Updated", "T9", 1, ts(5), energy2(600))
     )
 
 

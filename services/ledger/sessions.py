@@ -119,6 +119,9 @@ class StationSessions:
     open_calls: dict[str, list[Any]] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     forgotten: list[str] = field(default_factory=list)
+    # Connections on which the central system asked for a BootNotification (TriggerMessage):
+    # a Boot there is no reboot, since a rebooted station always comes on a new connection.
+    boot_triggers: list[str] = field(default_factory=list)
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -194,6 +197,7 @@ class SessionsProcessor(Processor[StationSessions]):
             "open_calls": state.open_calls,
             "sessions": {ref: _dump_session(s) for ref, s in state.sessions.items()},
             "forgotten": state.forgotten,
+            "boot_triggers": state.boot_triggers,
         }
 
     def load_state(self, data: dict[str, Any]) -> StationSessions:
@@ -201,6 +205,7 @@ class SessionsProcessor(Processor[StationSessions]):
             open_calls=dict(data.get("open_calls", {})),
             sessions={ref: _load_session(s) for ref, s in data.get("sessions", {}).items()},
             forgotten=list(data.get("forgotten", [])),
+            boot_triggers=list(data.get("boot_triggers", [])),
         )
 
     def evolve(
@@ -213,16 +218,23 @@ class SessionsProcessor(Processor[StationSessions]):
             if event.action not in _ACTIONS:
                 return state, []
             # Copy on write: the state handed in stays as it was, even if this event fails.
-            state = StationSessions(dict(state.open_calls), state.sessions, state.forgotten)
+            state = replace(state, open_calls=dict(state.open_calls))
             state.open_calls[call_key] = [event.action, event.raw]  # parsed once answered
             while len(state.open_calls) > _MAX_OPEN_CALLS:
                 del state.open_calls[next(iter(state.open_calls))]
             return state, []
+        if event.direction == "OUTBOUND" and event.action == "TriggerMessage":
+            return _boot_trigger(state, event), []
         if event.direction != "OUTBOUND" or event.message_type not in (3, 4):
             return state, []
         if call_key not in state.open_calls:
             return state, []
-        state = StationSessions(dict(state.open_calls), dict(state.sessions), list(state.forgotten))
+        state = replace(
+            state,
+            open_calls=dict(state.open_calls),
+            sessions=dict(state.sessions),
+            forgotten=list(state.forgotten),
+        )
         action, call = state.open_calls.pop(call_key)
         if event.message_type == 4:
             return state, []
@@ -270,6 +282,20 @@ _CONTENT = tuple(
 )
 
 
+def _boot_trigger(state: StationSessions, frame: Frame) -> StationSessions:
+    """Note a TriggerMessage for a BootNotification sent to the station on this connection."""
+    if frame.message_type != 2 or frame.connection_id in state.boot_triggers:
+        return state
+    try:
+        payload = json.loads(frame.raw)[3]
+    except (ValueError, IndexError):
+        return state
+    if not isinstance(payload, dict) or payload.get("requestedMessage") != "BootNotification":
+        return state
+    triggers = [*state.boot_triggers, frame.connection_id]
+    return replace(state, boot_triggers=triggers[-_MAX_OPEN_CALLS:])
+
+
 def _digest(out: SessionEvent) -> str:
     content = repr(tuple(getattr(out, name) for name in _CONTENT))
     return hashlib.blake2b(content.encode(), digest_size=12).hexdigest()
@@ -298,9 +324,7 @@ class _Step:
 
     def apply(self, action: str, request: dict[str, Any], answer: dict[str, Any]) -> None:
         if action == "BootNotification":
-            for s in list(self.state.sessions.values()):
-                if s.status == ACTIVE:
-                    self._put(replace(s, closed=True))
+            self._boot(request)
         elif action == "StartTransaction":
             self._start_16(request, answer)
         elif action == "StopTransaction":
@@ -311,6 +335,16 @@ class _Step:
             self._status(request)
         elif action == "TransactionEvent":
             self._transaction_event(request)
+
+    def _boot(self, request: dict[str, Any]) -> None:
+        """A reboot ends what the station left open; a Boot it was asked for is no reboot."""
+        if self.frame.connection_id in self.state.boot_triggers:
+            return
+        if request.get("reason") == "Triggered":  # 2.x says so itself
+            return
+        for s in list(self.state.sessions.values()):
+            if s.status == ACTIVE:
+                self._put(replace(s, closed=True))
 
     # --- helpers
 
