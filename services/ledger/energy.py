@@ -89,7 +89,6 @@ def account(
     stop: tuple[datetime, int | None] | None,
     samples: dict[datetime, Sample],
     states: dict[datetime, str],
-    end_at: datetime | None = None,
     power_levels_w: tuple[int, ...] = POWER_LEVELS_W,
     current_levels_ma: tuple[int, ...] = CURRENT_LEVELS_MA,
 ) -> Accounting:
@@ -98,7 +97,7 @@ def account(
     ``start``/``stop``: the time and register value the station gave when it started and stopped
     the transaction (OCPP 1.6 meterStart/meterStop; None as value in 2.x, which has none).
     ``states``: the station's status (Charging, SuspendedEV, ...) by the time it was reported.
-    ``end_at``: where an open or incomplete session's periods end (its latest known moment).
+    An open or incomplete session's periods end at its latest reading or status.
     """
     flags: set[str] = set()
     begin = start[0] if start else None
@@ -147,11 +146,7 @@ def account(
         [p.at for p in points] + list(inside) + [t for t in states if _within(t, begin, finish)]
     )
     first_at = begin if begin is not None else min(moments, default=None)
-    last_at = (
-        finish
-        if finish is not None
-        else max([*moments, *([end_at] if end_at else [])], default=None)
-    )
+    last_at = finish if finish is not None else max(moments, default=None)
     periods: tuple[ChargingPeriod, ...] = ()
     if first_at is not None and last_at is not None:
         periods = _periods(

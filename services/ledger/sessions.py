@@ -262,7 +262,6 @@ class SessionsProcessor(Processor[StationSessions]):
                 else None,
                 samples=session.samples,
                 states=session.states,
-                end_at=session.seen_at,
             )
             out = session_event(session, figures, position, session.revision + 1)
             digest = _digest(out)
