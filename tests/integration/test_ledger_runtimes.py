@@ -10,11 +10,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from chargeledger.core import codec
+from chargeledger.core import codec, db
 from chargeledger.core.log import EventLog, KafkaLog, PostgresLog, Record
 from chargeledger.core.runtime import ProcessorRunner
 from chargeledger.ledger.energy import NEEDS_REVIEW
@@ -60,8 +61,10 @@ async def processed(pool: AsyncConnectionPool, stream: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def run_until_done(log: EventLog, pool: AsyncConnectionPool, stream: str, total: int) -> None:
-    runner = ProcessorRunner(sessions_over(stream), SessionSink(), log, pool, batch_size=7)
+async def run_until_done(
+    log: EventLog, pool: AsyncConnectionPool, stream: str, total: int, batch_size: int = 7
+) -> None:
+    runner = ProcessorRunner(sessions_over(stream), SessionSink(), log, pool, batch_size=batch_size)
     task = asyncio.create_task(runner.run())
     try:
         for _ in range(600):
@@ -116,6 +119,71 @@ async def test_scenarios_on_the_runtime(log: EventLog, pool: AsyncConnectionPool
     total = sum(len(SCENARIOS[i].build(s)) for s, i in stations.items())
     await run_until_done(log, pool, stream, total)
     await check_projection(pool, stations)
+
+
+async def projection(pool: AsyncConnectionPool, stations: dict[str, int]) -> list[Any]:
+    """Every session row and hourly energy row of these stations, as they are."""
+    async with pool.connection() as conn:
+        sessions = await (
+            await conn.execute(
+                "SELECT * FROM sessions WHERE station_id = ANY(%s) ORDER BY session_id",
+                (list(stations),),
+            )
+        ).fetchall()
+        hourly = await (
+            await conn.execute(
+                "SELECT * FROM session_energy WHERE station_id = ANY(%s) ORDER BY session_id, hour",
+                (list(stations),),
+            )
+        ).fetchall()
+    return [*sessions, *hourly]
+
+
+async def test_replaying_the_log_rebuilds_identical_projections(
+    log: EventLog, pool: AsyncConnectionPool, postgres_server: str
+) -> None:
+    """A second database built from the same log, in batches of another size, holds the very
+    same rows: revisions, figures, periods and log positions."""
+    stream = f"test.frames.{uuid.uuid4().hex[:8]}"
+    stations = await log_scenarios(log, stream)
+    total = sum(len(SCENARIOS[i].build(s)) for s, i in stations.items())
+    await run_until_done(log, pool, stream, total, batch_size=7)
+    live = await projection(pool, stations)
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    async with await psycopg.AsyncConnection.connect(postgres_server, autocommit=True) as admin:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = psycopg.conninfo.make_conninfo(postgres_server, dbname=name)
+    await asyncio.to_thread(db.migrate, dsn)
+    replay_pool = await db.open_pool(dsn)
+    try:
+        replay_log: EventLog
+        if isinstance(log, PostgresLog):
+            # The embedded log lives in the database: the replica gets a copy of its entries.
+            async with pool.connection() as conn:
+                entries = await (
+                    await conn.execute(
+                        'SELECT stream, partition, "offset", key, value FROM log_entries'
+                        " WHERE stream = %s",
+                        (stream,),
+                    )
+                ).fetchall()
+            replay_log = PostgresLog(replay_pool, partitions=PARTITIONS)
+            await replay_log.start()
+            async with replay_pool.connection() as conn, conn.cursor() as cur:
+                await cur.executemany(
+                    'INSERT INTO log_entries (stream, partition, "offset", key, value)'
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    entries,
+                )
+        else:
+            replay_log = log
+        await run_until_done(replay_log, replay_pool, stream, total, batch_size=50)
+        assert await projection(replay_pool, stations) == live
+        if replay_log is not log:
+            await replay_log.close()
+    finally:
+        await replay_pool.close()
 
 
 async def test_sigkill_mid_batch_neither_loses_nor_double_counts(
