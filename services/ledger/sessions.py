@@ -84,7 +84,7 @@ class Session:
     states: dict[datetime, str] = field(default_factory=dict)
     seen_at: datetime | None = None  # the earliest moment any message about it names
     closed: bool = False  # the station rebooted or started another transaction there
-    late: bool = False  # a 2.x event after Ended
+    last_event_at: datetime | None = None  # the latest 2.x TransactionEvent's timestamp
     revision: int = 0
     digest: str = ""
 
@@ -107,8 +107,12 @@ class Session:
         return replace(self, samples=merged, seen_at=_earliest(self.seen_at, min(found)))
 
     def runs_at(self, connector: _Connector | None, at: datetime) -> bool:
-        """Whether this session was running on ``connector`` at ``at``, as far as is known."""
-        if self.status != ACTIVE or self.started_at is None or at < self.started_at:
+        """Whether this session ran on ``connector`` at ``at``, by the station's clock: from its
+        start to its stop (open end while active). Sessions closed as incomplete take nothing
+        more by time, as their end is not known."""
+        if self.started_at is None or at < self.started_at or self.status == INCOMPLETE:
+            return False
+        if self.stopped_at is not None and at > self.stopped_at:
             return False
         return connector is None or connector == (self.evse_id, self.connector_id)
 
@@ -162,19 +166,24 @@ def _dump_session(s: Session) -> dict[str, Any]:
         "states": {at.isoformat(): status for at, status in s.states.items()},
         "seen_at": _time(s.seen_at),
         "closed": s.closed,
-        "late": s.late,
+        "last_event_at": _time(s.last_event_at),
         "revision": s.revision,
         "digest": s.digest,
     }
 
 
+_SESSION_FIELDS = frozenset(f.name for f in fields(Session))
+
+
 def _load_session(d: dict[str, Any]) -> Session:
+    known = {k: v for k, v in d.items() if k in _SESSION_FIELDS}  # older state had "late"
     return Session(
         **{
-            **d,
+            **known,
             "started_at": _parse(d["started_at"]),
             "stopped_at": _parse(d["stopped_at"]),
             "seen_at": _parse(d["seen_at"]),
+            "last_event_at": _parse(d.get("last_event_at")),
             "seq_nos": frozenset(d["seq_nos"]),
             "samples": {datetime.fromisoformat(k): Sample.load(v) for k, v in d["samples"].items()},
             "states": {datetime.fromisoformat(k): v for k, v in d["states"].items()},
@@ -360,18 +369,25 @@ class _Step:
             session = replace(session, **known)
         return session
 
-    def _close_others(self, session: Session) -> None:
-        """A new transaction on a connector ends what the station left open there."""
-        assert session.started_at is not None
+    def _close_others(self, session: Session) -> Session:
+        """A new transaction on a connector ends what the station left open there, by the
+        station's start times: a start that arrives late is closed by a later one."""
+        started_at = session.started_at
+        assert started_at is not None
         for other in list(self.state.sessions.values()):
             if (
-                other.ref != session.ref
-                and other.status == ACTIVE
-                and other.started_at is not None
-                and other.started_at <= session.started_at
-                and (other.evse_id, other.connector_id) == (session.evse_id, session.connector_id)
+                other.ref == session.ref
+                or other.started_at is None
+                or (other.evse_id, other.connector_id) != (session.evse_id, session.connector_id)
             ):
-                self._put(replace(other, closed=True))
+                continue
+            if other.started_at <= started_at:
+                if other.status == ACTIVE:
+                    self._put(replace(other, closed=True))
+            elif session.status == ACTIVE:  # a later transaction there, whatever became of it
+                session = replace(session, closed=True)
+                self._put(session)
+        return session
 
     def _read(
         self, meter_values: Any, session: Session | None, connector: _Connector | None
@@ -517,14 +533,10 @@ class _Step:
         kind = request.get("eventType")
         evse = request.get("evse") or {}
         id_token = request.get("idToken") or {}
-        if session.stopped_at is not None and (
-            (session.end_seq_no is not None and seq_no > session.end_seq_no)
-            or at > session.stopped_at
-        ):
-            session = replace(session, late=True)
         session = replace(
             session,
             seq_nos=session.seq_nos | {seq_no},
+            last_event_at=at if session.last_event_at is None else max(session.last_event_at, at),
             seen_at=_earliest(session.seen_at, at),
             evse_id=int(evse["id"]) if "id" in evse else session.evse_id,
             connector_id=int(evse["connectorId"])
@@ -539,7 +551,7 @@ class _Step:
         if kind == "Started" and session.started_at is None:
             session = replace(session, started_at=at, start_seq_no=seq_no)
             self._put(session)
-            self._close_others(session)
+            session = self._close_others(session)
         elif kind == "Ended" and session.stopped_at is None:
             session = replace(
                 session,
@@ -559,7 +571,14 @@ def session_event(
         flags.add(energy.UNKNOWN_TRANSACTION)
     if status == INCOMPLETE:
         flags.add(energy.MISSING_STOP)
-    if session.late:
+    if session.end_seq_no is not None and (
+        max(session.seq_nos) > session.end_seq_no
+        or (
+            session.last_event_at is not None
+            and session.stopped_at is not None
+            and session.last_event_at > session.stopped_at
+        )
+    ):
         flags.add(energy.EVENTS_AFTER_END)
     first, last = session.start_seq_no, session.end_seq_no
     if first is not None and last is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -119,3 +120,43 @@ def test_meter_values_without_usable_readings_for_an_unknown_transaction_make_no
     frames = Cp("CP-1").meter(99, ts(5), signed).frames
     outputs = fold(frames)
     assert outputs == []
+
+
+def _order_free(scenario: Scenario) -> bool:
+    """Scenarios made only of messages that name their transaction (and, in 2.x, their seqNo):
+    their outcome must not depend on the order in which the messages arrive."""
+    for frame in scenario.build("CP-1"):
+        if frame.action in ("BootNotification", "StatusNotification", "TriggerMessage"):
+            return False
+        if (
+            frame.action == "MeterValues"
+            and frame.message_type == 2
+            and '"transactionId"' not in frame.raw
+        ):
+            return False
+    return True
+
+
+ORDER_FREE = [s for s in SCENARIOS if _order_free(s)]
+
+
+def test_most_scenarios_are_order_free() -> None:
+    assert len(ORDER_FREE) >= 12
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(ORDER_FREE), st.randoms(use_true_random=False))
+def test_messages_arriving_in_any_order_give_the_same_sessions(
+    scenario: Scenario, random: Any
+) -> None:
+    """Offline queues and retries deliver out of order: sessions follow the charge point's
+    timestamps and seqNo, not arrival."""
+    frames = scenario.build("CP-1")
+    pairs = [frames[i : i + 2] for i in range(0, len(frames), 2)]
+    shuffled = list(pairs)
+    random.shuffle(shuffled)
+    expected = final_sessions(fold(frames))
+    got = final_sessions(fold([f for pair in shuffled for f in pair]))
+    assert {k: (*figures(v), v.started_at) for k, v in got.items()} == {
+        k: (*figures(v), v.started_at) for k, v in expected.items()
+    }
