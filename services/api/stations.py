@@ -52,6 +52,11 @@ class StationDetail(StationView):
     current_faults: list[Connector]
 
 
+class Fault(Connector):
+    station_id: str
+    online: bool
+
+
 class StatusChange(BaseModel):
     occurred_at: datetime
     evse_id: int | None
@@ -159,6 +164,24 @@ def stations_router(fetch: Fetch) -> APIRouter:
         return StationDetail(
             **row, connectors=connectors, current_faults=[c for c in connectors if c.fault]
         )
+
+    @router.get("/faults", response_model=list[Fault], tags=["stations"])
+    async def current_faults(
+        limit: int = Query(1000, ge=1, le=10000),
+    ) -> list[Fault]:
+        """Every connector in a fault now, across the fleet, oldest first: what to fix."""
+        rows = await fetch(
+            "SELECT c.station_id, c.evse_id, c.connector_id, c.status, c.error_code, c.info,"
+            " c.vendor_id, c.vendor_error_code, c.since, coalesce(p.online, false) AS online"
+            " FROM connector_status c LEFT JOIN station_presence p USING (station_id)"
+            " WHERE c.status = 'Faulted' OR coalesce(c.error_code, 'NoError') <> 'NoError'"
+            " ORDER BY c.since, c.station_id, c.evse_id, c.connector_id LIMIT %s",
+            limit,
+        )
+        return [
+            Fault(**{**r, "evse_id": None if r["evse_id"] == NO_EVSE else r["evse_id"]}, fault=True)
+            for r in rows
+        ]
 
     @router.get(
         "/stations/{station_id}/status-history",

@@ -82,6 +82,26 @@ async def test_gateway_and_faust_ledger_on_kafka(
             },
         )
         await client.call(
+            "2b",
+            "NotifyEvent",
+            {
+                "generatedAt": "2026-06-01T09:59:30Z",
+                "seqNo": 0,
+                "eventData": [
+                    {
+                        "eventId": 7,
+                        "timestamp": "2026-06-01T09:59:30Z",
+                        "trigger": "Delta",
+                        "actualValue": "true",
+                        "techCode": "RCD-TRIP",
+                        "eventNotificationType": "HardWiredNotification",
+                        "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+                        "variable": {"name": "Problem"},
+                    }
+                ],
+            },
+        )
+        await client.call(
             "3",
             "TransactionEvent",
             transaction_event("Started", 0, 0, 10_000, chargingState="Charging"),
@@ -111,9 +131,15 @@ async def test_gateway_and_faust_ledger_on_kafka(
 
         info = eventually(station_info, 30, "the station's status and presence")
         assert (info["vendor"], info["model"]) == ("ACME", "X1")
-        assert [(c["evse_id"], c["connector_id"], c["status"]) for c in info["connectors"]] == [
-            (1, 1, "Occupied")
-        ]
+        assert [
+            (c["evse_id"], c["connector_id"], c["status"], c["error_code"], c["fault"])
+            for c in info["connectors"]
+        ] == [(1, 1, "Occupied", "RCD-TRIP", True)]
+        assert info["faults"] == 1 and len(info["current_faults"]) == 1
+        fleet = gateway.get("/api/v1/faults")
+        assert [
+            (f["station_id"], f["error_code"]) for f in fleet if f["station_id"] == station
+        ] == [(station, "RCD-TRIP")]
         await client.close()
     finally:
         ledger.terminate()
