@@ -162,7 +162,7 @@ async def replay_embedded(dsn: str, records: list[Record], console: Console) -> 
 
 
 async def replay_faust(
-    dsn: str, kafka: str, records: list[Record], console: Console
+    dsn: str, kafka: str, records: list[Record], console: Console, count: int
 ) -> tuple[float, float]:
     """Frames per second from the worker's start, and from its first committed batch on."""
     log = KafkaLog(kafka, partitions=PARTITIONS)
@@ -172,10 +172,12 @@ async def replay_faust(
     await append_all(log, stream, records)
     await log.close()
     started = time.perf_counter()
-    worker = subprocess.Popen(  # noqa: ASYNC220 -- nothing else runs meanwhile
-        [sys.executable, "-m", "benchmarks.ledger_replay", "faust-worker", dsn, stream, kafka],
-        cwd=REPO,
-    )
+    command = [sys.executable, "-m", "benchmarks.ledger_replay", "faust-worker", dsn, stream, kafka]
+    # Workers of one consumer group share the partitions.
+    workers = [
+        subprocess.Popen(command, cwd=REPO)  # noqa: ASYNC220 -- nothing else runs meanwhile
+        for _ in range(count)
+    ]
     first: tuple[float, int] | None = None  # when the first batch was committed, and its size
     try:
         with console.status("replaying through faust") as status:
@@ -183,8 +185,8 @@ async def replay_faust(
                 status.update(f"replaying through faust: {done:,}/{len(records):,} frames")
                 if first is None and done > 0:
                     first = (time.perf_counter(), done)
-                if worker.poll() is not None:
-                    raise RuntimeError("the faust worker stopped")
+                if any(worker.poll() is not None for worker in workers):
+                    raise RuntimeError("a faust worker stopped")
                 await asyncio.sleep(0.05)
         finished = time.perf_counter()
         overall = len(records) / (finished - started)
@@ -192,8 +194,10 @@ async def replay_faust(
             return overall, overall
         return overall, (len(records) - first[1]) / (finished - first[0])
     finally:
-        worker.terminate()
-        worker.wait(30)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(30)
 
 
 def faust_worker(dsn: str, stream: str, kafka: str) -> None:
@@ -206,6 +210,7 @@ def faust_worker(dsn: str, stream: str, kafka: str) -> None:
         processors=[(sessions_over(stream), SessionSink())],
         batch_size=1000,
         app_id=f"bench-{stream}",
+        session_timeout_s=10.0,
     ).run()
 
 
@@ -269,6 +274,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--kafka", help="HOST:PORT of a running broker (default: start one)")
     parser.add_argument("--no-kafka", action="store_true", help="skip the faust figure")
+    parser.add_argument("--faust-workers", type=int, default=1, help="faust worker processes")
     args = parser.parse_args()
     console = Console()
     records = workload(args.sessions, args.stations)
@@ -295,10 +301,13 @@ async def main() -> None:
                 subprocess.run(start, env=env, check=True)  # noqa: ASYNC221
                 kafka = "127.0.0.1:19392"
             try:
-                overall, steady = await replay_faust(database(), kafka, records, console)
+                overall, steady = await replay_faust(
+                    database(), kafka, records, console, args.faust_workers
+                )
                 figures.append(
                     (
-                        "replay, faust on Kafka (from the worker's start; once running)",
+                        f"replay, faust on Kafka, {args.faust_workers} worker(s)"
+                        " (from the start; once running)",
                         f"{overall:,.0f}; {steady:,.0f} frames/s",
                         ">= 20,000",
                     )
