@@ -1,0 +1,119 @@
+"""OCPI 2.2.1 objects the pricing engine reads: Tariff (whole) and a CDR skeleton.
+
+Numbers are ``Decimal`` straight from the JSON text, never floats. Validation follows the
+module texts (tariffs, CDRs; release-2.2.1-bugfixes); a document that breaks them is refused
+with the field that is wrong.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+DimensionType = Literal["ENERGY", "FLAT", "PARKING_TIME", "TIME"]
+DayOfWeek = Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+CdrDimensionType = Literal[
+    "CURRENT",
+    "ENERGY",
+    "ENERGY_EXPORT",
+    "ENERGY_IMPORT",
+    "MAX_CURRENT",
+    "MIN_CURRENT",
+    "MAX_POWER",
+    "MIN_POWER",
+    "PARKING_TIME",
+    "POWER",
+    "RESERVATION_TIME",
+    "STATE_OF_CHARGE",
+    "TIME",
+]
+_TIME_OF_DAY = r"^([0-1][0-9]|2[0-3]):[0-5][0-9]$"
+_DATE = r"^([12][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+class _Object(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Price(_Object):
+    excl_vat: Decimal = Field(ge=0)
+    incl_vat: Decimal | None = Field(None, ge=0)
+
+
+class PriceComponent(_Object):
+    type: DimensionType
+    price: Decimal = Field(ge=0, description="Per unit, excl. VAT: per kWh, per hour, or once.")
+    vat: Decimal | None = Field(None, ge=0, description="Percent; absent: no VAT (not 0 %).")
+    step_size: int = Field(ge=1, description="Wh for ENERGY, seconds for TIME/PARKING_TIME.")
+
+
+class TariffRestrictions(_Object):
+    start_time: str | None = Field(None, pattern=_TIME_OF_DAY)
+    end_time: str | None = Field(None, pattern=_TIME_OF_DAY)
+    start_date: str | None = Field(None, pattern=_DATE)
+    end_date: str | None = Field(None, pattern=_DATE)
+    min_kwh: Decimal | None = Field(None, ge=0)
+    max_kwh: Decimal | None = Field(None, ge=0)
+    min_current: Decimal | None = Field(None, ge=0)
+    max_current: Decimal | None = Field(None, ge=0)
+    min_power: Decimal | None = Field(None, ge=0)
+    max_power: Decimal | None = Field(None, ge=0)
+    min_duration: int | None = Field(None, ge=0)
+    max_duration: int | None = Field(None, ge=0)
+    day_of_week: tuple[DayOfWeek, ...] | None = None
+    reservation: Literal["RESERVATION", "RESERVATION_EXPIRES"] | None = None
+
+
+class TariffElement(_Object):
+    price_components: tuple[PriceComponent, ...] = Field(min_length=1)
+    restrictions: TariffRestrictions | None = None
+
+
+class Tariff(_Object):
+    country_code: str = Field(min_length=2, max_length=2)
+    party_id: str = Field(min_length=3, max_length=3)
+    id: str = Field(min_length=1, max_length=36)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    type: str | None = None
+    min_price: Price | None = None
+    max_price: Price | None = None
+    elements: tuple[TariffElement, ...] = Field(min_length=1)
+    start_date_time: AwareDatetime | None = None
+    end_date_time: AwareDatetime | None = None
+    last_updated: AwareDatetime
+
+
+class CdrDimension(_Object):
+    type: CdrDimensionType
+    volume: Decimal = Field(ge=0)
+
+
+class ChargingPeriod(_Object):
+    start_date_time: AwareDatetime
+    dimensions: tuple[CdrDimension, ...] = Field(min_length=1)
+    tariff_id: str | None = None
+
+    def volume(self, dimension: str) -> Decimal | None:
+        for d in self.dimensions:
+            if d.type == dimension:
+                return d.volume
+        return None
+
+
+class CdrSkeleton(_Object):
+    """What is needed to price a session: its time span and charging periods."""
+
+    start_date_time: AwareDatetime
+    end_date_time: AwareDatetime
+    charging_periods: tuple[ChargingPeriod, ...] = Field(min_length=1)
+
+    @field_validator("charging_periods")
+    @classmethod
+    def _in_order(cls, periods: tuple[ChargingPeriod, ...]) -> tuple[ChargingPeriod, ...]:
+        starts: list[datetime] = [p.start_date_time for p in periods]
+        if starts != sorted(starts):
+            raise ValueError("charging periods must be in order of their start_date_time")
+        return periods
