@@ -233,6 +233,30 @@ def ledger(
         fail(str(exc), EXIT_FAILURE)
 
 
+@app.command()
+def price(
+    tariff: Annotated[Path, typer.Option(help="OCPI 2.2.1 Tariff JSON.")],
+    cdr: Annotated[
+        Path,
+        typer.Option(
+            help="OCPI 2.2.1 CDR (start_date_time, end_date_time, charging_periods with "
+            "dimensions ENERGY, TIME, PARKING_TIME, MIN/MAX_CURRENT, MIN/MAX_POWER, "
+            "RESERVATION_TIME)."
+        ),
+    ],
+    timezone: Annotated[
+        str, typer.Option(help="The station's time zone, for time-of-day and day restrictions.")
+    ] = "UTC",
+) -> None:
+    """Price a CDR with a tariff, without any service running; print the priced CDR as JSON."""
+    from .invoicing.cdr_json import DocumentError, price_files
+
+    try:
+        typer.echo(price_files(tariff, cdr, timezone))
+    except DocumentError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
 def _configure_logging(verbose: bool, log_format: str) -> None:
     handler = logging.StreamHandler()
     if log_format == "json":

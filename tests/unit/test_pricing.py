@@ -7,13 +7,18 @@ complex example's Saturday breakdown prices charging at 1.20 EUR/h where its tar
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from typer.testing import CliRunner
 
+from chargeledger.cli import app
+from chargeledger.invoicing.cdr_json import dumps
 from chargeledger.invoicing.ocpi import CdrSkeleton, Tariff
 from chargeledger.invoicing.pricing import PricedCdr, PricingError, price
 
@@ -310,3 +315,121 @@ def test_a_period_after_the_end_is_refused() -> None:
     session = cdr(MONDAY, (0, {"ENERGY": "1"}), (90, {"ENERGY": "1"}), end_minutes=60)
     with pytest.raises(PricingError, match="after the end"):
         price(session, tariff(element(ENERGY_25)), UTC)
+
+
+# --- chargeledger price --------------------------------------------------------------------
+
+
+def write(path: Path, document: Any) -> Path:
+    path.write_text(dumps(document), encoding="utf-8")
+    return path
+
+
+def run_price(tmp_path: Path, tariff_doc: Any, cdr_doc: Any, *extra: str) -> Any:
+    result = CliRunner().invoke(
+        app,
+        [
+            "price",
+            "--tariff",
+            str(write(tmp_path / "tariff.json", tariff_doc)),
+            "--cdr",
+            str(write(tmp_path / "cdr.json", cdr_doc)),
+            *extra,
+        ],
+    )
+    return result
+
+
+def test_price_command_prints_the_priced_cdr(tmp_path: Path) -> None:
+    start = datetime(2026, 3, 2, 9, 30, tzinfo=BERLIN)
+    session = {
+        "id": "CDR-7",
+        "start_date_time": start.isoformat(),
+        "end_date_time": (start + timedelta(minutes=207)).isoformat(),
+        "charging_periods": [
+            {
+                "start_date_time": start.isoformat(),
+                "dimensions": [
+                    {"type": "TIME", "volume": Decimal("2.75")},
+                    {"type": "MAX_CURRENT", "volume": Decimal(16)},
+                ],
+            },
+            {
+                "start_date_time": (start + timedelta(minutes=165)).isoformat(),
+                "dimensions": [{"type": "PARKING_TIME", "volume": Decimal("0.7")}],
+            },
+        ],
+    }
+    result = run_price(
+        tmp_path, COMPLEX.model_dump(mode="json"), session, "--timezone", "Europe/Berlin"
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output, parse_float=Decimal)
+    assert out["id"] == "CDR-7" and out["currency"] == "EUR"
+    assert out["total_cost"] == {"excl_vat": Decimal("9.0000"), "incl_vat": Decimal("10.3000")}
+    assert out["total_fixed_cost"] == {"excl_vat": Decimal("2.5000"), "incl_vat": Decimal("2.8750")}
+    assert out["total_time_cost"]["excl_vat"] == Decimal("2.7500")
+    assert out["total_parking_cost"]["excl_vat"] == Decimal("3.7500")
+    assert out["total_energy_cost"]["excl_vat"] == Decimal("0.0000")
+    assert out["total_reservation_cost"]["excl_vat"] == Decimal("0.0000")
+    assert (out["total_energy"], out["total_time"], out["total_parking_time"]) == (
+        Decimal("0.0000"),
+        Decimal("3.4500"),
+        Decimal("0.7000"),
+    )
+    assert out["tariffs"][0]["id"] == "T1"
+    assert all(p["tariff_id"] == "T1" for p in out["charging_periods"])
+
+
+def test_price_command_cuts_periods_where_the_price_changes(tmp_path: Path) -> None:
+    start = at(16, 55)
+    session = {
+        "start_date_time": start.isoformat(),
+        "end_date_time": (start + timedelta(minutes=10)).isoformat(),
+        "charging_periods": [
+            {
+                "start_date_time": start.isoformat(),
+                "dimensions": [{"type": "TIME", "volume": "0.1667"}],
+            }
+        ],
+    }
+    result = run_price(
+        tmp_path, STEPS.model_dump(mode="json"), session, "--timezone", "Europe/Berlin"
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert [p["start_date_time"] for p in out["charging_periods"]] == [
+        start.isoformat(),
+        at(17, 0).isoformat(),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tariff_doc", "cdr_doc", "message"),
+    [
+        ("{", "{}", "tariff"),
+        (
+            {"currency": "EUR", "elements": []},
+            {},
+            "tariff",
+        ),
+        (
+            STEPS.model_dump(mode="json"),
+            {"start_date_time": "yesterday", "end_date_time": "today", "charging_periods": []},
+            "CDR",
+        ),
+    ],
+)
+def test_price_command_refuses_bad_documents_in_one_line(
+    tmp_path: Path, tariff_doc: Any, cdr_doc: Any, message: str
+) -> None:
+    result = run_price(tmp_path, tariff_doc, cdr_doc)
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"chargeledger: error: {message} ")
+
+
+def test_price_command_refuses_an_unknown_time_zone(tmp_path: Path) -> None:
+    session = cdr(MONDAY, (0, {"ENERGY": "1"}), end_minutes=10).model_dump(mode="json")
+    result = run_price(tmp_path, STEPS.model_dump(mode="json"), session, "--timezone", "Mars/Base")
+    assert result.exit_code == 2 and "unknown time zone 'Mars/Base'" in result.output
