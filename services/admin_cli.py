@@ -1,11 +1,13 @@
-"""``chargeledger stations|tokens|command``: the registries and commands, through the HTTP API
-of a running ChargeLedger (``up`` or ``gateway``), so one write path serves CLI and API."""
+"""``chargeledger stations|tokens|tariffs|command``: registries, tariffs and commands, through
+the HTTP API of a running ChargeLedger (``up`` or ``gateway``), so one write path serves CLI and
+API."""
 
 from __future__ import annotations
 
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -249,3 +251,113 @@ def send_command(
     typer.echo(json.dumps(result, indent=2))
     if result["status"] != "Answered":
         raise typer.Exit(EXIT_FAILURE)
+
+
+tariffs = typer.Typer(
+    help="Import, export, list and assign tariffs (OCPI 2.2.1 Tariff JSON).", no_args_is_help=True
+)
+TARIFF_COLUMNS = ["tariff_id", "revision", "currency", "valid_from", "valid_to", "put_at"]
+ASSIGNMENT_COLUMNS = [
+    "assignment_id",
+    "tariff_id",
+    "station_id",
+    "evse_id",
+    "connector_id",
+    "valid_from",
+    "valid_to",
+]
+
+
+def _raw(api_url: str, method: str, path: str, content: bytes | None = None) -> httpx.Response:
+    """A request whose JSON is passed through as text (tariff numbers stay exact)."""
+    url = f"{api_url.rstrip('/')}/api/v1{path}"
+    try:
+        response = httpx.request(
+            method, url, content=content, headers={"Content-Type": "application/json"}, timeout=30
+        )
+    except httpx.HTTPError as exc:
+        _fail(
+            f"cannot reach the ChargeLedger API at {api_url} ({exc}); start `chargeledger up`"
+            " or point --api-url at it",
+            EXIT_FAILURE,
+        )
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        _fail(f"{method} {path}: {detail}", EXIT_FAILURE)
+    return response
+
+
+@tariffs.command("put")
+def put_tariff(
+    file: Annotated[Path, typer.Argument(help="OCPI 2.2.1 Tariff JSON file.")],
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Store a tariff (its "id" names it) as its next version."""
+    try:
+        content = file.read_bytes()
+        tariff_id = json.loads(content)["id"]
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}", EXIT_USAGE)
+    except (ValueError, KeyError, TypeError):
+        _fail(f'{file} is not an OCPI Tariff: JSON with an "id"', EXIT_USAGE)
+    response = _raw(api_url, "PUT", f"/tariffs/{tariff_id}", content)
+    state = "stored" if response.status_code == 201 else "unchanged"
+    typer.echo(f"tariff {tariff_id} revision {response.headers['X-Tariff-Revision']}: {state}")
+
+
+@tariffs.command("get")
+def get_tariff(
+    tariff_id: str,
+    revision: Annotated[int | None, typer.Option(help="Default: the newest.")] = None,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Print a tariff as OCPI 2.2.1 Tariff JSON."""
+    query = f"?revision={revision}" if revision else ""
+    typer.echo(_raw(api_url, "GET", f"/tariffs/{tariff_id}{query}").text)
+
+
+@tariffs.command("list")
+def list_tariffs(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
+    """List tariffs (their newest versions)."""
+    _print(_request(api_url, "GET", "/tariffs"), TARIFF_COLUMNS, as_json)
+
+
+@tariffs.command("assign")
+def assign_tariff(
+    tariff_id: str,
+    station: Annotated[str | None, typer.Option(help="Only this station (default: all).")] = None,
+    evse: Annotated[int | None, typer.Option(help="OCPP 2.x EVSE of the connector.")] = None,
+    connector: Annotated[int | None, typer.Option(help="Only this connector.")] = None,
+    valid_from: Annotated[
+        datetime | None, typer.Option("--from", help="From (ISO 8601, UTC); default now.")
+    ] = None,
+    valid_to: Annotated[
+        datetime | None, typer.Option("--to", help="Until (ISO 8601, UTC).")
+    ] = None,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Assign a tariff to a connector, a station, or as the default."""
+    body = {
+        "tariff_id": tariff_id,
+        "station_id": station,
+        "evse_id": evse,
+        "connector_id": connector,
+        "valid_from": _utc(valid_from),
+        "valid_to": _utc(valid_to),
+    }
+    _print([_request(api_url, "POST", "/tariff-assignments", body)], ASSIGNMENT_COLUMNS, False)
+
+
+@tariffs.command("assignments")
+def list_assignments(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
+    """List tariff assignments."""
+    _print(_request(api_url, "GET", "/tariff-assignments"), ASSIGNMENT_COLUMNS, as_json)
+
+
+def _utc(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()

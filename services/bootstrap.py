@@ -28,6 +28,8 @@ from .core.events import (
     SESSIONS,
     STATION_STATUS,
     STATIONS,
+    TARIFF_ASSIGNMENTS,
+    TARIFFS,
     TOKENS,
 )
 from .core.log import EventLog, KafkaLog, PostgresLog
@@ -42,6 +44,7 @@ from .gateway.transaction_ids import TransactionIdAllocator
 from .invoicing.invoices import InvoiceProcessor
 from .invoicing.projection import InvoiceSink
 from .invoicing.tariff import Tariff, load_tariff
+from .invoicing.tariffs import TariffStore
 from .ledger.projections import FrameIndex, FrameSink, PresenceSink, SessionSink, StationSink
 from .ledger.sessions import SessionsProcessor
 from .ledger.stations import PresenceProcessor, StationStatusProcessor
@@ -58,6 +61,8 @@ STREAMS = [
     INVOICES,
     STATIONS,
     TOKENS,
+    TARIFFS,
+    TARIFF_ASSIGNMENTS,
     COMMANDS,
     COMMAND_RESULTS,
 ]
@@ -217,12 +222,15 @@ class Product:
 
         registry = Registry(self.pool, log, self.clock)
         await registry.publish()  # what a previous run committed but did not publish
+        tariffs = TariffStore(self.pool, log, self.clock)
+        await tariffs.publish()
         app = create_app(
             self.pool,
             log_name=log.name,
             check_log=log.ping,
             registry=registry,
             commands=CommandSender(self.pool, log, self.clock),
+            tariffs=tariffs,
         )
         http_socket = _listen(s.http_host, s.http_port)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")

@@ -31,6 +31,7 @@ EXIT_FAILURE = 1
 
 app.add_typer(admin_cli.stations, name="stations")
 app.add_typer(admin_cli.tokens, name="tokens")
+app.add_typer(admin_cli.tariffs, name="tariffs")
 app.command("command")(admin_cli.send_command)
 
 

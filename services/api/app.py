@@ -17,10 +17,12 @@ from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..gateway.commands import CommandSender
+from ..invoicing.tariffs import TariffStore
 from ..registry.store import Registry
 from .commands import commands_router
 from .registry import registry_router
 from .stations import stations_router
+from .tariffs import tariffs_router
 
 
 class ChargingPeriod(BaseModel):
@@ -129,6 +131,7 @@ def create_app(
     check_log: Callable[[], Awaitable[None]],
     registry: Registry,
     commands: CommandSender,
+    tariffs: TariffStore,
 ) -> FastAPI:
     app = FastAPI(
         title="ChargeLedger",
@@ -144,6 +147,7 @@ def create_app(
 
     app.include_router(registry_router(registry))
     app.include_router(stations_router(fetch))
+    app.include_router(tariffs_router(tariffs))
     app.include_router(commands_router(commands))
 
     def session_out(row: dict[str, Any]) -> Session:

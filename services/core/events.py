@@ -23,6 +23,8 @@ STATION_STATUS = "ledger.station-status"
 INVOICES = "invoicing.invoices"
 STATIONS = "config.stations"
 TOKENS = "config.tokens"
+TARIFFS = "config.tariffs"
+TARIFF_ASSIGNMENTS = "config.tariff-assignments"
 COMMANDS = "gateway.commands"
 COMMAND_RESULTS = "gateway.command-results"
 
@@ -267,6 +269,44 @@ class TokenRegistration:
 
 
 @dataclass(frozen=True, slots=True)
+class TariffVersion:
+    SCHEMA: ClassVar[str] = "chargeledger.invoicing.TariffVersion"
+    STREAM: ClassVar[str] = TARIFFS
+
+    event_id: str
+    tariff_id: str
+    revision: int
+    document: str
+    valid_from: datetime
+    put_at: datetime
+    valid_to: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return self.tariff_id
+
+
+@dataclass(frozen=True, slots=True)
+class TariffAssignment:
+    SCHEMA: ClassVar[str] = "chargeledger.invoicing.TariffAssignment"
+    STREAM: ClassVar[str] = TARIFF_ASSIGNMENTS
+
+    event_id: str
+    assignment_id: int
+    tariff_id: str
+    valid_from: datetime
+    assigned_at: datetime
+    station_id: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+    valid_to: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return self.station_id or "default"
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     SCHEMA: ClassVar[str] = "chargeledger.gateway.Command"
     STREAM: ClassVar[str] = COMMANDS
@@ -315,6 +355,8 @@ Event = (
     | Invoice
     | StationRegistration
     | TokenRegistration
+    | TariffVersion
+    | TariffAssignment
     | Command
     | CommandResult
 )
@@ -327,6 +369,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Invoice,
     StationRegistration,
     TokenRegistration,
+    TariffVersion,
+    TariffAssignment,
     Command,
     CommandResult,
 )

@@ -130,3 +130,51 @@ async def test_the_cli_says_when_it_cannot_reach_the_api() -> None:
         "chargeledger: error: cannot reach the ChargeLedger API at http://127.0.0.1:"
     )
     assert len(err.strip().splitlines()) == 1
+
+
+TARIFF = """{
+  "country_code": "SE", "party_id": "CLG", "id": "NIGHT", "currency": "SEK",
+  "elements": [
+    {"price_components": [{"type": "ENERGY", "price": 1.10, "vat": 25.0, "step_size": 1}],
+     "restrictions": {"start_time": "22:00", "end_time": "06:00"}},
+    {"price_components": [{"type": "ENERGY", "price": 3.333, "vat": 25.0, "step_size": 1}]}
+  ],
+  "last_updated": "2026-11-01T00:00:00Z"
+}"""
+
+
+async def test_tariffs_are_versioned_exported_exactly_and_logged(
+    product: Product, tmp_path: Path
+) -> None:
+    path = tmp_path / "night.json"
+    path.write_text(TARIFF)
+    code, out, err = await cli(product, "tariffs", "put", str(path))
+    assert (code, out.strip()) == (0, "tariff NIGHT revision 1: stored"), err
+    code, out, _ = await cli(product, "tariffs", "put", str(path))
+    assert out.strip() == "tariff NIGHT revision 1: unchanged"
+    path.write_text(TARIFF.replace("3.333", "3.50"))
+    code, out, _ = await cli(product, "tariffs", "put", str(path))
+    assert out.strip() == "tariff NIGHT revision 2: stored"
+
+    # Exported as OCPI JSON with the numbers exactly as imported (3.333 stays 3.333).
+    code, out, _ = await cli(product, "tariffs", "get", "NIGHT", "--revision", "1")
+    assert code == 0 and '"price": 3.333' in out and '"price": 1.10' in out
+    async with httpx.AsyncClient(base_url=product.api) as http:
+        response = await http.get("/api/v1/tariffs/NIGHT")
+        assert response.headers["X-Tariff-Revision"] == "2" and '"price": 3.50' in response.text
+
+    code, out, err = await cli(
+        product, "tariffs", "assign", "NIGHT", "--station", "CP-T", "--from", "2026-11-01T00:00:00"
+    )
+    assert code == 0, err
+    async with httpx.AsyncClient(base_url=product.api) as http:
+        assignments = (await http.get("/api/v1/tariff-assignments")).json()
+    assert [(a["tariff_id"], a["station_id"], a["valid_from"]) for a in assignments] == [
+        ("NIGHT", "CP-T", "2026-11-01T00:00:00Z")
+    ]
+    code, _, err = await cli(product, "tariffs", "assign", "NOPE")
+    assert code == 1 and "no tariff 'NOPE'" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text(TARIFF.replace('"step_size": 1}]}\n  ]', '"step_size": 0}]}\n  ]'))
+    code, _, err = await cli(product, "tariffs", "put", str(bad))
+    assert code == 1 and "step_size" in err

@@ -1,0 +1,284 @@
+"""Tariffs and their assignments: stored in PostgreSQL, every change an event on the log.
+
+A tariff is kept as every version it ever had (OCPI 2.2.1 Tariff JSON, numbers exact); an
+assignment says which tariff applies to a connector, a station or by default, from when. Both are
+written with their event (``config.tariffs`` / ``config.tariff-assignments``) in one transaction
+and published through the outbox, so a replay of the log sees the same tariffs at the same times.
+``tariff_at`` is the rule for which version prices a session: pure, used live and on replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import ValidationError
+
+from ..core import codec
+from ..core.events import Event, TariffAssignment, TariffVersion
+from ..core.log import EventLog
+from ..core.runtime import publish_outbox
+from .cdr_json import dumps
+from .ocpi import Tariff
+
+PRODUCER = "tariffs"
+
+
+class TariffError(ValueError):
+    """A tariff request that cannot be done; ``status`` is the HTTP status that says why."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class StoredTariff:
+    tariff_id: str
+    revision: int
+    document: dict[str, Any]  # numbers as Decimal
+    valid_from: datetime
+    valid_to: datetime | None
+    put_at: datetime
+
+
+@dataclass(frozen=True)
+class Assignment:
+    assignment_id: int
+    tariff_id: str
+    station_id: str | None
+    evse_id: int | None
+    connector_id: int | None
+    valid_from: datetime
+    valid_to: datetime | None
+    assigned_at: datetime
+
+
+def parse_tariff(document: dict[str, Any]) -> Tariff:
+    try:
+        return Tariff.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(document)"
+        raise TariffError(f"not an OCPI 2.2.1 tariff: {where}: {first['msg']}") from None
+
+
+def tariff_at(
+    at: datetime,
+    station_id: str,
+    evse_id: int | None,
+    connector_id: int,
+    assignments: Sequence[Assignment],
+    versions: Sequence[StoredTariff],
+) -> StoredTariff | None:
+    """The tariff version that prices a session starting at ``at`` on this connector.
+
+    The most specific assignment valid at ``at`` wins (this connector, then the station, then the
+    default; among equals the one assigned last); of its tariff, the newest version valid then.
+    """
+
+    def specificity(a: Assignment) -> int:
+        if a.station_id is None:
+            return 0
+        if a.connector_id is None:
+            return 1
+        return 2
+
+    matching = [
+        a
+        for a in assignments
+        if a.valid_from <= at
+        and (a.valid_to is None or at < a.valid_to)
+        and (a.station_id is None or a.station_id == station_id)
+        and (a.connector_id is None or (a.connector_id == connector_id and a.evse_id == evse_id))
+    ]
+    if not matching:
+        return None
+    chosen = max(matching, key=lambda a: (specificity(a), a.assigned_at, a.assignment_id))
+    candidates = [
+        v
+        for v in versions
+        if v.tariff_id == chosen.tariff_id
+        and v.valid_from <= at
+        and (v.valid_to is None or at < v.valid_to)
+    ]
+    return max(candidates, key=lambda v: v.revision) if candidates else None
+
+
+class TariffStore:
+    def __init__(
+        self, pool: AsyncConnectionPool, log: EventLog, clock: Callable[[], datetime]
+    ) -> None:
+        self._pool = pool
+        self._log = log
+        self._clock = clock
+
+    async def publish(self) -> int:
+        return await publish_outbox(self._pool, self._log, PRODUCER)
+
+    async def _emit(self, conn: AsyncConnection[Any], event: Event) -> None:
+        await conn.execute(
+            "INSERT INTO outbox (processor, stream, key, value) VALUES (%s, %s, %s, %s)",
+            (PRODUCER, event.STREAM, event.key, codec.encode(event)),
+        )
+
+    async def put(self, tariff_id: str, document: dict[str, Any]) -> tuple[StoredTariff, bool]:
+        """Store a tariff version; returns it and whether it is new (the same document again
+        changes nothing)."""
+        tariff = parse_tariff(document)
+        if tariff.id != tariff_id:
+            raise TariffError(f"the document's id {tariff.id!r} is not {tariff_id!r}")
+        text = dumps(document)
+        now = self._clock()
+        valid_from = tariff.start_date_time or now
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tariff:{tariff_id}",)
+            )
+            cursor = await conn.execute(
+                "SELECT revision, document FROM tariff_versions WHERE tariff_id = %s"
+                " ORDER BY revision DESC LIMIT 1",
+                (tariff_id,),
+            )
+            latest = await cursor.fetchone()
+            if latest is not None and latest[1] == text:
+                stored = await self.version(tariff_id, int(latest[0]), conn)
+                assert stored is not None
+                return stored, False
+            revision = int(latest[0]) + 1 if latest else 1
+            await conn.execute(
+                "INSERT INTO tariff_versions (tariff_id, revision, document, valid_from,"
+                " valid_to, put_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                (tariff_id, revision, text, valid_from, tariff.end_date_time, now),
+            )
+            await self._emit(
+                conn,
+                TariffVersion(
+                    event_id=f"tariff:{tariff_id}:{revision}",
+                    tariff_id=tariff_id,
+                    revision=revision,
+                    document=text,
+                    valid_from=valid_from,
+                    put_at=now,
+                    valid_to=tariff.end_date_time,
+                ),
+            )
+        await self.publish()
+        stored = await self.version(tariff_id, revision)
+        assert stored is not None
+        return stored, True
+
+    async def version(
+        self, tariff_id: str, revision: int | None = None, conn: AsyncConnection[Any] | None = None
+    ) -> StoredTariff | None:
+        sql = (
+            "SELECT * FROM tariff_versions WHERE tariff_id = %s"
+            " AND (%s::int IS NULL OR revision = %s) ORDER BY revision DESC LIMIT 1"
+        )
+        rows = await self._fetch(sql, (tariff_id, revision, revision), conn)
+        return _stored(rows[0]) if rows else None
+
+    async def latest(self) -> list[StoredTariff]:
+        rows = await self._fetch(
+            "SELECT DISTINCT ON (tariff_id) * FROM tariff_versions"
+            " ORDER BY tariff_id, revision DESC",
+            (),
+        )
+        return [_stored(r) for r in rows]
+
+    async def versions(self) -> list[StoredTariff]:
+        rows = await self._fetch("SELECT * FROM tariff_versions ORDER BY tariff_id, revision", ())
+        return [_stored(r) for r in rows]
+
+    async def assign(
+        self,
+        tariff_id: str,
+        *,
+        station_id: str | None = None,
+        evse_id: int | None = None,
+        connector_id: int | None = None,
+        valid_from: datetime | None = None,
+        valid_to: datetime | None = None,
+    ) -> Assignment:
+        if connector_id is not None and station_id is None:
+            raise TariffError("a connector assignment needs the station")
+        now = self._clock()
+        start = valid_from or now
+        if valid_to is not None and valid_to <= start:
+            raise TariffError("valid_to must be after valid_from")
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tariff-assignments'))")
+            if await self.version(tariff_id, conn=conn) is None:
+                raise TariffError(f"no tariff {tariff_id!r}: put it first", 404)
+            cursor = await conn.execute(
+                "SELECT coalesce(max(assignment_id), 0) + 1 FROM tariff_assignments"
+            )
+            row = await cursor.fetchone()
+            assert row is not None
+            assignment = Assignment(
+                int(row[0]), tariff_id, station_id, evse_id, connector_id, start, valid_to, now
+            )
+            await conn.execute(
+                "INSERT INTO tariff_assignments (assignment_id, tariff_id, station_id, evse_id,"
+                " connector_id, valid_from, valid_to, assigned_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    assignment.assignment_id,
+                    tariff_id,
+                    station_id,
+                    evse_id,
+                    connector_id,
+                    start,
+                    valid_to,
+                    now,
+                ),
+            )
+            await self._emit(
+                conn,
+                TariffAssignment(
+                    event_id=f"tariff-assignment:{assignment.assignment_id}",
+                    assignment_id=assignment.assignment_id,
+                    tariff_id=tariff_id,
+                    valid_from=start,
+                    assigned_at=now,
+                    station_id=station_id,
+                    evse_id=evse_id,
+                    connector_id=connector_id,
+                    valid_to=valid_to,
+                ),
+            )
+        await self.publish()
+        return assignment
+
+    async def assignments(self) -> list[Assignment]:
+        rows = await self._fetch("SELECT * FROM tariff_assignments ORDER BY assignment_id", ())
+        return [Assignment(**r) for r in rows]
+
+    async def _fetch(
+        self, sql: str, params: tuple[Any, ...], conn: AsyncConnection[Any] | None = None
+    ) -> list[dict[str, Any]]:
+        if conn is not None:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(sql, params)
+                return await cur.fetchall()
+        async with self._pool.connection() as own, own.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, params)
+            return await cur.fetchall()
+
+
+def _stored(row: dict[str, Any]) -> StoredTariff:
+    return StoredTariff(
+        tariff_id=row["tariff_id"],
+        revision=row["revision"],
+        document=json.loads(row["document"], parse_float=Decimal),
+        valid_from=row["valid_from"],
+        valid_to=row["valid_to"],
+        put_at=row["put_at"],
+    )

@@ -1,0 +1,82 @@
+"""Tariff versions and assignments: stored, and every change an event on the log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from chargeledger.core import codec
+from chargeledger.core.events import TARIFF_ASSIGNMENTS, TARIFFS, TariffAssignment, TariffVersion
+from chargeledger.core.log import PostgresLog
+from chargeledger.invoicing.tariffs import TariffError, TariffStore
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def log(pool: AsyncConnectionPool) -> AsyncIterator[PostgresLog]:
+    log = PostgresLog(pool, partitions=4)
+    await log.start()
+    yield log
+    await log.close()
+
+
+def document(price: str = "0.39") -> dict[str, object]:
+    return json.loads(
+        '{"country_code": "DE", "party_id": "CLG", "id": "T1", "currency": "EUR",'
+        ' "elements": [{"price_components": [{"type": "ENERGY", "price": ' + price + ","
+        ' "vat": 19, "step_size": 1}]}], "last_updated": "2026-11-01T00:00:00Z"}',
+        parse_float=Decimal,
+    )
+
+
+async def events(log: PostgresLog, stream: str) -> list[object]:
+    out = []
+    for partition in range(await log.partitions(stream)):
+        out += [codec.decode(e.value) for e in await log.read(stream, partition, 0, 100)]
+    return out
+
+
+async def test_versions_and_assignments_are_logged(
+    pool: AsyncConnectionPool, log: PostgresLog
+) -> None:
+    store = TariffStore(pool, log, lambda: NOW)
+    first, new = await store.put("T1", document())
+    assert (first.revision, new) == (1, True)
+    assert (await store.put("T1", document()))[1] is False  # the same again: no new version
+    second, _ = await store.put("T1", document("0.4200"))
+    assert second.revision == 2 and second.document["elements"][0]["price_components"][0][
+        "price"
+    ] == Decimal("0.4200")
+    await store.assign("T1", station_id="CP-1")
+
+    versions = await events(log, TARIFFS)
+    assert [(v.revision, v.event_id) for v in versions if isinstance(v, TariffVersion)] == [
+        (1, "tariff:T1:1"),
+        (2, "tariff:T1:2"),
+    ]
+    assert '"price": 0.4200' in versions[-1].document  # type: ignore[attr-defined]
+    [assigned] = await events(log, TARIFF_ASSIGNMENTS)
+    assert isinstance(assigned, TariffAssignment)
+    assert (assigned.tariff_id, assigned.station_id, assigned.valid_from) == ("T1", "CP-1", NOW)
+
+
+async def test_bad_tariffs_and_assignments_are_refused(
+    pool: AsyncConnectionPool, log: PostgresLog
+) -> None:
+    store = TariffStore(pool, log, lambda: NOW)
+    with pytest.raises(TariffError, match="is not 'T2'"):
+        await store.put("T2", document())
+    broken = document()
+    broken["currency"] = "euro"
+    with pytest.raises(TariffError, match="currency"):
+        await store.put("T1", broken)
+    with pytest.raises(TariffError, match="no tariff 'T9'") as refused:
+        await store.assign("T9")
+    assert refused.value.status == 404
+    assert await events(log, TARIFFS) == []
