@@ -1,0 +1,61 @@
+"""The OCPI CDR of a ledger session: its charging periods, in OCPI's dimensions and units.
+
+Energy in kWh, time in hours, power in kW, current in A: exact decimals of the ledger's
+integers (Wh, ms, W, mA). A charging period is charging time (TIME) or parking time
+(PARKING_TIME), as the ledger determined it from the station's reports.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from ..core.events import ChargingPeriod as LedgerPeriod
+from ..core.events import SessionEvent
+from .ocpi import CdrDimension, CdrDimensionType, CdrSkeleton, ChargingPeriod
+
+_THOUSAND = Decimal(1000)
+_MS_PER_HOUR = Decimal(3_600_000)
+
+
+def cdr_skeleton(session: SessionEvent) -> CdrSkeleton:
+    """What the pricing engine needs of an ended session."""
+    if session.stopped_at is None:
+        raise ValueError(f"session {session.session_id} has not ended")
+    periods = tuple(_period(p) for p in session.charging_periods)
+    if not periods:  # no readings between start and stop: one charging period
+        whole = ChargingPeriod(
+            start_date_time=session.started_at,
+            dimensions=(
+                CdrDimension(type="ENERGY", volume=Decimal(session.energy_wh) / _THOUSAND),
+                CdrDimension(type="TIME", volume=_hours(session.stopped_at - session.started_at)),
+            ),
+        )
+        periods = (whole,)
+    return CdrSkeleton(
+        start_date_time=session.started_at,
+        end_date_time=max(session.stopped_at, session.started_at),
+        charging_periods=periods,
+    )
+
+
+def _hours(delta: timedelta) -> Decimal:
+    return Decimal(max(delta, timedelta(0)) // timedelta(milliseconds=1)) / _MS_PER_HOUR
+
+
+def _period(p: LedgerPeriod) -> ChargingPeriod:
+    time_kind: CdrDimensionType = "TIME" if p.state == "charging" else "PARKING_TIME"
+    dimensions = [
+        CdrDimension(type="ENERGY", volume=Decimal(p.energy_wh) / _THOUSAND),
+        CdrDimension(type=time_kind, volume=Decimal(p.duration_ms) / _MS_PER_HOUR),
+    ]
+    measured: tuple[tuple[CdrDimensionType, int | None], ...] = (
+        ("MAX_POWER", p.max_power_w),
+        ("MIN_POWER", p.min_power_w),
+        ("MAX_CURRENT", p.max_current_ma),
+        ("MIN_CURRENT", p.min_current_ma),
+    )
+    for kind, value in measured:
+        if value is not None and value >= 0:
+            dimensions.append(CdrDimension(type=kind, volume=Decimal(value) / _THOUSAND))
+    return ChargingPeriod(start_date_time=p.start, dimensions=tuple(dimensions))
