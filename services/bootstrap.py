@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
@@ -42,8 +43,9 @@ from .gateway.server import Gateway, InputLimits, tls_context
 from .gateway.services import StationServices
 from .gateway.transaction_ids import TransactionIdAllocator
 from .invoicing.invoices import InvoiceProcessor
+from .invoicing.ocpi import Tariff
 from .invoicing.projection import InvoiceSink
-from .invoicing.tariff import Tariff, load_tariff
+from .invoicing.tariff import load_tariff
 from .invoicing.tariffs import TariffStore
 from .ledger.projections import FrameIndex, FrameSink, PresenceSink, SessionSink, StationSink
 from .ledger.sessions import SessionsProcessor
@@ -75,7 +77,12 @@ def processors(settings: Settings, tariff: Tariff) -> list[tuple[Processor[Any],
         (SessionsProcessor(), SessionSink()),
         (StationStatusProcessor(), StationSink()),
         (PresenceProcessor(), PresenceSink()),
-        (InvoiceProcessor(tariff, issuer=settings.invoice_issuer), InvoiceSink()),
+        (
+            InvoiceProcessor(
+                tariff, issuer=settings.invoice_issuer, zone=ZoneInfo(settings.timezone)
+            ),
+            InvoiceSink(),
+        ),
     ]
 
 

@@ -53,6 +53,11 @@ class Processor(ABC, Generic[S]):
     @abstractmethod
     def load_state(self, data: dict[str, Any]) -> S: ...
 
+    async def load_reference(self, conn: AsyncConnection[Any]) -> None:
+        """Load reference data ``evolve`` reads (append-only, never retroactive, such as
+        tariffs): the runner calls this at the start of each batch, in its transaction."""
+        return None
+
 
 class Sink(ABC):
     """Writes projection rows for one processed entry, inside the runner's transaction."""
@@ -188,6 +193,7 @@ class ProcessorRunner(Generic[S]):
     async def _process(self, entries: list[Entry], *, isolate: bool) -> dict[int, int]:
         p = self.processor
         async with self._pool.connection() as conn, conn.transaction():
+            await p.load_reference(conn)
             decoded: list[tuple[Entry, Event]] = []
             for entry in entries:
                 try:

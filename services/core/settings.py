@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
     )
     rate_limit_burst: int = Field(200, ge=1, description="Frames a connection may send at once.")
     invoice_issuer: str = Field("CL", description="Prefix of invoice numbers.")
+    timezone: str = Field(
+        "UTC",
+        description="The stations' time zone (IANA name), for tariff restrictions on time of"
+        " day and day of week (CHARGELEDGER_TIMEZONE).",
+    )
     transaction_id_lease_size: int = Field(
         100, ge=1, description="Transaction ids a gateway leases from PostgreSQL at a time."
     )
@@ -96,6 +102,17 @@ class Settings(BaseSettings):
                 " or CHARGELEDGER_TLS_CLIENT_CA_FILE)"
             )
         return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as Europe/Stockholm"
+            ) from None
+        return value
 
     @field_validator("log")
     @classmethod

@@ -3,17 +3,45 @@
 One invoice per completed session, numbered ``{issuer}-{year}-{000001}`` without gaps per issuer
 and year (the year of the session's stop time, UTC), in the order completions appear on the log.
 A session flagged for review is not invoiced: an invoice, once issued, is final.
+
+The session's CDR (``cdrs.cdr_skeleton``) is priced by the OCPI engine (``pricing.price``) with
+the tariff version valid at the session's start on its connector (``tariffs.tariff_at``), or the
+default tariff where none is assigned. Invoice lines group the priced periods by dimension, unit
+price and VAT; each line's net amount is rounded half-up to the currency's minor unit, and its
+VAT is computed on that rounded amount.
+
+Tariffs are reference data the runner loads at the start of each batch (``load_reference``).
+They are append-only and never retroactive (an assignment or version applies from when it was
+stored, or later), so a session is priced with the same tariff live and on any replay.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+from decimal import Decimal
 from typing import Any
+
+from psycopg import AsyncConnection
 
 from ..core.events import SESSIONS, Event, Invoice, InvoiceLine, SessionEvent
 from ..core.log import Position
 from ..core.runtime import Processor
-from .tariff import Tariff, price_energy
+from .cdrs import cdr_skeleton
+from .ocpi import Tariff
+from .pricing import Line, PricedCdr, price
+from .tariff import round_money
+from .tariffs import Assignment, StoredTariff, parse_tariff, tariff_at
+
+_DESCRIPTIONS = {
+    "FLAT": ("Start fee", "session"),
+    "ENERGY": ("Energy", "kWh"),
+    "TIME": ("Charging time", "h"),
+    "PARKING_TIME": ("Parking time", "h"),
+    "RESERVATION": ("Reservation time", "h"),
+    "RESERVATION_FLAT": ("Reservation fee", "reservation"),
+}
+_QUANTUM = {"kWh": Decimal("0.001"), "h": Decimal("0.0001")}
 
 
 @dataclass(slots=True)
@@ -22,13 +50,27 @@ class IssuerState:
     invoiced: dict[str, str] = field(default_factory=dict)  # session id -> invoice number
 
 
+@dataclass
+class TariffCatalogue:
+    versions: list[StoredTariff] = field(default_factory=list)
+    assignments: list[Assignment] = field(default_factory=list)
+
+
 class InvoiceProcessor(Processor[IssuerState]):
     name = "invoicing-invoices"
     input_stream = SESSIONS
 
-    def __init__(self, tariff: Tariff, *, issuer: str) -> None:
-        self._tariff = tariff
+    def __init__(self, default_tariff: Tariff, *, issuer: str, zone: tzinfo = UTC) -> None:
+        self._default = default_tariff
         self._issuer = issuer
+        self._zone = zone
+        self.catalogue = TariffCatalogue()
+        self._parsed: dict[tuple[str, int], Tariff] = {}
+
+    async def load_reference(self, conn: AsyncConnection[Any]) -> None:
+        from .tariffs import load_catalogue  # I/O lives with the store
+
+        self.catalogue = TariffCatalogue(*await load_catalogue(conn))
 
     def state_key(self, event: Event) -> str | None:
         return self._issuer if isinstance(event, SessionEvent) else None
@@ -63,19 +105,30 @@ class InvoiceProcessor(Processor[IssuerState]):
         )
         return state, [invoice]
 
+    def tariff_for(self, session: SessionEvent) -> tuple[Tariff, str]:
+        """The tariff that prices the session, and how it is named on the invoice."""
+        stored = tariff_at(
+            session.started_at,
+            session.station_id,
+            session.evse_id,
+            session.connector_id,
+            self.catalogue.assignments,
+            self.catalogue.versions,
+        )
+        if stored is None:
+            return self._default, self._default.id
+        key = (stored.tariff_id, stored.revision)
+        if key not in self._parsed:
+            self._parsed[key] = parse_tariff(stored.document)
+        return self._parsed[key], f"{stored.tariff_id}#{stored.revision}"
+
     def invoice(self, invoice_number: str, session: SessionEvent) -> Invoice:
         assert session.stopped_at is not None and session.meter_stop_wh is not None
-        charge = price_energy(self._tariff, session.energy_wh)
-        line = InvoiceLine(
-            description="Energy",
-            quantity=str(charge.quantity_kwh),
-            unit="kWh",
-            unit_price_excl_vat=str(charge.unit_price_excl_vat),
-            vat_rate_percent=str(charge.vat_rate_percent),
-            amount_excl_vat=str(charge.amount_excl_vat),
-            vat_amount=str(charge.vat_amount),
-            amount_incl_vat=str(charge.amount_incl_vat),
-        )
+        tariff, tariff_name = self.tariff_for(session)
+        priced = price(cdr_skeleton(session), tariff, self._zone)
+        lines = invoice_lines(priced)
+        total_excl = sum((Decimal(line.amount_excl_vat) for line in lines), Decimal(0))
+        total_vat = sum((Decimal(line.vat_amount) for line in lines), Decimal(0))
         return Invoice(
             event_id=f"invoice:{invoice_number}",
             invoice_number=invoice_number,
@@ -91,11 +144,74 @@ class InvoiceProcessor(Processor[IssuerState]):
             meter_start_wh=session.meter_start_wh,
             meter_stop_wh=session.meter_stop_wh,
             energy_wh=session.energy_wh,
-            tariff_id=self._tariff.id,
-            currency=self._tariff.currency,
-            lines=(line,),
-            total_excl_vat=str(charge.amount_excl_vat),
-            total_vat=str(charge.vat_amount),
-            total_incl_vat=str(charge.amount_incl_vat),
+            tariff_id=tariff_name,
+            currency=tariff.currency,
+            lines=lines,
+            total_excl_vat=str(total_excl),
+            total_vat=str(total_vat),
+            total_incl_vat=str(total_excl + total_vat),
             source_event_id=session.event_id,
         )
+
+
+def invoice_lines(priced: PricedCdr) -> tuple[InvoiceLine, ...]:
+    """One line per dimension, unit price and VAT rate, in the order they were first used."""
+    groups: dict[tuple[str, Decimal, Decimal | None], list[Line]] = {}
+    for line in priced.lines:
+        groups.setdefault((line.dimension, line.unit_price, line.vat_percent), []).append(line)
+    out = []
+    currency = priced.currency
+    for (dimension, unit_price, vat), members in groups.items():
+        description, unit = _DESCRIPTIONS[dimension]
+        quantity = sum((m.billed_quantity for m in members), Decimal(0))
+        net = round_money(
+            sum((m.billed_quantity * unit_price for m in members), Decimal(0)), currency
+        )
+        out.append(
+            _line(description, _quantity(quantity, unit), unit, unit_price, vat, net, currency)
+        )
+    adjustment = priced.price_limit_adjustment
+    if adjustment.excl_vat != 0 or adjustment.incl_vat != 0:
+        description = "Minimum price" if adjustment.excl_vat > 0 else "Maximum price"
+        net = round_money(adjustment.excl_vat, currency)
+        vat_amount = round_money(adjustment.incl_vat - adjustment.excl_vat, currency)
+        out.append(
+            InvoiceLine(
+                description=description,
+                quantity="1",
+                unit="session",
+                unit_price_excl_vat=str(net),
+                vat_rate_percent="",
+                amount_excl_vat=str(net),
+                vat_amount=str(vat_amount),
+                amount_incl_vat=str(net + vat_amount),
+            )
+        )
+    return tuple(out)
+
+
+def _quantity(value: Decimal, unit: str) -> str:
+    quantum = _QUANTUM.get(unit)
+    return str(value.quantize(quantum)) if quantum else str(value.normalize())
+
+
+def _line(
+    description: str,
+    quantity: str,
+    unit: str,
+    unit_price: Decimal,
+    vat: Decimal | None,
+    net: Decimal,
+    currency: str,
+) -> InvoiceLine:
+    vat_amount = round_money(net * vat / 100, currency) if vat is not None else Decimal(0)
+    return InvoiceLine(
+        description=description,
+        quantity=quantity,
+        unit=unit,
+        unit_price_excl_vat=str(unit_price),
+        vat_rate_percent="" if vat is None else str(vat),  # empty: no VAT applies (not 0 %)
+        amount_excl_vat=str(net),
+        vat_amount=str(vat_amount),
+        amount_incl_vat=str(net + vat_amount),
+    )

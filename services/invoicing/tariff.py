@@ -1,20 +1,18 @@
-"""OCPI 2.2.1 tariffs: reading the Tariff object and pricing energy with it.
+"""The default tariff (a file, or the bundled sample) and money in a currency's minor unit.
 
-This version prices the ENERGY dimension of the first tariff element that has no restrictions,
-with its VAT. Amounts are Decimal throughout; each invoice amount is rounded half-up to the
-currency's minor unit.
+Invoice amounts are rounded half-up to the currency's minor unit (cents, or none for JPY, ...).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
+
+from .ocpi import Tariff
 
 # ISO 4217 currencies whose minor unit is not 2 digits; everything else rounds to cents.
 _MINOR_UNITS = {
@@ -46,47 +44,9 @@ _MINOR_UNITS = {
     "XPF": 0,
 }
 
-DimensionType = Literal["ENERGY", "FLAT", "PARKING_TIME", "TIME"]
-
 
 class TariffError(ValueError):
     """A tariff file that cannot be used; the message says what is wrong."""
-
-
-class PriceComponent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: DimensionType
-    price: Decimal = Field(ge=0)
-    vat: Decimal | None = Field(default=None, ge=0)
-    step_size: int = Field(ge=1)
-
-
-class TariffElement(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    price_components: list[PriceComponent] = Field(min_length=1)
-    restrictions: dict[str, Any] | None = None
-
-
-class Tariff(BaseModel):
-    """The fields of an OCPI 2.2.1 Tariff object this version uses."""
-
-    model_config = ConfigDict(extra="ignore")
-    country_code: str = Field(min_length=2, max_length=2)
-    party_id: str = Field(min_length=3, max_length=3)
-    id: str = Field(min_length=1, max_length=36)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    elements: list[TariffElement] = Field(min_length=1)
-
-    def energy_component(self) -> PriceComponent:
-        for element in self.elements:
-            if element.restrictions:
-                continue
-            for component in element.price_components:
-                if component.type == "ENERGY":
-                    return component
-        raise TariffError(
-            f"tariff {self.id} has no ENERGY price component in an element without restrictions"
-        )
 
 
 def parse_tariff(text: str, source: str = "tariff") -> Tariff:
@@ -100,7 +60,6 @@ def parse_tariff(text: str, source: str = "tariff") -> Tariff:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise TariffError(f"{source}: {where}: {first['msg']}") from exc
-    tariff.energy_component()
     return tariff
 
 
@@ -122,34 +81,3 @@ def minor_unit(currency: str) -> Decimal:
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
-
-
-@dataclass(frozen=True, slots=True)
-class EnergyCharge:
-    billed_wh: int
-    quantity_kwh: Decimal
-    unit_price_excl_vat: Decimal
-    vat_rate_percent: Decimal
-    amount_excl_vat: Decimal
-    vat_amount: Decimal
-    amount_incl_vat: Decimal
-
-
-def price_energy(tariff: Tariff, energy_wh: int) -> EnergyCharge:
-    """The energy charge of a session: energy billed in step_size blocks of Wh."""
-    component = tariff.energy_component()
-    step = component.step_size
-    billed_wh = -(-max(0, energy_wh) // step) * step
-    quantity_kwh = (Decimal(billed_wh) / 1000).quantize(Decimal("0.001"))
-    vat_rate = component.vat if component.vat is not None else Decimal(0)
-    amount_excl_vat = round_money(quantity_kwh * component.price, tariff.currency)
-    vat_amount = round_money(amount_excl_vat * vat_rate / 100, tariff.currency)
-    return EnergyCharge(
-        billed_wh=billed_wh,
-        quantity_kwh=quantity_kwh,
-        unit_price_excl_vat=component.price,
-        vat_rate_percent=vat_rate,
-        amount_excl_vat=amount_excl_vat,
-        vat_amount=vat_amount,
-        amount_incl_vat=amount_excl_vat + vat_amount,
-    )

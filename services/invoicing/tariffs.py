@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,7 @@ from .cdr_json import dumps
 from .ocpi import Tariff
 
 PRODUCER = "tariffs"
+_GRACE = timedelta(minutes=1)  # clock differences between the caller and this process
 
 
 class TariffError(ValueError):
@@ -137,7 +138,9 @@ class TariffStore:
             raise TariffError(f"the document's id {tariff.id!r} is not {tariff_id!r}")
         text = dumps(document)
         now = self._clock()
-        valid_from = tariff.start_date_time or now
+        # Never retroactive: a version applies from when it is stored (or its later start), so
+        # sessions already priced are priced the same on any replay.
+        valid_from = max(tariff.start_date_time, now) if tariff.start_date_time else now
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tariff:{tariff_id}",)
@@ -211,6 +214,12 @@ class TariffStore:
             raise TariffError("a connector assignment needs the station")
         now = self._clock()
         start = valid_from or now
+        if start < now - _GRACE:
+            raise TariffError(
+                "an assignment cannot start in the past: sessions already priced would price"
+                " differently on a replay; leave --from out to start now"
+            )
+        start = max(start, now)
         if valid_to is not None and valid_to <= start:
             raise TariffError("valid_to must be after valid_from")
         async with self._pool.connection() as conn, conn.transaction():
@@ -282,3 +291,15 @@ def _stored(row: dict[str, Any]) -> StoredTariff:
         valid_to=row["valid_to"],
         put_at=row["put_at"],
     )
+
+
+async def load_catalogue(
+    conn: AsyncConnection[Any],
+) -> tuple[list[StoredTariff], list[Assignment]]:
+    """Every tariff version and assignment: the reference data invoicing prices with."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT * FROM tariff_versions ORDER BY tariff_id, revision")
+        versions = [_stored(r) for r in await cur.fetchall()]
+        await cur.execute("SELECT * FROM tariff_assignments ORDER BY assignment_id")
+        assignments = [Assignment(**r) for r in await cur.fetchall()]
+    return versions, assignments

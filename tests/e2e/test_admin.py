@@ -164,14 +164,17 @@ async def test_tariffs_are_versioned_exported_exactly_and_logged(
         assert response.headers["X-Tariff-Revision"] == "2" and '"price": 3.50' in response.text
 
     code, out, err = await cli(
-        product, "tariffs", "assign", "NIGHT", "--station", "CP-T", "--from", "2026-11-01T00:00:00"
+        product, "tariffs", "assign", "NIGHT", "--station", "CP-T", "--from", "2099-01-01T00:00:00"
     )
     assert code == 0, err
     async with httpx.AsyncClient(base_url=product.api) as http:
         assignments = (await http.get("/api/v1/tariff-assignments")).json()
     assert [(a["tariff_id"], a["station_id"], a["valid_from"]) for a in assignments] == [
-        ("NIGHT", "CP-T", "2026-11-01T00:00:00Z")
+        ("NIGHT", "CP-T", "2099-01-01T00:00:00Z")
     ]
+    # Never retroactive: sessions already priced must price the same on a replay.
+    code, _, err = await cli(product, "tariffs", "assign", "NIGHT", "--from", "2020-01-01T00:00:00")
+    assert code == 1 and "cannot start in the past" in err
     code, _, err = await cli(product, "tariffs", "assign", "NOPE")
     assert code == 1 and "no tariff 'NOPE'" in err
     bad = tmp_path / "bad.json"
