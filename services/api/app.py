@@ -95,6 +95,9 @@ class Invoice(BaseModel):
     total_vat: str
     total_incl_vat: str
     source_event_id: str
+    document_type: Literal["invoice", "credit_note"]
+    cancels: str | None = Field(description="Credit note: the invoice it cancels.")
+    replaces: str | None = Field(description="Invoice: the invoice it replaces.")
     log_position: str
 
 

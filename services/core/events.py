@@ -224,6 +224,9 @@ class Invoice:
     lines: tuple[InvoiceLine, ...] = field(default_factory=tuple)
     id_tag: str | None = None
     transaction_ref: str = ""
+    document_type: str = "invoice"
+    cancels: str | None = None
+    replaces: str | None = None
 
     @property
     def key(self) -> str:

@@ -2,7 +2,9 @@
 
 One invoice per completed session, numbered ``{issuer}-{year}-{000001}`` without gaps per issuer
 and year (the year of the session's stop time, UTC), in the order completions appear on the log.
-A session flagged for review is not invoiced: an invoice, once issued, is final.
+A session flagged for review is not invoiced: an invoice, once issued, is final. When a later
+revision of an invoiced session bills differently (late meter values, a corrected stop), a
+credit note cancels the invoice and a new invoice replaces it: new documents, never updates.
 
 The session's CDR (``cdrs.cdr_skeleton``) is priced by the OCPI engine (``pricing.price``) with
 the tariff version valid at the session's start on its connector (``tariffs.tariff_at``), or the
@@ -17,7 +19,8 @@ stored, or later), so a session is priced with the same tariff live and on any r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -47,7 +50,9 @@ _QUANTUM = {"kWh": Decimal("0.001"), "h": Decimal("0.0001")}
 @dataclass(slots=True)
 class IssuerState:
     last_number: dict[str, int] = field(default_factory=dict)  # year -> last sequence issued
-    invoiced: dict[str, str] = field(default_factory=dict)  # session id -> invoice number
+    invoiced: dict[str, str] = field(default_factory=dict)  # session id -> current invoice
+    # session id -> [digest of what was billed, currency, total excl., VAT, total incl.]
+    billed: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,10 +84,18 @@ class InvoiceProcessor(Processor[IssuerState]):
         return IssuerState()
 
     def dump_state(self, state: IssuerState) -> dict[str, Any]:
-        return {"last_number": state.last_number, "invoiced": state.invoiced}
+        return {
+            "last_number": state.last_number,
+            "invoiced": state.invoiced,
+            "billed": state.billed,
+        }
 
     def load_state(self, data: dict[str, Any]) -> IssuerState:
-        return IssuerState(dict(data.get("last_number", {})), dict(data.get("invoiced", {})))
+        return IssuerState(
+            dict(data.get("last_number", {})),
+            dict(data.get("invoiced", {})),
+            dict(data.get("billed", {})),
+        )
 
     def evolve(
         self, state: IssuerState, event: Event, position: Position
@@ -91,19 +104,88 @@ class InvoiceProcessor(Processor[IssuerState]):
             return state, []
         if event.review_required:
             return state, []  # held until its figures are reviewed: an invoice is final
-        if event.session_id in state.invoiced:
-            return state, []
         if event.stopped_at is None or event.meter_stop_wh is None:
             return state, []
+        draft = self.invoice("", event)
+        digest = _digest(draft)
+        previous = state.invoiced.get(event.session_id)
+        billed = state.billed.get(event.session_id)
+        if previous is not None and (billed is None or billed[0] == digest):
+            return state, []  # already invoiced as it is (or invoiced before corrections existed)
         year = str(event.stopped_at.year)
-        number = state.last_number.get(year, 0) + 1
-        invoice = self.invoice(f"{self._issuer}-{year}-{number:06d}", event)
-        # Only now, with the invoice made, does the state change (a new state, not the old one).
-        state = IssuerState(
-            {**state.last_number, year: number},
-            {**state.invoiced, event.session_id: invoice.invoice_number},
+        numbers = dict(state.last_number)
+        documents: list[Event] = []
+
+        def next_number() -> str:
+            numbers[year] = numbers.get(year, 0) + 1
+            return f"{self._issuer}-{year}-{numbers[year]:06d}"
+
+        if previous is not None and billed is not None:
+            # A late change to an invoiced session: cancel the invoice, then issue a new one.
+            documents.append(self.credit_note(next_number(), previous, billed, event))
+        number = next_number()
+        documents.append(
+            replace(draft, event_id=f"invoice:{number}", invoice_number=number, replaces=previous)
         )
-        return state, [invoice]
+        # Only now, with the documents made, does the state change (a new state, not the old).
+        state = IssuerState(
+            numbers,
+            {**state.invoiced, event.session_id: number},
+            {
+                **state.billed,
+                event.session_id: [
+                    digest,
+                    draft.currency,
+                    draft.total_excl_vat,
+                    draft.total_vat,
+                    draft.total_incl_vat,
+                ],
+            },
+        )
+        return state, documents
+
+    def credit_note(
+        self, number: str, cancels: str, billed: list[str], session: SessionEvent
+    ) -> Invoice:
+        """Cancels an invoice: its amounts, negated, on a document of its own."""
+        assert session.stopped_at is not None and session.meter_stop_wh is not None
+        _, currency, excl, vat, incl = billed
+        negated = [str(-Decimal(amount)) for amount in (excl, vat, incl)]
+        line = InvoiceLine(
+            description=f"Cancels invoice {cancels}",
+            quantity="1",
+            unit="invoice",
+            unit_price_excl_vat=negated[0],
+            vat_rate_percent="",
+            amount_excl_vat=negated[0],
+            vat_amount=negated[1],
+            amount_incl_vat=negated[2],
+        )
+        return Invoice(
+            event_id=f"invoice:{number}",
+            invoice_number=number,
+            issuer=self._issuer,
+            session_id=session.session_id,
+            station_id=session.station_id,
+            connector_id=session.connector_id,
+            transaction_id=session.transaction_id,
+            transaction_ref=session.transaction_ref,
+            id_tag=session.id_tag,
+            started_at=session.started_at,
+            stopped_at=session.stopped_at,
+            meter_start_wh=session.meter_start_wh,
+            meter_stop_wh=session.meter_stop_wh,
+            energy_wh=session.energy_wh,
+            tariff_id="",
+            currency=currency,
+            lines=(line,),
+            total_excl_vat=negated[0],
+            total_vat=negated[1],
+            total_incl_vat=negated[2],
+            source_event_id=session.event_id,
+            document_type="credit_note",
+            cancels=cancels,
+        )
 
     def tariff_for(self, session: SessionEvent) -> tuple[Tariff, str]:
         """The tariff that prices the session, and how it is named on the invoice."""
@@ -152,6 +234,25 @@ class InvoiceProcessor(Processor[IssuerState]):
             total_incl_vat=str(total_excl + total_vat),
             source_event_id=session.event_id,
         )
+
+
+def _digest(draft: Invoice) -> str:
+    """What an invoice bills, apart from its number: a change means a correction."""
+    content = (
+        draft.lines,
+        draft.total_excl_vat,
+        draft.total_vat,
+        draft.total_incl_vat,
+        draft.currency,
+        draft.tariff_id,
+        draft.started_at,
+        draft.stopped_at,
+        draft.energy_wh,
+        draft.meter_start_wh,
+        draft.meter_stop_wh,
+        draft.id_tag,
+    )
+    return hashlib.blake2b(repr(content).encode(), digest_size=12).hexdigest()
 
 
 def invoice_lines(priced: PricedCdr) -> tuple[InvoiceLine, ...]:

@@ -1,4 +1,5 @@
-"""PostgreSQL projection of issued invoices. Rows are inserted once and never updated."""
+"""PostgreSQL projection of issued invoices and credit notes. Rows are inserted once, never
+updated."""
 
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ async def insert_invoice(conn: AsyncConnection[Any], inv: Invoice, position: Pos
         "INSERT INTO invoices (invoice_number, issuer, session_id, station_id, connector_id,"
         " transaction_id, id_tag, started_at, stopped_at, meter_start_wh, meter_stop_wh,"
         " energy_wh, tariff_id, currency, lines, total_excl_vat, total_vat, total_incl_vat,"
-        ' source_event_id, stream, partition, "offset")'
+        ' source_event_id, stream, partition, "offset", transaction_ref, document_type, cancels,'
+        " replaces)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-        " %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        " %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         (
             inv.invoice_number,
             inv.issuer,
@@ -54,5 +56,9 @@ async def insert_invoice(conn: AsyncConnection[Any], inv: Invoice, position: Pos
             position.stream,
             position.partition,
             position.offset,
+            inv.transaction_ref,
+            inv.document_type,
+            inv.cancels,
+            inv.replaces,
         ),
     )

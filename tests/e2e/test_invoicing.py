@@ -103,3 +103,54 @@ async def test_a_session_across_the_night_rate_with_parking(data_dir: Path) -> N
         )
     finally:
         product.kill(15)
+
+
+async def test_a_late_meter_value_is_corrected_by_a_credit_note(data_dir: Path) -> None:
+    """The station rounds meterStop down to whole kWh; the last sampled reading, queued while it
+    was offline, arrives after the stop and the invoice: the session bills more, so the invoice
+    is cancelled by a credit note and replaced, never changed."""
+    product = Product(data_dir).start()
+    try:
+        client = await OcppClient.connect(product.ocpp_port, "CP-LATE")
+        await client.call(
+            "1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}
+        )
+        started = await client.call(
+            "2",
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-05-01T10:00:00Z"},
+        )
+        tx = int(started["transactionId"])
+        stop = {"transactionId": tx, "meterStop": 12_000, "timestamp": "2026-05-01T11:00:00Z"}
+        await client.call("3", "StopTransaction", stop)
+
+        def documents(count: int) -> list[dict[str, Any]] | None:
+            rows = [r for r in product.get("/api/v1/invoices") if r["station_id"] == "CP-LATE"]
+            return rows if len(rows) >= count else None
+
+        [first] = eventually(lambda: documents(1), 30, "the first invoice")
+        assert (first["energy_wh"], first["total_incl_vat"]) == (12_000, "5.57")  # 12 kWh
+
+        late = meter_values(tx, "2026-05-01T10:59:00Z", "12.345", "kWh")
+        await client.call("4", "MeterValues", late)
+        await client.close()
+
+        found = eventually(lambda: documents(3), 30, "the credit note and the new invoice")
+        by_type = {(d["document_type"], d["invoice_number"]): d for d in found}
+        [credit] = [d for (kind, _), d in by_type.items() if kind == "credit_note"]
+        [replacement] = [d for d in found if d["replaces"] == first["invoice_number"]]
+        assert credit["cancels"] == first["invoice_number"]
+        assert credit["total_incl_vat"] == "-5.57"
+        assert (
+            replacement["energy_wh"],
+            replacement["total_excl_vat"],
+            replacement["total_incl_vat"],
+        ) == (
+            12_345,
+            "4.81",  # 12.345 kWh at 0.39
+            "5.72",
+        )
+        # The first invoice is still there as it was issued.
+        assert next(d for d in found if d["invoice_number"] == first["invoice_number"]) == first
+    finally:
+        product.kill(15)

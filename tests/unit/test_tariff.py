@@ -160,3 +160,23 @@ def test_one_invoice_per_completed_session_with_gapless_numbers() -> None:
     )
     assert a.lines[0].quantity == "10.000" and a.source_event_id == "a:2"
     assert a.event_id == "invoice:CL-2026-000001"
+
+
+def test_a_late_change_is_a_credit_note_and_a_new_invoice() -> None:
+    first = session("a")
+    corrected = dataclasses.replace(
+        first, revision=3, event_id="a:3", energy_wh=12_000, meter_stop_wh=12_000
+    )
+    documents = run([first, corrected, corrected, session("b")])
+    assert [
+        (d.invoice_number, d.document_type, d.cancels, d.replaces, d.total_incl_vat)
+        for d in documents
+    ] == [
+        ("CL-2026-000001", "invoice", None, None, "3.00"),
+        ("CL-2026-000002", "credit_note", "CL-2026-000001", None, "-3.00"),
+        ("CL-2026-000003", "invoice", None, "CL-2026-000001", "3.60"),  # 12 kWh
+        ("CL-2026-000004", "invoice", None, None, "3.00"),
+    ]
+    credit = documents[1]
+    assert (credit.total_excl_vat, credit.total_vat) == ("-2.50", "-0.50")
+    assert credit.lines[0].description == "Cancels invoice CL-2026-000001"
