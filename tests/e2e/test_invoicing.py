@@ -154,3 +154,78 @@ async def test_a_late_meter_value_is_corrected_by_a_credit_note(data_dir: Path) 
         assert next(d for d in found if d["invoice_number"] == first["invoice_number"]) == first
     finally:
         product.kill(15)
+
+
+async def test_a_2_0_1_session_is_priced_with_charging_time_and_parking(data_dir: Path) -> None:
+    product = Product(data_dir).start()
+    try:
+        async with httpx.AsyncClient(base_url=product.api) as http:
+            tariff = """{"country_code": "SE", "party_id": "CLG", "id": "TIME-PARK",
+                "currency": "SEK", "last_updated": "2026-11-01T00:00:00Z",
+                "elements": [{"price_components": [
+                    {"type": "ENERGY", "price": 0.30, "vat": 25, "step_size": 1},
+                    {"type": "TIME", "price": 6.00, "vat": 25, "step_size": 60},
+                    {"type": "PARKING_TIME", "price": 12.00, "vat": 25, "step_size": 300}]}]}"""
+            assert (await http.put("/api/v1/tariffs/TIME-PARK", content=tariff)).status_code == 201
+            body = {"tariff_id": "TIME-PARK", "station_id": "CS-201"}
+            assert (await http.post("/api/v1/tariff-assignments", json=body)).status_code == 201
+
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+
+        def event(kind: str, seq: int, minutes: int, wh: int, **info: Any) -> dict[str, Any]:
+            at = (start + timedelta(minutes=minutes)).isoformat()
+            return {
+                "eventType": kind,
+                "timestamp": at,
+                "triggerReason": "MeterValuePeriodic",
+                "seqNo": seq,
+                "transactionInfo": {"transactionId": "TX-201", **info},
+                "evse": {"id": 1, "connectorId": 1},
+                "meterValue": [
+                    {
+                        "timestamp": at,
+                        "sampledValue": [
+                            {
+                                "value": wh,
+                                "measurand": "Energy.Active.Import.Register",
+                                "unitOfMeasure": {"unit": "Wh"},
+                            }
+                        ],
+                    }
+                ],
+            }
+
+        client = await OcppClient.connect(product.ocpp_port, "CS-201", "ocpp2.0.1")
+        boot = {"reason": "PowerUp", "chargingStation": {"vendorName": "V", "model": "M"}}
+        await client.call("1", "BootNotification", boot)
+        await client.call(
+            "2", "TransactionEvent", event("Started", 0, 0, 0, chargingState="Charging")
+        )
+        await client.call(
+            "3", "TransactionEvent", event("Updated", 1, 30, 5_000, chargingState="SuspendedEV")
+        )
+        await client.call(
+            "4", "TransactionEvent", event("Ended", 2, 41, 5_000, stoppedReason="EVDisconnected")
+        )
+        await client.close()
+
+        def invoice() -> dict[str, Any] | None:
+            rows = product.get("/api/v1/invoices")
+            return next((r for r in rows if r["station_id"] == "CS-201"), None)
+
+        found = eventually(invoice, 30, "the invoice")
+        assert found["tariff_id"] == "TIME-PARK#1" and found["transaction_id"] is None
+        assert found["transaction_ref"] == "TX-201"
+        lines = [
+            (line["description"], line["quantity"], line["amount_excl_vat"], line["vat_amount"])
+            for line in found["lines"]
+        ]
+        # 5 kWh; 30 minutes charging; 11 minutes parking billed as 15.
+        assert lines == [
+            ("Energy", "5.000", "1.50", "0.38"),
+            ("Charging time", "0.5000", "3.00", "0.75"),
+            ("Parking time", "0.2500", "3.00", "0.75"),
+        ]
+        assert (found["total_excl_vat"], found["total_incl_vat"]) == ("7.50", "9.38")
+    finally:
+        product.kill(15)
