@@ -20,6 +20,7 @@ from ..gateway.commands import CommandSender
 from ..invoicing.tariffs import TariffStore
 from ..registry.store import Registry
 from .commands import commands_router
+from .invoices import Invoice, invoice_out, invoices_router
 from .registry import registry_router
 from .stations import stations_router
 from .tariffs import tariffs_router
@@ -61,43 +62,6 @@ class Session(BaseModel):
     review_required: bool
     charging_periods: list[ChargingPeriod]
     revision: int
-    log_position: str
-
-
-class InvoiceLine(BaseModel):
-    description: str
-    quantity: str
-    unit: str
-    unit_price_excl_vat: str
-    vat_rate_percent: str
-    amount_excl_vat: str
-    vat_amount: str
-    amount_incl_vat: str
-
-
-class Invoice(BaseModel):
-    invoice_number: str
-    session_id: str
-    station_id: str
-    connector_id: int
-    transaction_id: int | None
-    transaction_ref: str
-    id_tag: str | None
-    started_at: datetime
-    stopped_at: datetime
-    meter_start_wh: int | None
-    meter_stop_wh: int
-    energy_wh: int
-    tariff_id: str
-    currency: str
-    lines: list[InvoiceLine]
-    total_excl_vat: str
-    total_vat: str
-    total_incl_vat: str
-    source_event_id: str
-    document_type: Literal["invoice", "credit_note"]
-    cancels: str | None = Field(description="Credit note: the invoice it cancels.")
-    replaces: str | None = Field(description="Invoice: the invoice it replaces.")
     log_position: str
 
 
@@ -151,6 +115,7 @@ def create_app(
     app.include_router(registry_router(registry))
     app.include_router(stations_router(fetch))
     app.include_router(tariffs_router(tariffs))
+    app.include_router(invoices_router(fetch))
     app.include_router(commands_router(commands))
 
     def session_out(row: dict[str, Any]) -> Session:
@@ -216,18 +181,7 @@ def create_app(
             session_id,
             limit,
         )
-        return [
-            Invoice(
-                **{
-                    **r,
-                    "total_excl_vat": str(r["total_excl_vat"]),
-                    "total_vat": str(r["total_vat"]),
-                    "total_incl_vat": str(r["total_incl_vat"]),
-                },
-                log_position=_position(r),
-            )
-            for r in rows
-        ]
+        return [invoice_out(r) for r in rows]
 
     @app.get("/api/v1/events", response_model=list[FrameOut], tags=["events"])
     async def list_events(

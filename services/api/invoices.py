@@ -1,0 +1,221 @@
+"""Invoices and credit notes over HTTP: one by one, as CSV for accounting, as a printable page."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from pydantic import BaseModel, Field
+
+Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
+
+# One row per invoice line; documented in docs/exports.md.
+CSV_COLUMNS = (
+    "invoice_number",
+    "document_type",
+    "cancels",
+    "replaces",
+    "issued_for_session",
+    "station_id",
+    "connector_id",
+    "id_tag",
+    "started_at",
+    "stopped_at",
+    "energy_wh",
+    "currency",
+    "line",
+    "description",
+    "quantity",
+    "unit",
+    "unit_price_excl_vat",
+    "vat_rate_percent",
+    "amount_excl_vat",
+    "vat_amount",
+    "amount_incl_vat",
+)
+
+
+class InvoiceLine(BaseModel):
+    description: str
+    quantity: str
+    unit: str
+    unit_price_excl_vat: str
+    vat_rate_percent: str
+    amount_excl_vat: str
+    vat_amount: str
+    amount_incl_vat: str
+
+
+class Invoice(BaseModel):
+    invoice_number: str
+    session_id: str
+    station_id: str
+    connector_id: int
+    transaction_id: int | None
+    transaction_ref: str
+    id_tag: str | None
+    started_at: datetime
+    stopped_at: datetime
+    meter_start_wh: int | None
+    meter_stop_wh: int
+    energy_wh: int
+    tariff_id: str
+    currency: str
+    lines: list[InvoiceLine]
+    total_excl_vat: str
+    total_vat: str
+    total_incl_vat: str
+    source_event_id: str
+    document_type: Literal["invoice", "credit_note"]
+    cancels: str | None = Field(description="Credit note: the invoice it cancels.")
+    replaces: str | None = Field(description="Invoice: the invoice it replaces.")
+    log_position: str
+
+
+def invoice_out(row: dict[str, Any]) -> Invoice:
+    return Invoice(
+        **{
+            **row,
+            "total_excl_vat": str(row["total_excl_vat"]),
+            "total_vat": str(row["total_vat"]),
+            "total_incl_vat": str(row["total_incl_vat"]),
+        },
+        log_position=f"{row['stream']}/{row['partition']}/{row['offset']}",
+    )
+
+
+def invoices_router(fetch: Fetch) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["invoices"])
+
+    async def one(invoice_number: str) -> Invoice:
+        rows = await fetch("SELECT * FROM invoices WHERE invoice_number = %s", invoice_number)
+        if not rows:
+            raise HTTPException(404, f"no invoice or credit note {invoice_number!r}")
+        return invoice_out(rows[0])
+
+    @router.get("/invoices.csv", response_class=Response)
+    async def invoices_csv(
+        from_: date | None = Query(None, alias="from", description="Stopped on or after (UTC)."),
+        to: date | None = Query(None, description="Stopped before this day (UTC)."),
+    ) -> Response:
+        """Every invoice and credit note line, for accounting (columns: docs/exports.md)."""
+        start = datetime.combine(from_, time(), tzinfo=UTC) if from_ else None
+        end = datetime.combine(to, time(), tzinfo=UTC) if to else None
+        rows = await fetch(
+            "SELECT * FROM invoices WHERE (%s::timestamptz IS NULL OR stopped_at >= %s)"
+            " AND (%s::timestamptz IS NULL OR stopped_at < %s) ORDER BY invoice_number",
+            start,
+            start,
+            end,
+            end,
+        )
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for document in map(invoice_out, rows):
+            for n, line in enumerate(document.lines, start=1):
+                writer.writerow(
+                    (
+                        document.invoice_number,
+                        document.document_type,
+                        document.cancels or "",
+                        document.replaces or "",
+                        document.session_id,
+                        document.station_id,
+                        document.connector_id,
+                        document.id_tag or "",
+                        document.started_at.isoformat(),
+                        document.stopped_at.isoformat(),
+                        document.energy_wh,
+                        document.currency,
+                        n,
+                        line.description,
+                        line.quantity,
+                        line.unit,
+                        line.unit_price_excl_vat,
+                        line.vat_rate_percent,
+                        line.amount_excl_vat,
+                        line.vat_amount,
+                        line.amount_incl_vat,
+                    )
+                )
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+
+    @router.get("/invoices/{invoice_number}.html", response_class=Response)
+    async def invoice_html(invoice_number: str) -> Response:
+        """The document as a page a customer can read and check."""
+        return Response(render_html(await one(invoice_number)), media_type="text/html")
+
+    @router.get("/invoices/{invoice_number}", response_model=Invoice)
+    async def get_invoice(invoice_number: str) -> Invoice:
+        return await one(invoice_number)
+
+    return router
+
+
+def _hours(start: datetime, end: datetime) -> str:
+    minutes = (end - start) // timedelta(minutes=1)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def render_html(doc: Invoice) -> str:
+    """What a customer is entitled to check (Eichrecht): times, meter readings, energy."""
+    e = html.escape
+    title = "Credit note" if doc.document_type == "credit_note" else "Invoice"
+    relation = ""
+    if doc.cancels:
+        relation = f"<p>Cancels invoice {e(doc.cancels)}.</p>"
+    if doc.replaces:
+        relation = f"<p>Replaces invoice {e(doc.replaces)}, cancelled by a credit note.</p>"
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{e(v)}</td>"
+            for v in (
+                line.description,
+                f"{line.quantity} {line.unit}",
+                line.unit_price_excl_vat,
+                f"{line.vat_rate_percent} %" if line.vat_rate_percent else "no VAT",
+                line.amount_excl_vat,
+                line.vat_amount,
+                line.amount_incl_vat,
+            )
+        )
+        + "</tr>"
+        for line in doc.lines
+    )
+    meter_start = "-" if doc.meter_start_wh is None else f"{doc.meter_start_wh} Wh"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} {e(doc.invoice_number)}</title></head>
+<body>
+<h1>{title} {e(doc.invoice_number)}</h1>
+{relation}
+<h2>Charging session</h2>
+<table>
+<tr><th>Station, connector</th><td>{e(doc.station_id)}, {doc.connector_id}</td></tr>
+<tr><th>Identification</th><td>{e(doc.id_tag or "-")}</td></tr>
+<tr><th>Start (UTC)</th><td>{doc.started_at.isoformat()}</td></tr>
+<tr><th>End (UTC)</th><td>{doc.stopped_at.isoformat()}</td></tr>
+<tr><th>Duration</th><td>{_hours(doc.started_at, doc.stopped_at)}</td></tr>
+<tr><th>Meter reading at start</th><td>{meter_start}</td></tr>
+<tr><th>Meter reading at end</th><td>{doc.meter_stop_wh} Wh</td></tr>
+<tr><th>Energy</th><td>{doc.energy_wh} Wh</td></tr>
+<tr><th>Tariff</th><td>{e(doc.tariff_id or "-")}</td></tr>
+</table>
+<h2>Charges ({e(doc.currency)})</h2>
+<table>
+<tr><th>Item</th><th>Quantity</th><th>Unit price excl. VAT</th><th>VAT</th>
+<th>Amount excl. VAT</th><th>VAT amount</th><th>Amount incl. VAT</th></tr>
+{rows}
+<tr><th colspan="4">Total</th><td>{e(doc.total_excl_vat)}</td><td>{e(doc.total_vat)}</td>
+<td>{e(doc.total_incl_vat)}</td></tr>
+</table>
+<p>Signed meter values: none were carried with this session.</p>
+<p>Derived from {e(doc.source_event_id)}, log position {e(doc.log_position)}.</p>
+</body></html>
+"""
