@@ -361,3 +361,25 @@ def _utc(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+invoices = typer.Typer(help="Invoices and credit notes.", no_args_is_help=True)
+
+
+@invoices.command("evidence")
+def invoice_evidence(invoice_number: str, api_url: ApiUrl = DEFAULT_API) -> None:
+    """Print the chain behind a document as JSON: invoice, session, every OCPP frame."""
+    typer.echo(_raw(api_url, "GET", f"/invoices/{invoice_number}/evidence").text)
+
+
+@invoices.command("export")
+def export_invoices(
+    valid_from: Annotated[
+        str | None, typer.Option("--from", help="Stopped on or after this UTC day.")
+    ] = None,
+    valid_to: Annotated[str | None, typer.Option("--to", help="Stopped before this day.")] = None,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Print every invoice and credit note line as CSV (columns: docs/exports.md)."""
+    query = "&".join(f"{k}={v}" for k, v in (("from", valid_from), ("to", valid_to)) if v)
+    typer.echo(_raw(api_url, "GET", f"/invoices.csv{'?' + query if query else ''}").text, nl=False)

@@ -32,6 +32,7 @@ EXIT_FAILURE = 1
 app.add_typer(admin_cli.stations, name="stations")
 app.add_typer(admin_cli.tokens, name="tokens")
 app.add_typer(admin_cli.tariffs, name="tariffs")
+app.add_typer(admin_cli.invoices, name="invoices")
 app.command("command")(admin_cli.send_command)
 
 

@@ -77,6 +77,35 @@ class Invoice(BaseModel):
     log_position: str
 
 
+class SessionFigures(BaseModel):
+    session_id: str
+    revision: int = Field(description="The session as the ledger holds it now.")
+    status: str
+    energy_wh: int
+    meter_start_wh: int | None
+    meter_stop_wh: int | None
+    started_at: datetime
+    stopped_at: datetime | None
+    flags: list[str]
+
+
+class EvidenceFrame(BaseModel):
+    log_position: str
+    direction: str
+    message_type: int | None
+    unique_id: str | None
+    action: str | None
+    raw: str = Field(description="The frame exactly as sent.")
+    received_at: datetime
+    connection_id: str
+
+
+class Evidence(BaseModel):
+    invoice: Invoice
+    session: SessionFigures
+    frames: list[EvidenceFrame]
+
+
 def invoice_out(row: dict[str, Any]) -> Invoice:
     return Invoice(
         **{
@@ -150,6 +179,46 @@ def invoices_router(fetch: Fetch) -> APIRouter:
     async def invoice_html(invoice_number: str) -> Response:
         """The document as a page a customer can read and check."""
         return Response(render_html(await one(invoice_number)), media_type="text/html")
+
+    @router.get("/invoices/{invoice_number}/evidence", response_model=Evidence)
+    async def evidence(invoice_number: str) -> Evidence:
+        """The chain behind a document: invoice → session → every OCPP frame that made the
+        session's figures, each with its log position, so an auditor can check each figure."""
+        document = await one(invoice_number)
+        sessions = await fetch(
+            "SELECT session_id, revision, status, energy_wh, meter_start_wh, meter_stop_wh,"
+            " started_at, stopped_at, flags, frame_positions FROM sessions WHERE session_id = %s",
+            document.session_id,
+        )
+        if not sessions:
+            raise HTTPException(404, f"the session of {invoice_number!r} is not in the ledger")
+        session = sessions[0]
+        positions = [p.rsplit("/", 2) for p in session["frame_positions"]]
+        frames = await fetch(
+            "SELECT f.* FROM unnest(%s::text[], %s::int[], %s::bigint[])"
+            ' AS p(stream, partition, "offset") JOIN frames f USING (stream, partition, "offset")'
+            ' ORDER BY f.partition, f."offset"',
+            [p[0] for p in positions],
+            [int(p[1]) for p in positions],
+            [int(p[2]) for p in positions],
+        )
+        return Evidence(
+            invoice=document,
+            session=SessionFigures(**{k: v for k, v in session.items() if k != "frame_positions"}),
+            frames=[
+                EvidenceFrame(
+                    log_position=f"{f['stream']}/{f['partition']}/{f['offset']}",
+                    direction=f["direction"],
+                    message_type=f["message_type"],
+                    unique_id=f["unique_id"],
+                    action=f["action"],
+                    raw=bytes(f["raw"]).decode("utf-8"),
+                    received_at=f["received_at"],
+                    connection_id=f["connection_id"],
+                )
+                for f in frames
+            ],
+        )
 
     @router.get("/invoices/{invoice_number}", response_model=Invoice)
     async def get_invoice(invoice_number: str) -> Invoice:

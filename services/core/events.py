@@ -128,6 +128,7 @@ class SessionEvent:
     review_required: bool = False
     charging_periods: tuple[ChargingPeriod, ...] = ()
     energy_by_hour: tuple[HourlyEnergy, ...] = ()
+    frame_positions: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -389,7 +390,7 @@ _NESTED: dict[type[Any], dict[str, type[Any]]] = {
     Invoice: {"lines": InvoiceLine},
     SessionEvent: {"charging_periods": ChargingPeriod, "energy_by_hour": HourlyEnergy},
 }
-_TUPLES: dict[type[Any], tuple[str, ...]] = {SessionEvent: ("flags",)}
+_TUPLES: dict[type[Any], tuple[str, ...]] = {SessionEvent: ("flags", "frame_positions")}
 
 
 def to_record(event: Event) -> dict[str, Any]:

@@ -123,9 +123,9 @@ _UPSERT_SESSION = (
     " id_tag, started_at, stopped_at, meter_start_wh, meter_stop_wh, last_meter_wh, energy_wh,"
     " stop_reason, status, source_stream, source_partition, source_offset, transaction_ref,"
     " ocpp_version, evse_id, id_token_type, last_meter_at, flags, review_required,"
-    " charging_periods)"
+    " charging_periods, frame_positions)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-    " %s, %s, %s, %s, %s)"
+    " %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (session_id) DO UPDATE SET"
     " revision = EXCLUDED.revision, connector_id = EXCLUDED.connector_id,"
     " id_tag = EXCLUDED.id_tag, started_at = EXCLUDED.started_at,"
@@ -137,7 +137,8 @@ _UPSERT_SESSION = (
     " source_offset = EXCLUDED.source_offset, evse_id = EXCLUDED.evse_id,"
     " id_token_type = EXCLUDED.id_token_type, last_meter_at = EXCLUDED.last_meter_at,"
     " flags = EXCLUDED.flags, review_required = EXCLUDED.review_required,"
-    " charging_periods = EXCLUDED.charging_periods"
+    " charging_periods = EXCLUDED.charging_periods,"
+    " frame_positions = EXCLUDED.frame_positions"
     " WHERE sessions.revision < EXCLUDED.revision"
 )
 
@@ -173,6 +174,7 @@ async def upsert_sessions(conn: AsyncConnection[Any], sessions: list[SessionEven
                     list(s.flags),
                     s.review_required,
                     Jsonb([period_json(p) for p in s.charging_periods]),
+                    list(s.frame_positions),
                 )
                 for s in sessions
             ],

@@ -87,6 +87,7 @@ class Session:
     last_event_at: datetime | None = None  # the latest 2.x TransactionEvent's timestamp
     revision: int = 0
     digest: str = ""
+    frames: tuple[str, ...] = ()  # log positions of the CALLs and answers that changed it
 
     @property
     def session_id(self) -> str:
@@ -169,6 +170,7 @@ def _dump_session(s: Session) -> dict[str, Any]:
         "last_event_at": _time(s.last_event_at),
         "revision": s.revision,
         "digest": s.digest,
+        "frames": list(s.frames),
     }
 
 
@@ -185,6 +187,7 @@ def _load_session(d: dict[str, Any]) -> Session:
             "seen_at": _parse(d["seen_at"]),
             "last_event_at": _parse(d.get("last_event_at")),
             "seq_nos": frozenset(d["seq_nos"]),
+            "frames": tuple(d.get("frames", ())),
             "samples": {datetime.fromisoformat(k): Sample.load(v) for k, v in d["samples"].items()},
             "states": {datetime.fromisoformat(k): v for k, v in d["states"].items()},
         }
@@ -228,7 +231,8 @@ class SessionsProcessor(Processor[StationSessions]):
                 return state, []
             # Copy on write: the state handed in stays as it was, even if this event fails.
             state = replace(state, open_calls=dict(state.open_calls))
-            state.open_calls[call_key] = [event.action, event.raw]  # parsed once answered
+            # Parsed once answered; its log position is evidence for what it changes.
+            state.open_calls[call_key] = [event.action, event.raw, _where(position)]
             while len(state.open_calls) > _MAX_OPEN_CALLS:
                 del state.open_calls[next(iter(state.open_calls))]
             return state, []
@@ -244,7 +248,7 @@ class SessionsProcessor(Processor[StationSessions]):
             sessions=dict(state.sessions),
             forgotten=list(state.forgotten),
         )
-        action, call = state.open_calls.pop(call_key)
+        action, call, *where = state.open_calls.pop(call_key)
         if event.message_type == 4:
             return state, []
         # Decimal, not float: 2.x meter values are JSON numbers. (Older state kept the payload.)
@@ -254,6 +258,10 @@ class SessionsProcessor(Processor[StationSessions]):
         answer = json.loads(event.raw)[2]
         step = _Step(state, event, position)
         step.apply(action, request, answer if isinstance(answer, dict) else {})
+        evidence = (*where, _where(position))
+        for ref in step.touched:
+            session = state.sessions[ref]
+            state.sessions[ref] = replace(session, frames=(*session.frames, *evidence))
         return state, [*step.readings, *self._changes(state, step.touched, position)]
 
     def _changes(
@@ -286,8 +294,20 @@ class SessionsProcessor(Processor[StationSessions]):
 _CONTENT = tuple(
     f.name
     for f in fields(SessionEvent)
-    if f.name not in ("event_id", "revision", "source_stream", "source_partition", "source_offset")
+    if f.name
+    not in (
+        "event_id",
+        "revision",
+        "source_stream",
+        "source_partition",
+        "source_offset",
+        "frame_positions",
+    )
 )
+
+
+def _where(position: Position) -> str:
+    return f"{position.stream}/{position.partition}/{position.offset}"
 
 
 def _boot_trigger(state: StationSessions, frame: Frame) -> StationSessions:
@@ -634,4 +654,5 @@ def session_event(
             for p in figures.periods
         ),
         energy_by_hour=tuple(HourlyEnergy(h, wh) for h, wh in figures.energy_by_hour),
+        frame_positions=session.frames,
     )

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -152,6 +154,35 @@ async def test_a_late_meter_value_is_corrected_by_a_credit_note(data_dir: Path) 
         )
         # The first invoice is still there as it was issued.
         assert next(d for d in found if d["invoice_number"] == first["invoice_number"]) == first
+
+        # Exports: a CSV row per line for accounting, a page per document for the customer.
+        async with httpx.AsyncClient(base_url=product.api) as http:
+            exported = (await http.get("/api/v1/invoices.csv", params={"from": "2026-05-01"})).text
+            page = (await http.get(f"/api/v1/invoices/{credit['invoice_number']}.html")).text
+            one = (await http.get(f"/api/v1/invoices/{replacement['invoice_number']}")).json()
+            evidence = f"/api/v1/invoices/{replacement['invoice_number']}/evidence"
+            chain = (await http.get(evidence)).json()
+        rows = [r for r in csv.DictReader(io.StringIO(exported)) if r["station_id"] == "CP-LATE"]
+        assert [(r["document_type"], r["amount_incl_vat"], r["cancels"]) for r in rows] == [
+            ("invoice", "5.57", ""),
+            ("credit_note", "-5.57", first["invoice_number"]),
+            ("invoice", "5.72", ""),
+        ]
+        assert "Credit note" in page and f"Cancels invoice {first['invoice_number']}" in page
+        assert one == replacement
+
+        # The evidence: from the replacement invoice down to the raw frames behind it.
+        assert chain["invoice"] == replacement
+        assert chain["session"]["energy_wh"] == 12_345
+        assert [(f["direction"], f["action"]) for f in chain["frames"]] == [
+            ("INBOUND", "StartTransaction"),
+            ("OUTBOUND", "StartTransaction"),
+            ("INBOUND", "StopTransaction"),
+            ("OUTBOUND", "StopTransaction"),
+            ("INBOUND", "MeterValues"),
+            ("OUTBOUND", "MeterValues"),
+        ]
+        assert '"12.345"' in chain["frames"][4]["raw"]  # the late reading, as the station sent it
     finally:
         product.kill(15)
 
