@@ -259,6 +259,37 @@ def price(
         fail(str(exc), EXIT_USAGE)
 
 
+@app.command()
+def replay(
+    data_dir: DataDir = None,
+    log: Log = None,
+    database_url: DatabaseUrl = None,
+    tariff: Tariff = None,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Compare with the live projections; exit 1 if any differ."),
+    ] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the rebuilt database after --verify.")
+    ] = False,
+) -> None:
+    """Rebuild every projection from the log, from offset 0, into a fresh database."""
+    settings = _settings(data_dir=data_dir, log=log, database_url=database_url, tariff=tariff)
+    _configure_logging(False, "text")
+    from rich.console import Console
+
+    from .replay import ReplayError
+    from .replay import replay as run_replay
+
+    try:
+        code = asyncio.run(run_replay(settings, verify=verify, keep=keep, console=Console()))
+    except (ReplayError, TariffError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    except DatabaseError as exc:
+        fail(str(exc), EXIT_FAILURE)
+    raise typer.Exit(code)
+
+
 def _configure_logging(verbose: bool, log_format: str) -> None:
     handler = logging.StreamHandler()
     if log_format == "json":

@@ -1,0 +1,249 @@
+"""``chargeledger replay [--verify]``: every projection rebuilt from the log, in a fresh database.
+
+The log's input streams (frames, connections, registrations, tariffs, commands) and the tariff
+reference tables are copied into a new database on the same server; the same processors as
+``chargeledger up`` rebuild sessions, energy totals, station information and invoices there from
+offset 0. ``--verify`` compares every projection with the live one and lists what differs.
+Works on the embedded PostgreSQL log; a Kafka deployment keeps its log in Kafka, and a replay
+would append its outputs to the live topics, so it is refused there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .bootstrap import processors
+from .core import db
+from .core.events import (
+    COMMAND_RESULTS,
+    COMMANDS,
+    CONNECTIONS,
+    FRAMES,
+    STATIONS,
+    TARIFF_ASSIGNMENTS,
+    TARIFFS,
+    TOKENS,
+)
+from .core.log import PostgresLog
+from .core.runtime import ProcessorRunner
+from .core.settings import Settings
+from .invoicing.tariff import load_tariff
+
+INPUT_STREAMS = [
+    FRAMES,
+    CONNECTIONS,
+    STATIONS,
+    TOKENS,
+    TARIFFS,
+    TARIFF_ASSIGNMENTS,
+    COMMANDS,
+    COMMAND_RESULTS,
+]
+REFERENCE_TABLES = ["tariff_versions", "tariff_assignments"]
+# projection -> (key columns, columns left out of the comparison)
+PROJECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "frames": (("stream", "partition", "offset"), ()),
+    "sessions": (("session_id",), ()),
+    "session_energy": (("session_id", "hour"), ()),
+    "station_info": (("station_id",), ()),
+    "connector_status": (("station_id", "evse_id", "connector_id"), ()),
+    "status_history": (("stream", "partition", "offset", "evse_id", "connector_id"), ()),
+    "station_presence": (("station_id",), ()),
+    "presence_history": (("stream", "partition", "offset"), ()),
+    # Where on ledger.sessions an invoice was read: that stream is rebuilt, not copied.
+    "invoices": (("invoice_number",), ("stream", "partition", "offset")),
+}
+
+
+class ReplayError(RuntimeError):
+    """The replay cannot be done here; the message says why and what to do."""
+
+
+@dataclass
+class Difference:
+    table: str
+    missing: list[tuple[Any, ...]]  # keys live has and the replay does not
+    extra: list[tuple[Any, ...]]  # keys the replay has and live does not
+    changed: list[tuple[Any, ...]]  # keys whose rows differ
+
+
+async def replay(settings: Settings, *, verify: bool, keep: bool, console: Console) -> int:
+    """Rebuild, optionally verify; return the exit code (0, or 1 when projections differ)."""
+    if settings.kafka_bootstrap is not None:
+        raise ReplayError(
+            "replay works on the embedded PostgreSQL log; on Kafka it would append its outputs"
+            " to the live topics"
+        )
+    live_dsn: str
+    if settings.database_url is not None:
+        live_dsn = settings.database_url
+    else:
+        live_dsn = await asyncio.to_thread(db.start_embedded, settings.data_dir)
+    await asyncio.to_thread(db.migrate, live_dsn)
+    name = f"chargeledger_replay_{datetime.now(UTC):%Y%m%d%H%M%S}"
+    async with await psycopg.AsyncConnection.connect(live_dsn, autocommit=True) as admin:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    replay_dsn = psycopg.conninfo.make_conninfo(live_dsn, dbname=name)
+    await asyncio.to_thread(db.migrate, replay_dsn)
+    started = time.perf_counter()
+    live = await db.open_pool(live_dsn, max_size=4)
+    rebuilt = await db.open_pool(replay_dsn, max_size=8)
+    try:
+        entries = await _copy_inputs(live, rebuilt)
+        console.print(f"copied {entries:,} log entries into database {name}")
+        await _rebuild(settings, rebuilt, console)
+        elapsed = time.perf_counter() - started
+        console.print(
+            f"rebuilt every projection in {elapsed:.1f} s ({entries / elapsed:,.0f} entries/s)"
+        )
+        code = 0
+        if verify:
+            differences = await _compare(live, rebuilt)
+            code = _report(differences, console)
+    finally:
+        await live.close()
+        await rebuilt.close()
+    if verify and not keep:
+        async with await psycopg.AsyncConnection.connect(live_dsn, autocommit=True) as admin:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    else:
+        console.print(f"the rebuilt projections are in database {name}")
+    return code
+
+
+async def _copy_inputs(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) -> int:
+    copies = [
+        ("SELECT partitions FROM log_settings", "log_settings (partitions)"),
+        (
+            "SELECT stream, partition, next_offset FROM log_partitions WHERE stream = ANY(%s)",
+            "log_partitions (stream, partition, next_offset)",
+        ),
+        (
+            'SELECT stream, partition, "offset", key, value, appended_at FROM log_entries'
+            " WHERE stream = ANY(%s)",
+            'log_entries (stream, partition, "offset", key, value, appended_at)',
+        ),
+        *((f"SELECT * FROM {table}", table) for table in REFERENCE_TABLES),
+    ]
+    streams = "ARRAY[" + ",".join(f"'{s}'" for s in INPUT_STREAMS) + "]"
+    async with live.connection() as src, rebuilt.connection() as dst:
+        for select, target in copies:
+            query = select.replace("%s", streams)
+            async with (
+                src.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as out,
+                dst.cursor().copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as into,
+            ):
+                async for data in out:
+                    await into.write(data)
+        await dst.commit()
+        row = await (await dst.execute("SELECT count(*) FROM log_entries")).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _rebuild(settings: Settings, pool: AsyncConnectionPool, console: Console) -> None:
+    log = PostgresLog(pool, partitions=settings.log_partitions)
+    await log.start()
+    runners = [
+        ProcessorRunner(processor, sink, log, pool, batch_size=1000)
+        for processor, sink in processors(settings, load_tariff(settings.tariff))
+    ]
+    tasks = [asyncio.create_task(r.run(), name=r.processor.name) for r in runners]
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            bars = {
+                r.processor.name: progress.add_task(r.processor.name, total=None) for r in runners
+            }
+            settled = 0
+            while settled < 3:  # caught up three looks in a row: chained processors are done too
+                behind = 0
+                for runner in runners:
+                    done, total = await _progress(
+                        pool, runner.processor.name, runner.processor.input_stream
+                    )
+                    progress.update(bars[runner.processor.name], completed=done, total=total)
+                    behind += total - done
+                for task in tasks:
+                    if task.done():
+                        task.result()  # a processor that stopped by itself failed
+                settled = settled + 1 if behind == 0 else 0
+                await asyncio.sleep(0.2)
+    finally:
+        for runner in runners:
+            runner.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await log.close()
+
+
+async def _progress(pool: AsyncConnectionPool, group: str, stream: str) -> tuple[int, int]:
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT (SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
+                " WHERE group_id = %s AND stream = %s),"
+                " (SELECT coalesce(sum(next_offset), 0) FROM log_partitions WHERE stream = %s)",
+                (group, stream, stream),
+            )
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def _compare(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) -> list[Difference]:
+    found = []
+    for table, (keys, ignored) in PROJECTIONS.items():
+        a = await _rows(live, table, keys, ignored)
+        b = await _rows(rebuilt, table, keys, ignored)
+        difference = Difference(
+            table,
+            missing=sorted(k for k in a if k not in b),
+            extra=sorted(k for k in b if k not in a),
+            changed=sorted(k for k in a if k in b and a[k] != b[k]),
+        )
+        if difference.missing or difference.extra or difference.changed:
+            found.append(difference)
+    return found
+
+
+async def _rows(
+    pool: AsyncConnectionPool, table: str, keys: tuple[str, ...], ignored: tuple[str, ...]
+) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(f"SELECT * FROM {table}")
+        names = [c.name for c in cursor.description or []]
+        rows = await cursor.fetchall()
+    key_at = [names.index(k) for k in keys]
+    kept = [i for i, n in enumerate(names) if n not in ignored]
+    return {tuple(r[i] for i in key_at): tuple(r[i] for i in kept) for r in rows}
+
+
+def _report(differences: list[Difference], console: Console) -> int:
+    if not differences:
+        console.print(
+            f"verified: all {len(PROJECTIONS)} projections are identical to the live ones"
+        )
+        return 0
+    for d in differences:
+        console.print(
+            f"[bold]{d.table}[/]: {len(d.missing)} missing, {len(d.extra)} extra,"
+            f" {len(d.changed)} different"
+        )
+        for label, keys in (("missing", d.missing), ("extra", d.extra), ("different", d.changed)):
+            for key in keys[:5]:
+                console.print(f"  {label}: {key}")
+    console.print(f"replay differs from live in {len(differences)} projection(s)")
+    return 1
