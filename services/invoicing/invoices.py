@@ -34,7 +34,7 @@ from .cdrs import cdr_skeleton
 from .ocpi import Tariff
 from .pricing import Line, PricedCdr, price
 from .tariff import round_money
-from .tariffs import Assignment, StoredTariff, parse_tariff, tariff_at
+from .tariffs import Assignment, StoredTariff, load_catalogue, parse_tariff, tariff_at
 
 _DESCRIPTIONS = {
     "FLAT": ("Start fee", "session"),
@@ -73,8 +73,6 @@ class InvoiceProcessor(Processor[IssuerState]):
         self._parsed: dict[tuple[str, int], Tariff] = {}
 
     async def load_reference(self, conn: AsyncConnection[Any]) -> None:
-        from .tariffs import load_catalogue  # I/O lives with the store
-
         self.catalogue = TariffCatalogue(*await load_catalogue(conn))
 
     def state_key(self, event: Event) -> str | None:
