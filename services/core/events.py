@@ -129,6 +129,8 @@ class SessionEvent:
     charging_periods: tuple[ChargingPeriod, ...] = ()
     energy_by_hour: tuple[HourlyEnergy, ...] = ()
     frame_positions: tuple[str, ...] = ()
+    signed_data: tuple[str, ...] = ()
+    meter_public_key: str | None = None
 
     @property
     def key(self) -> str:
@@ -390,7 +392,9 @@ _NESTED: dict[type[Any], dict[str, type[Any]]] = {
     Invoice: {"lines": InvoiceLine},
     SessionEvent: {"charging_periods": ChargingPeriod, "energy_by_hour": HourlyEnergy},
 }
-_TUPLES: dict[type[Any], tuple[str, ...]] = {SessionEvent: ("flags", "frame_positions")}
+_TUPLES: dict[type[Any], tuple[str, ...]] = {
+    SessionEvent: ("flags", "frame_positions", "signed_data")
+}
 
 
 def to_record(event: Event) -> dict[str, Any]:

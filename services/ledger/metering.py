@@ -7,6 +7,8 @@ the outlet: the energy register, an interval's energy, power, current and state 
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -215,3 +217,66 @@ def samples(found: list[Reading]) -> dict[datetime, Sample]:
         if sample is not None:
             out[timestamp] = out[timestamp].merge(sample) if timestamp in out else sample
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRecord:
+    """A signed meter value as the station sent it: OCMF text, and the key if it sent one."""
+
+    timestamp: datetime
+    context: str
+    record: str  # "OCMF|{payload}|{signature}", verbatim
+    public_key_hex: str | None = None
+
+
+def signed_records(meter_values: Any) -> list[SignedRecord]:
+    """OCMF records in ``meterValue`` entries: 1.6 ``format: SignedData`` values, 2.x
+    ``signedMeterValue`` (its data as OCMF text or base64 of it, its key as hex or base64)."""
+    out: list[SignedRecord] = []
+    if not isinstance(meter_values, list):
+        return out
+    for meter_value in meter_values:
+        if not isinstance(meter_value, dict):
+            continue
+        try:
+            timestamp = parse_timestamp(meter_value["timestamp"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            continue
+        for sampled in meter_value.get("sampledValue") or []:
+            if not isinstance(sampled, dict):
+                continue
+            context = str(sampled.get("context") or "Sample.Periodic")
+            signed = sampled.get("signedMeterValue")
+            if isinstance(signed, dict):
+                record = _ocmf_text(signed.get("signedMeterData"))
+                key = _key_hex(signed.get("publicKey"))
+            elif sampled.get("format") == "SignedData":
+                record, key = _ocmf_text(sampled.get("value")), None
+            else:
+                continue
+            if record is not None:
+                out.append(SignedRecord(timestamp, context, record, key))
+    return out
+
+
+def _ocmf_text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    if value.startswith("OCMF|"):
+        return value
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return decoded if decoded.startswith("OCMF|") else None
+
+
+def _key_hex(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    if all(c in "0123456789abcdefABCDEF" for c in value):
+        return value.upper()
+    try:
+        return base64.b64decode(value, validate=True).hex().upper()
+    except (binascii.Error, ValueError):
+        return None

@@ -36,7 +36,7 @@ from ..core.log import Position
 from ..core.meter import parse_timestamp
 from ..core.runtime import Processor
 from . import energy
-from .metering import Reading, Sample, readings, samples
+from .metering import Reading, Sample, readings, samples, signed_records
 
 ACTIVE = "active"
 COMPLETED = "completed"
@@ -88,6 +88,9 @@ class Session:
     revision: int = 0
     digest: str = ""
     frames: tuple[str, ...] = ()  # log positions of the CALLs and answers that changed it
+    # Signed meter values (OCMF) by "{timestamp}|{context}", and the key the station sent
+    signed: dict[str, str] = field(default_factory=dict)
+    signed_key: str | None = None
 
     @property
     def session_id(self) -> str:
@@ -171,6 +174,8 @@ def _dump_session(s: Session) -> dict[str, Any]:
         "revision": s.revision,
         "digest": s.digest,
         "frames": list(s.frames),
+        "signed": s.signed,
+        "signed_key": s.signed_key,
     }
 
 
@@ -188,6 +193,7 @@ def _load_session(d: dict[str, Any]) -> Session:
             "last_event_at": _parse(d.get("last_event_at")),
             "seq_nos": frozenset(d["seq_nos"]),
             "frames": tuple(d.get("frames", ())),
+            "signed": dict(d.get("signed", {})),
             "samples": {datetime.fromisoformat(k): Sample.load(v) for k, v in d["samples"].items()},
             "states": {datetime.fromisoformat(k): v for k, v in d["states"].items()},
         }
@@ -409,6 +415,19 @@ class _Step:
                 self._put(session)
         return session
 
+    def _absorb(self, session: Session, meter_values: Any) -> Session:
+        """The session with these meter values' samples and signed records added."""
+        session = session.add_samples(self._read(meter_values, session, None))
+        found = signed_records(meter_values)
+        if not found:
+            return session
+        signed = dict(session.signed)
+        key = session.signed_key
+        for record in found:
+            signed[f"{record.timestamp.isoformat()}|{record.context}"] = record.record
+            key = key or record.public_key_hex
+        return replace(session, signed=signed, signed_key=key)
+
     def _read(
         self, meter_values: Any, session: Session | None, connector: _Connector | None
     ) -> dict[datetime, Sample]:
@@ -489,7 +508,7 @@ class _Step:
         session = self._session(str(transaction_id), transaction_id=transaction_id)
         if session is None:
             return
-        session = session.add_samples(self._read(request.get("transactionData"), session, None))
+        session = self._absorb(session, request.get("transactionData"))
         if session.stopped_at is None:
             stopped_at = parse_timestamp(request["timestamp"])
             session = replace(
@@ -517,7 +536,7 @@ class _Step:
             transaction_id = int(request["transactionId"])
             session = self._session(str(transaction_id), transaction_id=transaction_id)
             if session is not None:
-                self._put(session.add_samples(self._read(meter_values, session, None)))
+                self._put(self._absorb(session, meter_values))
             return
         if "evseId" in request:  # 2.x
             connector: _Connector | None = None
@@ -567,7 +586,7 @@ class _Step:
         )
         if "chargingState" in info:
             session = replace(session, states={**session.states, at: str(info["chargingState"])})
-        session = session.add_samples(self._read(request.get("meterValue"), session, None))
+        session = self._absorb(session, request.get("meterValue"))
         if kind == "Started" and session.started_at is None:
             session = replace(session, started_at=at, start_seq_no=seq_no)
             self._put(session)
@@ -655,4 +674,6 @@ def session_event(
         ),
         energy_by_hour=tuple(HourlyEnergy(h, wh) for h, wh in figures.energy_by_hour),
         frame_positions=session.frames,
+        signed_data=tuple(session.signed[k] for k in sorted(session.signed)),
+        meter_public_key=session.signed_key,
     )
