@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -37,6 +38,7 @@ CSV_COLUMNS = (
     "amount_excl_vat",
     "vat_amount",
     "amount_incl_vat",
+    "signature_status",
 )
 
 
@@ -74,7 +76,18 @@ class Invoice(BaseModel):
     document_type: Literal["invoice", "credit_note"]
     cancels: str | None = Field(description="Credit note: the invoice it cancels.")
     replaces: str | None = Field(description="Invoice: the invoice it replaces.")
+    signature_status: Literal["verified", "unverified", "none"] = Field(
+        description="The session's signed meter values (OCMF), checked against the meter's key."
+    )
+    signed_energy_wh: int | None = Field(
+        description="Energy between the signed begin and end readings, when both were signed."
+    )
     log_position: str
+
+
+class Held(BaseModel):
+    session_id: str
+    reason: str
 
 
 class SessionFigures(BaseModel):
@@ -171,9 +184,23 @@ def invoices_router(fetch: Fetch) -> APIRouter:
                         line.amount_excl_vat,
                         line.vat_amount,
                         line.amount_incl_vat,
+                        document.signature_status,
                     )
                 )
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+
+    @router.get("/invoices/held", response_model=list[Held])
+    async def held() -> list[Held]:
+        """Completed sessions not invoiced because their signed meter values do not back the
+        figures (an invalid signature, or signed readings that disagree), with the reason."""
+        rows = await fetch(
+            "SELECT key, state FROM processor_state WHERE processor = 'invoicing-invoices'"
+        )
+        out = []
+        for row in rows:
+            state = json.loads(bytes(row["state"]))
+            out += [Held(session_id=k, reason=v) for k, v in sorted(state.get("held", {}).items())]
+        return out
 
     @router.get("/invoices/{invoice_number}.html", response_class=Response)
     async def invoice_html(invoice_number: str) -> Response:
@@ -225,6 +252,17 @@ def invoices_router(fetch: Fetch) -> APIRouter:
         return await one(invoice_number)
 
     return router
+
+
+def _signed(doc: Invoice) -> str:
+    if doc.signature_status == "none":
+        return "Signed meter values: none were sent with this session."
+    energy = (
+        f", {doc.signed_energy_wh} Wh between the signed readings"
+        if doc.signed_energy_wh is not None
+        else ""
+    )
+    return f"Signed meter values: {doc.signature_status}{energy}."
 
 
 def _hours(start: datetime, end: datetime) -> str:
@@ -284,7 +322,7 @@ def render_html(doc: Invoice) -> str:
 <tr><th colspan="4">Total</th><td>{e(doc.total_excl_vat)}</td><td>{e(doc.total_vat)}</td>
 <td>{e(doc.total_incl_vat)}</td></tr>
 </table>
-<p>Signed meter values: none were carried with this session.</p>
+<p>{_signed(doc)}</p>
 <p>Derived from {e(doc.source_event_id)}, log position {e(doc.log_position)}.</p>
 </body></html>
 """

@@ -230,6 +230,8 @@ class Invoice:
     document_type: str = "invoice"
     cancels: str | None = None
     replaces: str | None = None
+    signature_status: str = "none"
+    signed_energy_wh: int | None = None
 
     @property
     def key(self) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -31,6 +31,7 @@ from ..core.events import SESSIONS, Event, Invoice, InvoiceLine, SessionEvent
 from ..core.log import Position
 from ..core.runtime import Processor
 from .cdrs import cdr_skeleton
+from .ocmf import verify
 from .ocpi import Tariff
 from .pricing import Line, PricedCdr, price
 from .tariff import round_money
@@ -53,6 +54,8 @@ class IssuerState:
     invoiced: dict[str, str] = field(default_factory=dict)  # session id -> current invoice
     # session id -> [digest of what was billed, currency, total excl., VAT, total incl.]
     billed: dict[str, list[str]] = field(default_factory=dict)
+    # session id -> why it is held (its signed meter values do not back what would be billed)
+    held: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,6 +89,7 @@ class InvoiceProcessor(Processor[IssuerState]):
             "last_number": state.last_number,
             "invoiced": state.invoiced,
             "billed": state.billed,
+            "held": state.held,
         }
 
     def load_state(self, data: dict[str, Any]) -> IssuerState:
@@ -93,6 +97,7 @@ class InvoiceProcessor(Processor[IssuerState]):
             dict(data.get("last_number", {})),
             dict(data.get("invoiced", {})),
             dict(data.get("billed", {})),
+            dict(data.get("held", {})),
         )
 
     def evolve(
@@ -104,7 +109,16 @@ class InvoiceProcessor(Processor[IssuerState]):
             return state, []  # held until its figures are reviewed: an invoice is final
         if event.stopped_at is None or event.meter_stop_wh is None:
             return state, []
-        draft = self.invoice("", event)
+        signature = signed_evidence(event)
+        if signature.hold_reason is not None:
+            # Not billed while its own meter's signatures say otherwise: held for review.
+            held = {**state.held, event.session_id: signature.hold_reason}
+            return IssuerState(state.last_number, state.invoiced, state.billed, held), []
+        draft = replace(
+            self.invoice("", event),
+            signature_status=signature.status,
+            signed_energy_wh=signature.energy_wh,
+        )
         digest = _digest(draft)
         previous = state.invoiced.get(event.session_id)
         billed = state.billed.get(event.session_id)
@@ -139,6 +153,7 @@ class InvoiceProcessor(Processor[IssuerState]):
                     draft.total_incl_vat,
                 ],
             },
+            {k: v for k, v in state.held.items() if k != event.session_id},
         )
         return state, documents
 
@@ -234,6 +249,37 @@ class InvoiceProcessor(Processor[IssuerState]):
         )
 
 
+@dataclass(frozen=True)
+class SignedEvidence:
+    status: str  # verified, unverified, invalid, or none (no signed values)
+    energy_wh: int | None  # end minus begin reading of the signed values, when both are there
+    hold_reason: str | None
+
+
+def signed_evidence(session: SessionEvent) -> SignedEvidence:
+    """What the meter's own signatures say about the session, and whether that holds it."""
+    if not session.signed_data:
+        return SignedEvidence("none", None, None)
+    results = [verify(record, session.meter_public_key) for record in session.signed_data]
+    if any(r.status == "invalid" for r in results):
+        reasons = "; ".join(r.reason for r in results if r.status == "invalid")
+        return SignedEvidence("invalid", None, f"invalid signed meter value: {reasons}")
+    status = "verified" if all(r.status == "verified" for r in results) else "unverified"
+    readings = [reading for r in results for reading in r.readings]
+    begin = next((x.energy_wh for x in readings if x.kind == "B" and x.energy_wh is not None), None)
+    end = next(
+        (x.energy_wh for x in reversed(readings) if x.kind == "E" and x.energy_wh is not None),
+        None,
+    )
+    if begin is None or end is None:
+        return SignedEvidence(status, None, None)
+    signed = int((end - begin).to_integral_value(rounding=ROUND_HALF_UP))
+    if abs((end - begin) - session.energy_wh) >= 1:
+        reason = f"signed meter values show {end - begin} Wh, the session {session.energy_wh} Wh"
+        return SignedEvidence(status, signed, reason)
+    return SignedEvidence(status, signed, None)
+
+
 def _digest(draft: Invoice) -> str:
     """What an invoice bills, apart from its number: a change means a correction."""
     content = (
@@ -249,6 +295,8 @@ def _digest(draft: Invoice) -> str:
         draft.meter_start_wh,
         draft.meter_stop_wh,
         draft.id_tag,
+        draft.signature_status,
+        draft.signed_energy_wh,
     )
     return hashlib.blake2b(repr(content).encode(), digest_size=12).hexdigest()
 
