@@ -372,6 +372,12 @@ def invoice_evidence(invoice_number: str, api_url: ApiUrl = DEFAULT_API) -> None
     typer.echo(_raw(api_url, "GET", f"/invoices/{invoice_number}/evidence").text)
 
 
+@invoices.command("cdr")
+def invoice_cdr(invoice_number: str, api_url: ApiUrl = DEFAULT_API) -> None:
+    """Print the priced OCPI 2.2.1 CDR an invoice was made from."""
+    typer.echo(_raw(api_url, "GET", f"/invoices/{invoice_number}/cdr").text)
+
+
 @invoices.command("export")
 def export_invoices(
     valid_from: Annotated[

@@ -202,6 +202,16 @@ def invoices_router(fetch: Fetch) -> APIRouter:
             out += [Held(session_id=k, reason=v) for k, v in sorted(state.get("held", {}).items())]
         return out
 
+    @router.get("/invoices/{invoice_number}/cdr", response_class=Response)
+    async def invoice_cdr(invoice_number: str) -> Response:
+        """The priced OCPI 2.2.1 CDR the invoice was made from, as issued."""
+        rows = await fetch("SELECT cdr FROM invoices WHERE invoice_number = %s", invoice_number)
+        if not rows:
+            raise HTTPException(404, f"no invoice or credit note {invoice_number!r}")
+        if not rows[0]["cdr"]:
+            raise HTTPException(404, f"{invoice_number} has no CDR (a credit note, or older)")
+        return Response(rows[0]["cdr"], media_type="application/json")
+
     @router.get("/invoices/{invoice_number}.html", response_class=Response)
     async def invoice_html(invoice_number: str) -> Response:
         """The document as a page a customer can read and check."""

@@ -232,6 +232,7 @@ class Invoice:
     replaces: str | None = None
     signature_status: str = "none"
     signed_energy_wh: int | None = None
+    cdr: str = ""
 
     @property
     def key(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,7 +94,7 @@ def priced_cdr(
         ]
         periods.append(
             {
-                "start_date_time": segment.start.isoformat().replace("+00:00", "Z"),
+                "start_date_time": segment.start.astimezone(UTC),  # OCPI times are UTC
                 "dimensions": [{"type": k, "volume": _four(v)} for k, v in dimensions],
                 "tariff_id": priced.tariff_id,
             }
@@ -131,6 +132,8 @@ def dumps(document: Any) -> str:
     def mark(value: Any) -> Any:
         if isinstance(value, Decimal):
             return f"{token}:{value}"
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
         raise TypeError(f"{type(value).__name__} is not JSON")
 
     text = json.dumps(document, default=mark, indent=2, ensure_ascii=False)

@@ -30,6 +30,7 @@ from psycopg import AsyncConnection
 from ..core.events import SESSIONS, Event, Invoice, InvoiceLine, SessionEvent
 from ..core.log import Position
 from ..core.runtime import Processor
+from .cdr_json import dumps, priced_cdr
 from .cdrs import cdr_skeleton
 from .ocmf import verify
 from .ocpi import Tariff
@@ -137,7 +138,12 @@ class InvoiceProcessor(Processor[IssuerState]):
             documents.append(self.credit_note(next_number(), previous, billed, event))
         number = next_number()
         documents.append(
-            replace(draft, event_id=f"invoice:{number}", invoice_number=number, replaces=previous)
+            replace(
+                self.invoice(number, event),
+                signature_status=signature.status,
+                signed_energy_wh=signature.energy_wh,
+                replaces=previous,
+            )
         )
         # Only now, with the documents made, does the state change (a new state, not the old).
         state = IssuerState(
@@ -200,8 +206,9 @@ class InvoiceProcessor(Processor[IssuerState]):
             cancels=cancels,
         )
 
-    def tariff_for(self, session: SessionEvent) -> tuple[Tariff, str]:
-        """The tariff that prices the session, and how it is named on the invoice."""
+    def tariff_for(self, session: SessionEvent) -> tuple[Tariff, str, dict[str, Any]]:
+        """The tariff that prices the session, how it is named on the invoice, and its OCPI
+        document."""
         stored = tariff_at(
             session.started_at,
             session.station_id,
@@ -211,16 +218,20 @@ class InvoiceProcessor(Processor[IssuerState]):
             self.catalogue.versions,
         )
         if stored is None:
-            return self._default, self._default.id
+            return self._default, self._default.id, self._default.model_dump(exclude_none=True)
         key = (stored.tariff_id, stored.revision)
         if key not in self._parsed:
             self._parsed[key] = parse_tariff(stored.document)
-        return self._parsed[key], f"{stored.tariff_id}#{stored.revision}"
+        return self._parsed[key], f"{stored.tariff_id}#{stored.revision}", stored.document
 
     def invoice(self, invoice_number: str, session: SessionEvent) -> Invoice:
         assert session.stopped_at is not None and session.meter_stop_wh is not None
-        tariff, tariff_name = self.tariff_for(session)
+        tariff, tariff_name, document = self.tariff_for(session)
         priced = price(cdr_skeleton(session), tariff, self._zone)
+        cdr = ""
+        if invoice_number:  # the CDR names its invoice: made once the number is known
+            header = _cdr_header(invoice_number, session, tariff)
+            cdr = dumps(priced_cdr(header, document, priced))
         lines = invoice_lines(priced)
         total_excl = sum((Decimal(line.amount_excl_vat) for line in lines), Decimal(0))
         total_vat = sum((Decimal(line.vat_amount) for line in lines), Decimal(0))
@@ -246,7 +257,38 @@ class InvoiceProcessor(Processor[IssuerState]):
             total_vat=str(total_vat),
             total_incl_vat=str(total_excl + total_vat),
             source_event_id=session.event_id,
+            cdr=cdr,
         )
+
+
+def _cdr_header(invoice_number: str, session: SessionEvent, tariff: Tariff) -> dict[str, Any]:
+    """The OCPI CDR fields that do not come from pricing."""
+    assert session.stopped_at is not None
+    connector = str(session.connector_id)
+    evse = f"{session.station_id}*{session.evse_id if session.evse_id is not None else connector}"
+    return {
+        "country_code": tariff.country_code,
+        "party_id": tariff.party_id,
+        "id": invoice_number,
+        "start_date_time": session.started_at,
+        "end_date_time": session.stopped_at,
+        "session_id": session.session_id[-36:],
+        "cdr_token": {
+            "country_code": tariff.country_code,
+            "party_id": tariff.party_id,
+            "uid": session.id_tag or "",
+            "type": "RFID" if session.id_token_type in (None, "ISO14443", "ISO15693") else "OTHER",
+            "contract_id": session.id_tag or "",
+        },
+        "auth_method": "WHITELIST",
+        "cdr_location": {
+            "id": session.station_id,
+            "evse_uid": evse,
+            "evse_id": evse,
+            "connector_id": connector,
+        },
+        "last_updated": session.stopped_at,
+    }
 
 
 @dataclass(frozen=True)

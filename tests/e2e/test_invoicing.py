@@ -103,6 +103,15 @@ async def test_a_session_across_the_night_rate_with_parking(data_dir: Path) -> N
             "9.13",
             "45.63",
         )
+        # The OCPI CDR it was made from: periods cut at 22:00, the tariff, the totals.
+        async with httpx.AsyncClient(base_url=product.api) as http:
+            cdr = (await http.get(f"/api/v1/invoices/{found['invoice_number']}/cdr")).json()
+        assert cdr["id"] == found["invoice_number"] and cdr["currency"] == "SEK"
+        assert cdr["tariffs"][0]["id"] == "DAY-NIGHT"
+        cut = [at(m).replace("+00:00", "Z") for m in (0, 30, 60)]
+        assert [p["start_date_time"] for p in cdr["charging_periods"]] == cut
+        assert cdr["total_energy"] == 18 and cdr["total_parking_time"] == 0.2833
+        assert cdr["total_energy_cost"] == {"excl_vat": 31.5, "incl_vat": 39.375}
     finally:
         product.kill(15)
 

@@ -398,9 +398,10 @@ def test_price_command_cuts_periods_where_the_price_changes(tmp_path: Path) -> N
     )
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
+    # Cut at 17:00 Berlin time; OCPI times are written in UTC.
     assert [p["start_date_time"] for p in out["charging_periods"]] == [
-        start.isoformat(),
-        at(17, 0).isoformat(),
+        "2026-03-02T15:55:00Z",
+        "2026-03-02T16:00:00Z",
     ]
 
 
