@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -89,7 +90,7 @@ async def replay(settings: Settings, *, verify: bool, keep: bool, console: Conso
     else:
         live_dsn = await asyncio.to_thread(db.start_embedded, settings.data_dir)
     await asyncio.to_thread(db.migrate, live_dsn)
-    name = f"chargeledger_replay_{datetime.now(UTC):%Y%m%d%H%M%S}"
+    name = f"chargeledger_replay_{datetime.now(UTC):%Y%m%d%H%M%S}_{uuid.uuid4().hex[:6]}"
     async with await psycopg.AsyncConnection.connect(live_dsn, autocommit=True) as admin:
         await admin.execute(f'CREATE DATABASE "{name}"')
     replay_dsn = psycopg.conninfo.make_conninfo(live_dsn, dbname=name)
@@ -150,7 +151,10 @@ async def _copy_inputs(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) 
 
 
 async def _rebuild(settings: Settings, pool: AsyncConnectionPool, console: Console) -> None:
-    log = PostgresLog(pool, partitions=settings.log_partitions)
+    async with pool.connection() as conn:
+        row = await (await conn.execute("SELECT partitions FROM log_settings")).fetchone()
+    # The partition count the live log was created with, whatever the settings say now.
+    log = PostgresLog(pool, partitions=int(row[0]) if row else settings.log_partitions)
     await log.start()
     runners = [
         ProcessorRunner(processor, sink, log, pool, batch_size=1000)
