@@ -361,9 +361,13 @@ def invoice_lines(priced: PricedCdr) -> tuple[InvoiceLine, ...]:
         )
     adjustment = priced.price_limit_adjustment
     if adjustment.excl_vat != 0 or adjustment.incl_vat != 0:
-        description = "Minimum price" if adjustment.excl_vat > 0 else "Maximum price"
-        net = round_money(adjustment.excl_vat, currency)
-        vat_amount = round_money(adjustment.incl_vat - adjustment.excl_vat, currency)
+        raised = adjustment.excl_vat > 0 or (adjustment.excl_vat == 0 and adjustment.incl_vat > 0)
+        description = "Minimum price" if raised else "Maximum price"
+        # The line takes the invoice to the limit exactly, rounding of the other lines included.
+        target_excl = round_money(priced.total_cost.excl_vat, currency)
+        target_vat = round_money(priced.total_cost.incl_vat, currency) - target_excl
+        net = target_excl - sum((Decimal(line.amount_excl_vat) for line in out), Decimal(0))
+        vat_amount = target_vat - sum((Decimal(line.vat_amount) for line in out), Decimal(0))
         out.append(
             InvoiceLine(
                 description=description,

@@ -180,3 +180,15 @@ def test_a_late_change_is_a_credit_note_and_a_new_invoice() -> None:
     credit = documents[1]
     assert (credit.total_excl_vat, credit.total_vat) == ("-2.50", "-0.50")
     assert credit.lines[0].description == "Cancels invoice CL-2026-000001"
+
+
+def test_a_minimum_price_is_a_line_of_its_own() -> None:
+    text = tariff_json(price="0.25", vat="10", min_price={"excl_vat": "0.50", "incl_vat": "0.55"})
+    invoice = invoice_for(text, 1_000)  # 0.25 EUR of energy, raised to the minimum
+    assert [
+        (line.description, line.amount_excl_vat, line.vat_amount) for line in invoice.lines
+    ] == [
+        ("Energy", "0.25", "0.03"),
+        ("Minimum price", "0.25", "0.02"),
+    ]
+    assert (invoice.total_excl_vat, invoice.total_incl_vat) == ("0.50", "0.55")
