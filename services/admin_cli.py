@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -221,13 +222,19 @@ def update_token(
     body = {k: v for k, v in given.items() if v is not None}
     if not body:
         _fail("give at least one of --status, --expires, --group, --account, --type", EXIT_USAGE)
-    _print([_request(api_url, "PATCH", f"/tokens/{id_token}", body)], TOKEN_COLUMNS, False)
+    _print(
+        [_request(api_url, "PATCH", f"/tokens/{quote(id_token, safe='')}", body)],
+        TOKEN_COLUMNS,
+        False,
+    )
 
 
 @tokens.command("block")
 def block_token(id_token: str, api_url: ApiUrl = DEFAULT_API) -> None:
     """Block an id token: gateways answer Blocked within their token cache time."""
-    result = _request(api_url, "PATCH", f"/tokens/{id_token}", {"status": "Blocked"})
+    result = _request(
+        api_url, "PATCH", f"/tokens/{quote(id_token, safe='')}", {"status": "Blocked"}
+    )
     _print([result], TOKEN_COLUMNS, False)
 
 

@@ -9,7 +9,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -106,6 +108,12 @@ def create_app(
         description="Sessions, invoices and raw OCPP frames from the ChargeLedger event log;"
         " the station and id-token registries; commands to stations.",
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI echoes the request body in each error's "input": never a password.
+        errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
         async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

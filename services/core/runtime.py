@@ -90,28 +90,39 @@ async def load_offsets(
 
 
 async def publish_outbox(pool: AsyncConnectionPool, log: EventLog, producer: str) -> int:
-    """Append one producer's committed outbox rows to the log, in commit order; return how many.
+    """Append one producer's committed outbox rows to the log, in id order; return how many.
 
     Outputs are fixed when their transaction commits, so publishing again after a crash repeats
-    the very same events (same ids, same content), which consumers drop as duplicates.
+    the very same events (same ids, same content), which consumers drop as duplicates. Callers
+    may publish concurrently (every registry change does): a lock per producer lets one publish
+    at a time, and only the rows published are deleted, since a row with a lower id can still
+    become visible when its transaction commits later.
     """
     published = 0
-    while True:
-        async with pool.connection() as conn:
-            cursor = await conn.execute(
-                "SELECT id, stream, key, value FROM outbox WHERE processor = %s"
-                " ORDER BY id LIMIT 1000",
-                (producer,),
-            )
-            rows = await cursor.fetchall()
-        if not rows:
-            return published
-        await log.append([Record(stream, key, bytes(value)) for _, stream, key, value in rows])
-        async with pool.connection() as conn:
-            await conn.execute(
-                "DELETE FROM outbox WHERE processor = %s AND id <= %s", (producer, rows[-1][0])
-            )
-        published += len(rows)
+    async with pool.connection() as lock:
+        await lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"outbox:{producer}",))
+        try:
+            while True:
+                cursor = await lock.execute(
+                    "SELECT id, stream, key, value FROM outbox WHERE processor = %s"
+                    " ORDER BY id LIMIT 1000",
+                    (producer,),
+                )
+                rows = await cursor.fetchall()
+                await lock.commit()
+                if not rows:
+                    return published
+                await log.append(
+                    [Record(stream, key, bytes(value)) for _, stream, key, value in rows]
+                )
+                await lock.execute(
+                    "DELETE FROM outbox WHERE id = ANY(%s)", ([row[0] for row in rows],)
+                )
+                await lock.commit()
+                published += len(rows)
+        finally:
+            await lock.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"outbox:{producer}",))
+            await lock.commit()
 
 
 class ProcessorRunner(Generic[S]):

@@ -30,8 +30,11 @@ TokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 TOKEN_STATUSES: tuple[str, ...] = get_args(TokenStatus)
 # OCPP 1.6 chargeBoxIdentity is a CiString48; printable ASCII without '/' keeps URLs unambiguous.
 STATION_ID = re.compile(r"[\x21-\x2e\x30-\x7e]{1,48}")
-# idTag (1.6) is 20 characters, idToken (2.x) 36 (2.0.1) or 255 (2.1): printable, no spaces.
-ID_TOKEN = re.compile(r"[\x21-\x7e]{1,255}")
+# idTag (1.6) is 20 characters, idToken (2.x) 36 (2.0.1) or 255 (2.1): printable, no spaces,
+# and none of / ? # % so that a token is one segment of a URL path as it is.
+ID_TOKEN = re.compile(r"[\x21\x22\x24\x26-\x2e\x30-\x3e\x40-\x7e]{1,255}")
+# parentIdTag (1.6) is at most 20 characters: a longer group could not be answered in 1.6.
+MAX_GROUP_ID = 20
 
 
 class RegistryError(ValueError):
@@ -198,7 +201,7 @@ class Registry:
         group_id: str | None = None,
         account_id: str | None = None,
     ) -> IdToken:
-        _check_token(id_token, status, expires_at)
+        _check_token(id_token, status, expires_at, group_id)
         now = self._clock()
         values = (id_token, token_type, status, expires_at, group_id, account_id)
         try:
@@ -231,7 +234,7 @@ class Registry:
             if row is None:
                 raise RegistryError(f"no id token {id_token!r}; add it first", 404)
             row.update(changes)
-            _check_token(row["id_token"], row["status"], row["expires_at"])
+            _check_token(row["id_token"], row["status"], row["expires_at"], row["group_id"])
             revision = row["revision"] + 1
             await conn.execute(
                 "UPDATE id_tokens SET token_type = %s, status = %s, expires_at = %s,"
@@ -294,9 +297,20 @@ async def _hash(password: str | None) -> str | None:
     return await asyncio.to_thread(passwords.hash_password, password)
 
 
-def _check_token(id_token: str, status: str, expires_at: datetime | None) -> None:
+def _check_token(
+    id_token: str, status: str, expires_at: datetime | None, group_id: str | None = None
+) -> None:
     if not ID_TOKEN.fullmatch(id_token):
-        raise RegistryError(f"id token {id_token!r} is not 1-255 printable ASCII characters")
+        raise RegistryError(
+            f"id token {id_token!r} is not 1-255 printable ASCII characters without / ? # %"
+        )
+    if group_id is not None and not (
+        ID_TOKEN.fullmatch(group_id) and len(group_id) <= MAX_GROUP_ID
+    ):
+        raise RegistryError(
+            f"group id {group_id!r} is not 1-{MAX_GROUP_ID} printable ASCII characters"
+            " without / ? # % (OCPP 1.6 parentIdTag is at most 20)"
+        )
     if status not in TOKEN_STATUSES:
         raise RegistryError(f"status {status!r} is not one of {', '.join(TOKEN_STATUSES)}")
     if expires_at is not None and expires_at.tzinfo is None:

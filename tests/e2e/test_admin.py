@@ -181,3 +181,14 @@ async def test_tariffs_are_versioned_exported_exactly_and_logged(
     bad.write_text(TARIFF.replace('"step_size": 1}]}\n  ]', '"step_size": 0}]}\n  ]'))
     code, _, err = await cli(product, "tariffs", "put", str(bad))
     assert code == 1 and "step_size" in err
+
+
+async def test_bad_requests_are_refused_without_echoing_passwords(product: Product) -> None:
+    async with httpx.AsyncClient(base_url=product.api) as http:
+        response = await http.post("/api/v1/stations", json={"password": "supersecretpassword123"})
+    assert response.status_code == 422 and "station_id" in response.text
+    assert "supersecretpassword123" not in response.text
+    code, _, err = await cli(product, "tokens", "add", "CARD-G", "--group", "G" * 21)
+    assert code == 1 and "group id" in err and "at most 20" in err
+    code, _, err = await cli(product, "tokens", "add", "AB/12")
+    assert code == 1 and "without / ? # %" in err

@@ -172,3 +172,24 @@ async def test_undecodable_entries_are_noted_not_fatal(
         (bad.partition, bad.offset, "cannot decode: not an Avro single-object encoded value")
     ]
     assert await rows(pool, "SELECT status FROM sessions") == [("completed",)]
+
+
+async def test_an_outbox_row_committed_late_is_still_published(
+    log: PostgresLog, pool: AsyncConnectionPool
+) -> None:
+    """Outbox ids are handed out at insert but rows appear at commit: a publisher that sees a
+    higher id first must not delete a lower one it never published."""
+    from chargeledger.core.runtime import publish_outbox
+
+    insert = "INSERT INTO outbox (processor, stream, key, value) VALUES ('p', 'test.o', %s, %s)"
+    async with pool.connection() as slow:
+        await slow.execute(insert, ("k", b"first"))  # id n, not committed yet
+        async with pool.connection() as fast:
+            await fast.execute(insert, ("k", b"second"))  # id n + 1, committed
+            await fast.commit()
+        assert await publish_outbox(pool, log, "p") == 1
+        await slow.commit()
+    assert await publish_outbox(pool, log, "p") == 1
+    values = sorted(bytes(e.value) for e in await everything(log, "test.o"))
+    assert values == [b"first", b"second"]
+    assert await rows(pool, "SELECT * FROM outbox") == []
