@@ -22,6 +22,7 @@ from .core import db
 from .core.events import (
     COMMAND_RESULTS,
     COMMANDS,
+    COMPLETIONS,
     CONNECTIONS,
     FRAMES,
     INVOICES,
@@ -45,6 +46,7 @@ from .gateway.transaction_ids import TransactionIdAllocator
 from .invoicing.invoices import InvoiceProcessor
 from .invoicing.ocpi import Tariff
 from .invoicing.projection import InvoiceSink
+from .invoicing.sequence import CompletionSequencer
 from .invoicing.tariff import load_tariff
 from .invoicing.tariffs import TariffStore
 from .ledger.projections import FrameIndex, FrameSink, PresenceSink, SessionSink, StationSink
@@ -60,6 +62,7 @@ STREAMS = [
     SESSIONS,
     METER_READINGS,
     STATION_STATUS,
+    COMPLETIONS,
     INVOICES,
     STATIONS,
     TOKENS,
@@ -77,6 +80,7 @@ def processors(settings: Settings, tariff: Tariff) -> list[tuple[Processor[Any],
         (SessionsProcessor(), SessionSink()),
         (StationStatusProcessor(), StationSink()),
         (PresenceProcessor(), PresenceSink()),
+        (CompletionSequencer(), None),
         (
             InvoiceProcessor(
                 tariff, issuer=settings.invoice_issuer, zone=ZoneInfo(settings.timezone)

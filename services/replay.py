@@ -4,6 +4,11 @@ The log's input streams (frames, connections, registrations, tariffs, commands) 
 reference tables are copied into a new database on the same server; the same processors as
 ``chargeledger up`` rebuild sessions, energy totals, station information and invoices there from
 offset 0. ``--verify`` compares every projection with the live one and lists what differs.
+
+Invoice numbers follow the order in which sessions completed, as recorded once on
+``invoicing.completions``: that stream is copied too, and invoices are rebuilt from it in that
+order. What is checked instead is that the rebuilt sessions complete exactly the recorded
+revisions, no more and no fewer.
 Works on the embedded PostgreSQL log; a Kafka deployment keeps its log in Kafka, and a replay
 would append its outputs to the live topics, so it is refused there.
 """
@@ -23,20 +28,24 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .bootstrap import processors
-from .core import db
+from .core import codec, db
 from .core.events import (
     COMMAND_RESULTS,
     COMMANDS,
+    COMPLETIONS,
     CONNECTIONS,
     FRAMES,
+    SESSIONS,
     STATIONS,
     TARIFF_ASSIGNMENTS,
     TARIFFS,
     TOKENS,
+    SessionEvent,
 )
 from .core.log import PostgresLog
 from .core.runtime import ProcessorRunner
 from .core.settings import Settings
+from .invoicing.sequence import CompletionSequencer
 from .invoicing.tariff import load_tariff
 
 INPUT_STREAMS = [
@@ -48,6 +57,7 @@ INPUT_STREAMS = [
     TARIFF_ASSIGNMENTS,
     COMMANDS,
     COMMAND_RESULTS,
+    COMPLETIONS,  # the recorded order invoices are numbered in
 ]
 REFERENCE_TABLES = ["tariff_versions", "tariff_assignments"]
 # projection -> (key columns, columns left out of the comparison)
@@ -60,8 +70,7 @@ PROJECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "status_history": (("stream", "partition", "offset", "evse_id", "connector_id"), ()),
     "station_presence": (("station_id",), ()),
     "presence_history": (("stream", "partition", "offset"), ()),
-    # Where on ledger.sessions an invoice was read: that stream is rebuilt, not copied.
-    "invoices": (("invoice_number",), ("stream", "partition", "offset")),
+    "invoices": (("invoice_number",), ()),
 }
 
 
@@ -108,7 +117,7 @@ async def replay(settings: Settings, *, verify: bool, keep: bool, console: Conso
         )
         code = 0
         if verify:
-            differences = await _compare(live, rebuilt)
+            differences = await _compare(live, rebuilt) + await _check_completions(rebuilt)
             code = _report(differences, console)
     finally:
         await live.close()
@@ -159,6 +168,7 @@ async def _rebuild(settings: Settings, pool: AsyncConnectionPool, console: Conso
     runners = [
         ProcessorRunner(processor, sink, log, pool, batch_size=1000)
         for processor, sink in processors(settings, load_tariff(settings.tariff))
+        if not isinstance(processor, CompletionSequencer)  # its recorded output is an input
     ]
     tasks = [asyncio.create_task(r.run(), name=r.processor.name) for r in runners]
     columns = (
@@ -235,10 +245,40 @@ async def _rows(
     return {tuple(r[i] for i in key_at): tuple(r[i] for i in kept) for r in rows}
 
 
+async def _check_completions(rebuilt: AsyncConnectionPool) -> list[Difference]:
+    """The recorded completion sequence against the completed revisions of the rebuilt
+    sessions, by event id: the same revisions, with the same content."""
+    recorded = await _events(rebuilt, COMPLETIONS)
+    completed = {
+        event_id: e
+        for event_id, e in (await _events(rebuilt, SESSIONS)).items()
+        if e.status == "completed"
+    }
+    difference = Difference(
+        COMPLETIONS,
+        missing=sorted((k,) for k in recorded if k not in completed),
+        extra=sorted((k,) for k in completed if k not in recorded),
+        changed=sorted((k,) for k in recorded if k in completed and recorded[k] != completed[k]),
+    )
+    return [difference] if difference.missing or difference.extra or difference.changed else []
+
+
+async def _events(pool: AsyncConnectionPool, stream: str) -> dict[str, SessionEvent]:
+    found: dict[str, SessionEvent] = {}
+    async with pool.connection() as conn, conn.cursor(name=f"read_{stream}") as cursor:
+        await cursor.execute("SELECT value FROM log_entries WHERE stream = %s", (stream,))
+        async for (value,) in cursor:
+            event = codec.decode(bytes(value))
+            if isinstance(event, SessionEvent):
+                found[event.event_id] = event
+    return found
+
+
 def _report(differences: list[Difference], console: Console) -> int:
     if not differences:
         console.print(
-            f"verified: all {len(PROJECTIONS)} projections are identical to the live ones"
+            f"verified: all {len(PROJECTIONS)} projections are identical to the live ones,"
+            " and the recorded completion order matches the rebuilt sessions"
         )
         return 0
     for d in differences:

@@ -20,6 +20,7 @@ CONNECTIONS = "ocpp.connections"
 SESSIONS = "ledger.sessions"
 METER_READINGS = "ledger.meter-readings"
 STATION_STATUS = "ledger.station-status"
+COMPLETIONS = "invoicing.completions"
 INVOICES = "invoicing.invoices"
 STATIONS = "config.stations"
 TOKENS = "config.tokens"
@@ -135,6 +136,19 @@ class SessionEvent:
     @property
     def key(self) -> str:
         return self.station_id
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedSession(SessionEvent):
+    """A completed session revision, published again on one partition of ``COMPLETIONS``: the
+    recorded order in which sessions completed, which is the order invoices are numbered in.
+    Same schema as ``SessionEvent`` (it decodes as one)."""
+
+    STREAM: ClassVar[str] = COMPLETIONS
+
+    @property
+    def key(self) -> str:
+        return "completions"  # one key: one partition, one order
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,9 +408,11 @@ def _field_names(event_type: type[Event]) -> tuple[str, ...]:
 _NESTED: dict[type[Any], dict[str, type[Any]]] = {
     Invoice: {"lines": InvoiceLine},
     SessionEvent: {"charging_periods": ChargingPeriod, "energy_by_hour": HourlyEnergy},
+    CompletedSession: {"charging_periods": ChargingPeriod, "energy_by_hour": HourlyEnergy},
 }
 _TUPLES: dict[type[Any], tuple[str, ...]] = {
-    SessionEvent: ("flags", "frame_positions", "signed_data")
+    SessionEvent: ("flags", "frame_positions", "signed_data"),
+    CompletedSession: ("flags", "frame_positions", "signed_data"),
 }
 
 

@@ -1,7 +1,8 @@
-"""Invoices from completed sessions: a pure fold over ``ledger.sessions``.
+"""Invoices from completed sessions: a pure fold over the completion sequence.
 
 One invoice per completed session, numbered ``{issuer}-{year}-{000001}`` without gaps per issuer
-and year (the year of the session's stop time, UTC), in the order completions appear on the log.
+and year (the year of the session's stop time, UTC), in the order completions were recorded on
+``invoicing.completions`` (``sequence.py``), so the same log always gives the same numbers.
 A session flagged for review is not invoiced: an invoice, once issued, is final. When a later
 revision of an invoiced session bills differently (late meter values, a corrected stop), a
 credit note cancels the invoice and a new invoice replaces it: new documents, never updates.
@@ -27,7 +28,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from ..core.events import SESSIONS, Event, Invoice, InvoiceLine, SessionEvent
+from ..core.events import COMPLETIONS, Event, Invoice, InvoiceLine, SessionEvent
 from ..core.log import Position
 from ..core.runtime import Processor
 from .cdr_json import dumps, priced_cdr
@@ -67,7 +68,7 @@ class TariffCatalogue:
 
 class InvoiceProcessor(Processor[IssuerState]):
     name = "invoicing-invoices"
-    input_stream = SESSIONS
+    input_stream = COMPLETIONS
 
     def __init__(self, default_tariff: Tariff, *, issuer: str, zone: tzinfo = UTC) -> None:
         self._default = default_tariff
