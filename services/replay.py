@@ -9,8 +9,11 @@ Invoice numbers follow the order in which sessions completed, as recorded once o
 ``invoicing.completions``: that stream is copied too, and invoices are rebuilt from it in that
 order. What is checked instead is that the rebuilt sessions complete exactly the recorded
 revisions, no more and no fewer.
-Works on the embedded PostgreSQL log; a Kafka deployment keeps its log in Kafka, and a replay
-would append its outputs to the live topics, so it is refused there.
+
+On Kafka the input topics are read from offset 0 to their end and copied with their partitions,
+offsets and timestamps into the fresh database's PostgreSQL log, where the rebuild runs: nothing
+is appended to the live topics. A topic that no longer starts at offset 0 (retention deleted its
+oldest records) cannot be replayed, and the replay says so.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -88,11 +94,6 @@ class Difference:
 
 async def replay(settings: Settings, *, verify: bool, keep: bool, console: Console) -> int:
     """Rebuild, optionally verify; return the exit code (0, or 1 when projections differ)."""
-    if settings.kafka_bootstrap is not None:
-        raise ReplayError(
-            "replay works on the embedded PostgreSQL log; on Kafka it would append its outputs"
-            " to the live topics"
-        )
     live_dsn: str
     if settings.database_url is not None:
         live_dsn = settings.database_url
@@ -108,7 +109,11 @@ async def replay(settings: Settings, *, verify: bool, keep: bool, console: Conso
     live = await db.open_pool(live_dsn, max_size=4)
     rebuilt = await db.open_pool(replay_dsn, max_size=8)
     try:
-        entries = await _copy_inputs(live, rebuilt)
+        if settings.kafka_bootstrap is not None:
+            entries = await _copy_from_kafka(settings.kafka_bootstrap, rebuilt, console)
+            await _copy_reference(live, rebuilt)
+        else:
+            entries = await _copy_inputs(live, rebuilt)
         console.print(f"copied {entries:,} log entries into database {name}")
         await _rebuild(settings, rebuilt, console)
         elapsed = time.perf_counter() - started
@@ -159,6 +164,122 @@ async def _copy_inputs(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) 
     return int(row[0]) if row else 0
 
 
+async def _copy_reference(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) -> None:
+    async with live.connection() as src, rebuilt.connection() as dst:
+        for table in REFERENCE_TABLES:
+            async with (
+                src.cursor().copy(f"COPY (SELECT * FROM {table}) TO STDOUT (FORMAT BINARY)") as out,
+                dst.cursor().copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as into,
+            ):
+                async for data in out:
+                    await into.write(data)
+        await dst.commit()
+
+
+async def _copy_from_kafka(bootstrap: str, rebuilt: AsyncConnectionPool, console: Console) -> int:
+    """Every input topic, offset 0 to its end now, into the rebuilt database's log."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id="chargeledger-replay",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    try:
+        await consumer.start()
+        wanted = [
+            TopicPartition(stream, partition)
+            for stream, partitions in (await _topic_partitions(bootstrap)).items()
+            for partition in partitions
+        ]
+        if not any(tp.topic == FRAMES for tp in wanted):
+            raise ReplayError(f"there is no topic {FRAMES} on Kafka at {bootstrap} to replay")
+        starts = await consumer.beginning_offsets(wanted)
+        for tp, start in sorted(starts.items()):
+            if start > 0:
+                raise ReplayError(
+                    f"topic {tp.topic} partition {tp.partition} starts at offset {start}, not 0:"
+                    " retention has deleted its oldest records, so the log cannot be replayed"
+                    f" (keep the log forever: kafka-configs --alter --topic {tp.topic}"
+                    " --add-config retention.ms=-1)"
+                )
+        ends = {tp: int(end) for tp, end in (await consumer.end_offsets(wanted)).items()}
+        partitions = max(tp.partition for tp in wanted) + 1
+        total = sum(ends.values())
+        copied = 0
+        open_ends = {tp: end for tp, end in ends.items() if end > 0}
+        if open_ends:
+            consumer.assign(list(open_ends))
+            await consumer.seek_to_beginning(*open_ends)
+        async with rebuilt.connection() as conn:
+            await conn.execute("INSERT INTO log_settings (partitions) VALUES (%s)", (partitions,))
+            columns = '(stream, partition, "offset", key, value, appended_at)'
+            with _progress_bar(console) as progress:
+                bar = progress.add_task("copying the log from Kafka", total=total)
+                async with conn.cursor().copy(f"COPY log_entries {columns} FROM STDIN") as copy:
+                    while open_ends:
+                        batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
+                        for tp, messages in batch.items():
+                            end = open_ends.get(tp)
+                            if end is None:
+                                continue
+                            for m in messages:
+                                if m.offset >= end:
+                                    break
+                                key = m.key.decode("utf-8", "replace") if m.key else ""
+                                when = datetime.fromtimestamp(m.timestamp / 1000, UTC)
+                                await copy.write_row(
+                                    (tp.topic, tp.partition, m.offset, key, m.value, when)
+                                )
+                                copied += 1
+                            if messages and messages[-1].offset + 1 >= end:
+                                del open_ends[tp]
+                                consumer.pause(tp)
+                        progress.update(bar, completed=copied)
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO log_partitions (stream, partition, next_offset)"
+                    " VALUES (%s, %s, %s)",
+                    [(tp.topic, tp.partition, end) for tp, end in ends.items()],
+                )
+            await conn.commit()
+    except KafkaError as exc:
+        raise ReplayError(
+            f"reading the log from Kafka at {bootstrap} failed: {exc!r}; check that the broker"
+            " is running"
+        ) from exc
+    finally:
+        await consumer.stop()
+    return copied
+
+
+async def _topic_partitions(bootstrap: str) -> dict[str, list[int]]:
+    """The input topics that exist, with their partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="chargeledger-replay")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        described = await admin.describe_topics([s for s in INPUT_STREAMS if s in existing])
+    finally:
+        await admin.close()
+    return {
+        topic["topic"]: sorted(p["partition"] for p in topic["partitions"])
+        for topic in described
+        if topic["error_code"] == 0
+    }
+
+
+def _progress_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 async def _rebuild(settings: Settings, pool: AsyncConnectionPool, console: Console) -> None:
     async with pool.connection() as conn:
         row = await (await conn.execute("SELECT partitions FROM log_settings")).fetchone()
@@ -171,14 +292,8 @@ async def _rebuild(settings: Settings, pool: AsyncConnectionPool, console: Conso
         if not isinstance(processor, CompletionSequencer)  # its recorded output is an input
     ]
     tasks = [asyncio.create_task(r.run(), name=r.processor.name) for r in runners]
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
     try:
-        with Progress(*columns, console=console, transient=True) as progress:
+        with _progress_bar(console) as progress:
             bars = {
                 r.processor.name: progress.add_task(r.processor.name, total=None) for r in runners
             }

@@ -6,11 +6,18 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg
+import pytest
 
+from chargeledger.bootstrap import processors
 from chargeledger.core import db
+from chargeledger.core.events import COMPLETIONS, INVOICES, SESSIONS
+from chargeledger.core.log import KafkaLog
+from chargeledger.core.settings import Settings
+from chargeledger.invoicing.tariff import load_tariff
 from tests.support import REPO, OcppClient, Product, eventually, meter_values
 
 BOOT = {"chargePointVendor": "V", "chargePointModel": "M"}
@@ -83,3 +90,79 @@ async def test_replay_verifies_after_retransmissions_and_a_restart(data_dir: Pat
     code, out = await run_replay(data_dir, "--verify")
     assert code == 1, out
     assert "sessions: 0 missing, 0 extra, 1 different" in out
+
+
+async def caught_up(dsn: str, bootstrap: str) -> bool:
+    """Every processor has stored offsets at the end of its input topic."""
+    groups = [(p.name, p.input_stream) for p, _ in processors(Settings(), load_tariff(None))]
+    log = KafkaLog(bootstrap)
+    await log.start()
+    try:
+        end = {
+            s: sum([await log.end_offset(s, p) for p in range(await log.partitions(s))])
+            for s in {stream for _, stream in groups}
+        }
+    finally:
+        await log.close()
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        for group, stream in groups:
+            row = await (
+                await conn.execute(
+                    "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
+                    " WHERE group_id = %s AND stream = %s",
+                    (group, stream),
+                )
+            ).fetchone()
+            if row is None or int(row[0]) < end[stream]:
+                return False
+    return True
+
+
+@pytest.mark.kafka
+async def test_replay_on_kafka_verifies_and_leaves_the_topics_alone(
+    data_dir: Path, kafka_bootstrap: str
+) -> None:
+    kafka = f"kafka://{kafka_bootstrap}"
+    station = f"CP-RK-{uuid.uuid4().hex[:6]}"
+    product = Product(data_dir, log=kafka).start()
+    await charge(product, station, 2000, repeat_start=True)
+
+    def invoiced() -> list[object] | None:
+        rows = [r for r in product.get("/api/v1/invoices") if r["station_id"] == station]
+        return rows or None
+
+    eventually(invoiced, 60, "the invoice")
+    dsn = await asyncio.to_thread(db.start_embedded, data_dir)
+    for _ in range(300):
+        if await caught_up(dsn, kafka_bootstrap):
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the live processors did not catch up with the topics")
+    product.kill(signal.SIGTERM)
+
+    log = KafkaLog(kafka_bootstrap)
+    await log.start()
+
+    async def ends() -> dict[str, int]:
+        return {
+            s: sum([await log.end_offset(s, p) for p in range(await log.partitions(s))])
+            for s in (SESSIONS, INVOICES, COMPLETIONS)
+        }
+
+    before = await ends()
+    code, out = await run_replay(data_dir, "--log", kafka, "--verify")
+    after = await ends()
+    await log.close()
+    assert code == 0, out
+    assert "verified: all 9 projections are identical to the live ones" in out
+    assert before == after  # the rebuild appended nothing to the live topics
+
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await conn.execute(
+            "UPDATE invoices SET total_incl_vat = total_incl_vat + 1 WHERE station_id = %s",
+            (station,),
+        )
+    code, out = await run_replay(data_dir, "--log", kafka, "--verify")
+    assert code == 1, out
+    assert "invoices: 0 missing, 0 extra, 1 different" in out

@@ -72,7 +72,16 @@ class KafkaLog:
             if missing:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(
-                        [NewTopic(s, self._partitions, replication_factor=1) for s in missing]
+                        [
+                            # The log is the system of record: its topics keep every record.
+                            NewTopic(
+                                s,
+                                self._partitions,
+                                replication_factor=1,
+                                topic_configs={"retention.ms": "-1"},
+                            )
+                            for s in missing
+                        ]
                     )
         except KafkaError as exc:
             raise self._error("creating topics", exc) from exc
