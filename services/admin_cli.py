@@ -152,6 +152,42 @@ def set_station_password(
     _print([_request(api_url, "PATCH", f"/stations/{station_id}", body)], STATION_COLUMNS, False)
 
 
+METER_KEY_COLUMNS = ["station_id", "revision", "meter_serial", "valid_from", "public_key"]
+
+
+@stations.command("meter-key")
+def register_meter_key(
+    station_id: str,
+    public_key: Annotated[
+        str, typer.Argument(help="Hex DER (SubjectPublicKeyInfo), or a file holding it or PEM.")
+    ],
+    meter_serial: Annotated[
+        str | None, typer.Option(help="Only for the meter with this serial (OCMF MS).")
+    ] = None,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Register a meter public key: signed meter values of sessions starting from now on are
+    verified with it."""
+    path = Path(public_key)
+    if len(public_key) < 4096 and path.is_file():
+        try:
+            public_key = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read the key file {path}: {exc}", EXIT_USAGE)
+    body = {"public_key": public_key, "meter_serial": meter_serial}
+    result = _request(api_url, "POST", f"/stations/{quote(station_id, safe='')}/meter-keys", body)
+    _print([result], METER_KEY_COLUMNS, False)
+
+
+@stations.command("meter-keys")
+def list_meter_keys(
+    station_id: str, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False
+) -> None:
+    """List the meter public keys registered for a station."""
+    path = f"/stations/{quote(station_id, safe='')}/meter-keys"
+    _print(_request(api_url, "GET", path), METER_KEY_COLUMNS, as_json)
+
+
 Status = Annotated[
     str | None, typer.Option(help="Accepted, Blocked, Expired or Invalid (default: Accepted).")
 ]

@@ -26,6 +26,7 @@ from .core.events import (
     CONNECTIONS,
     FRAMES,
     INVOICES,
+    METER_KEYS,
     METER_READINGS,
     SESSIONS,
     STATION_STATUS,
@@ -44,6 +45,7 @@ from .gateway.server import Gateway, InputLimits, tls_context
 from .gateway.services import StationServices
 from .gateway.transaction_ids import TransactionIdAllocator
 from .invoicing.invoices import InvoiceProcessor
+from .invoicing.meter_keys import MeterKeyStore
 from .invoicing.ocpi import Tariff
 from .invoicing.projection import InvoiceSink
 from .invoicing.sequence import CompletionSequencer
@@ -68,6 +70,7 @@ STREAMS = [
     TOKENS,
     TARIFFS,
     TARIFF_ASSIGNMENTS,
+    METER_KEYS,
     COMMANDS,
     COMMAND_RESULTS,
 ]
@@ -235,6 +238,8 @@ class Product:
         await registry.publish()  # what a previous run committed but did not publish
         tariffs = TariffStore(self.pool, log, self.clock)
         await tariffs.publish()
+        meter_keys = MeterKeyStore(self.pool, log, self.clock)
+        await meter_keys.publish()
         app = create_app(
             self.pool,
             log_name=log.name,
@@ -242,6 +247,7 @@ class Product:
             registry=registry,
             commands=CommandSender(self.pool, log, self.clock),
             tariffs=tariffs,
+            meter_keys=meter_keys,
         )
         http_socket = _listen(s.http_host, s.http_port)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")

@@ -41,6 +41,7 @@ from .core.events import (
     COMPLETIONS,
     CONNECTIONS,
     FRAMES,
+    METER_KEYS,
     SESSIONS,
     STATIONS,
     TARIFF_ASSIGNMENTS,
@@ -63,9 +64,10 @@ INPUT_STREAMS = [
     TARIFF_ASSIGNMENTS,
     COMMANDS,
     COMMAND_RESULTS,
+    METER_KEYS,
     COMPLETIONS,  # the recorded order invoices are numbered in
 ]
-REFERENCE_TABLES = ["tariff_versions", "tariff_assignments"]
+REFERENCE_TABLES = ["tariff_versions", "tariff_assignments", "meter_keys"]
 # projection -> (key columns, columns left out of the comparison)
 PROJECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "frames": (("stream", "partition", "offset"), ()),
@@ -115,7 +117,7 @@ async def replay(settings: Settings, *, verify: bool, keep: bool, console: Conso
         else:
             entries = await _copy_inputs(live, rebuilt)
         console.print(f"copied {entries:,} log entries into database {name}")
-        await _rebuild(settings, rebuilt, console)
+        await rebuild(settings, rebuilt, console)
         elapsed = time.perf_counter() - started
         console.print(
             f"rebuilt every projection in {elapsed:.1f} s ({entries / elapsed:,.0f} entries/s)"
@@ -280,7 +282,11 @@ def _progress_bar(console: Console) -> Progress:
     )
 
 
-async def _rebuild(settings: Settings, pool: AsyncConnectionPool, console: Console) -> None:
+async def rebuild(
+    settings: Settings, pool: AsyncConnectionPool, console: Console, *, live: bool = False
+) -> None:
+    """Run every processor over the log in ``pool`` until all have caught up. A replay reads
+    the recorded completion order; ``live`` sequences completions as ``up`` does."""
     async with pool.connection() as conn:
         row = await (await conn.execute("SELECT partitions FROM log_settings")).fetchone()
     # The partition count the live log was created with, whatever the settings say now.
@@ -289,7 +295,7 @@ async def _rebuild(settings: Settings, pool: AsyncConnectionPool, console: Conso
     runners = [
         ProcessorRunner(processor, sink, log, pool, batch_size=1000)
         for processor, sink in processors(settings, load_tariff(settings.tariff))
-        if not isinstance(processor, CompletionSequencer)  # its recorded output is an input
+        if live or not isinstance(processor, CompletionSequencer)
     ]
     tasks = [asyncio.create_task(r.run(), name=r.processor.name) for r in runners]
     try:

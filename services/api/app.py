@@ -19,10 +19,12 @@ from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..gateway.commands import CommandSender
+from ..invoicing.meter_keys import MeterKeyStore
 from ..invoicing.tariffs import TariffStore
 from ..registry.store import Registry
 from .commands import commands_router
 from .invoices import Invoice, invoice_out, invoices_router
+from .meter_keys import meter_keys_router
 from .registry import registry_router
 from .stations import stations_router
 from .tariffs import tariffs_router
@@ -101,6 +103,7 @@ def create_app(
     registry: Registry,
     commands: CommandSender,
     tariffs: TariffStore,
+    meter_keys: MeterKeyStore,
 ) -> FastAPI:
     app = FastAPI(
         title="ChargeLedger",
@@ -123,6 +126,7 @@ def create_app(
     app.include_router(registry_router(registry))
     app.include_router(stations_router(fetch))
     app.include_router(tariffs_router(tariffs))
+    app.include_router(meter_keys_router(meter_keys))
     app.include_router(invoices_router(fetch))
     app.include_router(commands_router(commands))
 

@@ -26,6 +26,7 @@ STATIONS = "config.stations"
 TOKENS = "config.tokens"
 TARIFFS = "config.tariffs"
 TARIFF_ASSIGNMENTS = "config.tariff-assignments"
+METER_KEYS = "config.meter-keys"
 COMMANDS = "gateway.commands"
 COMMAND_RESULTS = "gateway.command-results"
 
@@ -330,6 +331,24 @@ class TariffAssignment:
 
 
 @dataclass(frozen=True, slots=True)
+class MeterKeyRegistration:
+    SCHEMA: ClassVar[str] = "chargeledger.invoicing.MeterKeyRegistration"
+    STREAM: ClassVar[str] = METER_KEYS
+
+    event_id: str
+    station_id: str
+    revision: int
+    public_key: str
+    valid_from: datetime
+    registered_at: datetime
+    meter_serial: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     SCHEMA: ClassVar[str] = "chargeledger.gateway.Command"
     STREAM: ClassVar[str] = COMMANDS
@@ -380,6 +399,7 @@ Event = (
     | TokenRegistration
     | TariffVersion
     | TariffAssignment
+    | MeterKeyRegistration
     | Command
     | CommandResult
 )
@@ -394,6 +414,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TokenRegistration,
     TariffVersion,
     TariffAssignment,
+    MeterKeyRegistration,
     Command,
     CommandResult,
 )

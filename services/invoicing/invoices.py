@@ -21,6 +21,7 @@ stored, or later), so a session is priced with the same tariff live and on any r
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
@@ -33,7 +34,8 @@ from ..core.log import Position
 from ..core.runtime import Processor
 from .cdr_json import dumps, priced_cdr
 from .cdrs import cdr_skeleton
-from .ocmf import verify
+from .meter_keys import MeterKey, key_at, load_meter_keys
+from .ocmf import meter_serial, verify
 from .ocpi import Tariff
 from .pricing import Line, PricedCdr, price
 from .tariff import round_money
@@ -64,6 +66,7 @@ class IssuerState:
 class TariffCatalogue:
     versions: list[StoredTariff] = field(default_factory=list)
     assignments: list[Assignment] = field(default_factory=list)
+    meter_keys: list[MeterKey] = field(default_factory=list)
 
 
 class InvoiceProcessor(Processor[IssuerState]):
@@ -78,7 +81,7 @@ class InvoiceProcessor(Processor[IssuerState]):
         self._parsed: dict[tuple[str, int], Tariff] = {}
 
     async def load_reference(self, conn: AsyncConnection[Any]) -> None:
-        self.catalogue = TariffCatalogue(*await load_catalogue(conn))
+        self.catalogue = TariffCatalogue(*await load_catalogue(conn), await load_meter_keys(conn))
 
     def state_key(self, event: Event) -> str | None:
         return self._issuer if isinstance(event, SessionEvent) else None
@@ -111,7 +114,7 @@ class InvoiceProcessor(Processor[IssuerState]):
             return state, []  # held until its figures are reviewed: an invoice is final
         if event.stopped_at is None or event.meter_stop_wh is None:
             return state, []
-        signature = signed_evidence(event)
+        signature = signed_evidence(event, self.catalogue.meter_keys)
         if signature.hold_reason is not None:
             # Not billed while its own meter's signatures say otherwise: held for review.
             held = {**state.held, event.session_id: signature.hold_reason}
@@ -299,11 +302,17 @@ class SignedEvidence:
     hold_reason: str | None
 
 
-def signed_evidence(session: SessionEvent) -> SignedEvidence:
-    """What the meter's own signatures say about the session, and whether that holds it."""
+def signed_evidence(session: SessionEvent, keys: Sequence[MeterKey] = ()) -> SignedEvidence:
+    """What the meter's own signatures say about the session, and whether that holds it. Each
+    record is checked with the key registered for its meter at the session's start, or, where
+    none is registered, with the key the station sent."""
     if not session.signed_data:
         return SignedEvidence("none", None, None)
-    results = [verify(record, session.meter_public_key) for record in session.signed_data]
+    results = []
+    for record in session.signed_data:
+        registered = key_at(keys, session.station_id, meter_serial(record), session.started_at)
+        key = registered.public_key if registered else session.meter_public_key
+        results.append(verify(record, key))
     if any(r.status == "invalid" for r in results):
         reasons = "; ".join(r.reason for r in results if r.status == "invalid")
         return SignedEvidence("invalid", None, f"invalid signed meter value: {reasons}")

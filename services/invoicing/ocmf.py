@@ -19,7 +19,12 @@ from typing import Any, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_der_public_key
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+    load_pem_public_key,
+)
 
 Status = Literal["verified", "invalid", "unverified"]
 
@@ -95,6 +100,32 @@ def verify(record: str, public_key_hex: str | None) -> Verification:
     except InvalidSignature:
         return Verification("invalid", "the signature does not match the payload", readings, meter)
     return Verification("verified", f"{algorithm} signature matches", readings, meter)
+
+
+def meter_serial(record: str) -> str | None:
+    """The serial of the meter that signed a record (MS, or GS when MS is absent), if readable."""
+    try:
+        payload = json.loads(split(record)[0])
+    except (OcmfError, ValueError):
+        return None
+    serial = payload.get("MS") or payload.get("GS") if isinstance(payload, dict) else None
+    return str(serial) if serial else None
+
+
+def public_key_hex(text: str) -> str:
+    """A meter public key given as hex DER (SubjectPublicKeyInfo) or PEM, as lower-case hex
+    DER; OcmfError when it is not an EC key on a curve OCMF signatures use here."""
+    text = text.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = load_pem_public_key(text.encode("ascii"))
+        else:
+            key = load_der_public_key(bytes.fromhex(text))
+    except (ValueError, TypeError, UnicodeEncodeError) as exc:
+        raise OcmfError(f"not a public key in hex DER or PEM: {exc}") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _CURVES:
+        raise OcmfError(f"not an EC public key on one of {', '.join(sorted(_CURVES))}")
+    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo).hex()
 
 
 def _signature_bytes(signature: dict[str, Any]) -> bytes:

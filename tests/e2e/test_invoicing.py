@@ -11,8 +11,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+)
 
+from tests.e2e.test_admin import cli
 from tests.support import OcppClient, Product, eventually, meter_values
+from tests.unit.test_signed_invoices import keba
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 TARIFF = """{
@@ -269,3 +276,45 @@ async def test_a_2_0_1_session_is_priced_with_charging_time_and_parking(data_dir
         assert (found["total_excl_vat"], found["total_incl_vat"]) == ("7.50", "9.38")
     finally:
         product.kill(15)
+
+
+async def test_a_registered_meter_key_verifies_signed_values_the_station_sent_without_one(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    record, key = keba("test_ocmf_keba_kcp30.xml")  # signed: 0.2596 kWh -> 0.2597 kWh
+    pem = tmp_path / "meter.pem"
+    pem.write_bytes(
+        load_der_public_key(bytes.fromhex(key)).public_bytes(
+            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    product = Product(data_dir).start()
+    try:
+        code, out, err = await cli(product, "stations", "meter-key", "CP-EICH", str(pem))
+        assert code == 0, err
+        assert key.lower() in out
+        code, _, err = await cli(product, "stations", "meter-key", "CP-EICH", "00ff")
+        assert code == 1 and "public_key: not a public key" in err and len(err.splitlines()) == 1
+
+        now = datetime.now(UTC) + timedelta(minutes=1)  # after the key was registered
+        client = await OcppClient.connect(product.ocpp_port, "CP-EICH")
+        await client.call(
+            "1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}
+        )
+        start = {"connectorId": 1, "idTag": "T", "meterStart": 260, "timestamp": now.isoformat()}
+        tx = int((await client.call("2", "StartTransaction", start))["transactionId"])
+        signed = {"value": record, "format": "SignedData", "context": "Transaction.End"}
+        end = (now + timedelta(minutes=5)).isoformat()
+        data = [{"timestamp": end, "sampledValue": [{"value": "260", "unit": "Wh"}, signed]}]
+        stop = {"transactionId": tx, "meterStop": 260, "timestamp": end, "transactionData": data}
+        await client.call("3", "StopTransaction", stop)
+        await client.close()
+
+        def invoice() -> dict[str, Any] | None:
+            rows = [i for i in product.get("/api/v1/invoices") if i["station_id"] == "CP-EICH"]
+            return rows[0] if rows else None
+
+        issued = eventually(invoice, 30, "the invoice")
+        assert issued["signature_status"] == "verified"
+    finally:
+        product.kill()

@@ -7,9 +7,19 @@ import base64
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+)
+
 from chargeledger.core.events import Invoice, SessionEvent
 from chargeledger.core.log import Position
-from chargeledger.invoicing.invoices import InvoiceProcessor
+from chargeledger.invoicing.invoices import InvoiceProcessor, TariffCatalogue
+from chargeledger.invoicing.meter_keys import MeterKey
+from chargeledger.invoicing.ocmf import OcmfError, meter_serial, public_key_hex
 from chargeledger.invoicing.tariff import load_tariff
 from chargeledger.ledger.sessions import SessionsProcessor
 from tests.ledger_scenarios import Cp, energy2, register, ts
@@ -115,3 +125,68 @@ def test_signed_readings_that_disagree_hold_the_session() -> None:
 def test_no_signed_values_is_none_and_billed() -> None:
     [invoice], _ = invoice_or_hold(session(1000, (), None))
     assert invoice.signature_status == "none" and invoice.signed_energy_wh is None
+
+
+def registered(public_key: str, *, serial: str | None = None, revision: int = 1,
+               at: datetime = datetime(2019, 8, 1, tzinfo=UTC)) -> MeterKey:  # fmt: skip
+    return MeterKey("CP", revision, serial, public_key_hex(public_key), at, at)
+
+
+def another_key() -> str:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo).hex()
+
+
+def with_keys(s: SessionEvent, *keys: MeterKey) -> tuple[list[Invoice], dict[str, str]]:
+    processor = InvoiceProcessor(load_tariff(None), issuer="CL")
+    processor.catalogue = TariffCatalogue(meter_keys=list(keys))
+    state, out = processor.evolve(processor.initial_state(), s, Position("s", 0, 0))
+    return [o for o in out if isinstance(o, Invoice)], state.held
+
+
+def test_the_registered_key_verifies_what_the_station_sent_without_one() -> None:
+    record, key = keba("test_ocmf_keba_kcp30.xml")
+    [invoice], _ = with_keys(session(0, (record,), None), registered(key))
+    assert invoice.signature_status == "verified"
+
+
+def test_the_registered_key_wins_over_the_key_the_station_sends() -> None:
+    # A station (or whoever speaks for it) sending its own key cannot vouch for its values.
+    record, key = keba("test_ocmf_keba_kcp30.xml")
+    invoices, held = with_keys(session(0, (record,), key), registered(another_key()))
+    assert invoices == [] and "does not match" in held["CP:1"]
+
+
+def test_a_key_registered_after_the_session_started_is_not_used() -> None:
+    record, key = keba("test_ocmf_keba_kcp30.xml")
+    later = registered(key, at=datetime(2019, 8, 14, tzinfo=UTC))
+    [invoice], _ = with_keys(session(0, (record,), None), later)
+    assert invoice.signature_status == "unverified"
+
+
+def test_a_key_for_the_meter_serial_comes_before_the_station_wide_key() -> None:
+    record, key = keba("test_ocmf_keba_kcp30.xml")
+    serial = meter_serial(record)
+    assert serial
+    keys = [registered(key, serial=serial), registered(another_key(), revision=2)]
+    [invoice], _ = with_keys(session(0, (record,), None), *keys)
+    assert invoice.signature_status == "verified"
+    keys = [registered(another_key(), serial=serial), registered(key, revision=2)]
+    invoices, _ = with_keys(session(0, (record,), None), *keys)
+    assert invoices == []  # the meter's own key does not match: held
+
+
+def test_a_meter_key_must_be_an_ec_key_on_a_supported_curve() -> None:
+    _, key = keba("test_ocmf_keba_kcp30.xml")
+    pem = load_der_public_key(bytes.fromhex(key)).public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+    )
+    assert public_key_hex(pem.decode()) == key.lower()
+    for bad in ("zz", "3059", ec.generate_private_key(ec.SECP521R1()).public_key()):
+        text = (
+            bad
+            if isinstance(bad, str)
+            else bad.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo).hex()
+        )
+        with pytest.raises(OcmfError):
+            public_key_hex(text)

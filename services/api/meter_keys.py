@@ -1,0 +1,59 @@
+"""HTTP API of the meter public keys registered per station (OCMF signature verification)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from ..invoicing.meter_keys import MeterKey, MeterKeyError, MeterKeyStore
+
+
+class MeterKeyIn(BaseModel):
+    public_key: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="The meter's public key: DER SubjectPublicKeyInfo as hex, or PEM.",
+    )
+    meter_serial: str | None = Field(
+        None,
+        max_length=100,
+        description="The meter's serial (OCMF MS) the key belongs to; absent: any meter of the"
+        " station.",
+    )
+
+
+class MeterKeyOut(BaseModel):
+    station_id: str
+    revision: int
+    meter_serial: str | None
+    public_key: str = Field(description="DER SubjectPublicKeyInfo, lower-case hex.")
+    valid_from: datetime = Field(description="Sessions starting from then are verified with it.")
+    registered_at: datetime
+
+
+def _out(key: MeterKey) -> MeterKeyOut:
+    return MeterKeyOut(**key.__dict__)
+
+
+def meter_keys_router(store: MeterKeyStore) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["stations"])
+
+    @router.post("/stations/{station_id}/meter-keys", status_code=201)
+    async def register_meter_key(station_id: str, body: MeterKeyIn) -> MeterKeyOut:
+        """Register a meter public key for the station. Its signed meter values are verified
+        with it from sessions starting now on (never earlier ones, so a replay verifies alike);
+        a key for a meter serial comes before one for the whole station, and the newest wins."""
+        try:
+            key = await store.register(station_id, body.public_key, body.meter_serial)
+        except MeterKeyError as exc:
+            raise HTTPException(422, f"public_key: {exc}") from None
+        return _out(key)
+
+    @router.get("/stations/{station_id}/meter-keys")
+    async def list_meter_keys(station_id: str) -> list[MeterKeyOut]:
+        """Every key registered for the station, oldest first."""
+        return [_out(k) for k in await store.keys(station_id)]
+
+    return router
