@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/log_append.py
 	$(VENV)/bin/python benchmarks/gateway_load.py run
 	$(VENV)/bin/python benchmarks/ledger_replay.py
+	$(VENV)/bin/python benchmarks/replay.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
