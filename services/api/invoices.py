@@ -13,6 +13,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
+from ..invoicing.cdr_json import credit_cdr
+
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
 
 # One row per invoice line; documented in docs/exports.md.
@@ -204,13 +206,25 @@ def invoices_router(fetch: Fetch) -> APIRouter:
 
     @router.get("/invoices/{invoice_number}/cdr", response_class=Response)
     async def invoice_cdr(invoice_number: str) -> Response:
-        """The priced OCPI 2.2.1 CDR the invoice was made from, as issued."""
-        rows = await fetch("SELECT cdr FROM invoices WHERE invoice_number = %s", invoice_number)
+        """The priced OCPI 2.2.1 CDR the invoice was made from, as issued; for a credit note,
+        the Credit CDR of the invoice it cancels (``credit``: true, ``credit_reference_id``,
+        ``total_cost`` negated)."""
+        query = "SELECT cdr, document_type, cancels FROM invoices WHERE invoice_number = %s"
+        rows = await fetch(query, invoice_number)
         if not rows:
             raise HTTPException(404, f"no invoice or credit note {invoice_number!r}")
-        if not rows[0]["cdr"]:
-            raise HTTPException(404, f"{invoice_number} has no CDR (a credit note, or older)")
-        return Response(rows[0]["cdr"], media_type="application/json")
+        row = rows[0]
+        if not row["cdr"] and row["document_type"] == "credit_note" and row["cancels"]:
+            cancelled = await fetch(query, row["cancels"])
+            if cancelled and cancelled[0]["cdr"]:
+                return Response(
+                    credit_cdr(cancelled[0]["cdr"], invoice_number), media_type="application/json"
+                )
+        if not row["cdr"]:
+            raise HTTPException(
+                404, f"{invoice_number} has no CDR (issued before invoices carried their CDR)"
+            )
+        return Response(row["cdr"], media_type="application/json")
 
     @router.get("/invoices/{invoice_number}.html", response_class=Response)
     async def invoice_html(invoice_number: str) -> Response:

@@ -124,6 +124,20 @@ def _price(amount: Amount) -> dict[str, Decimal]:
     return {"excl_vat": _four(amount.excl_vat), "incl_vat": _four(amount.incl_vat)}
 
 
+def credit_cdr(original_cdr: str, credit_id: str) -> str:
+    """The OCPI Credit CDR of a credit note: all the data of the CDR it credits, under its own
+    id, with ``credit`` true, ``credit_reference_id`` the credited CDR's id, and only
+    ``total_cost`` negated (as the CDRs module says)."""
+    document = json.loads(original_cdr, parse_float=Decimal)
+    document["credit_reference_id"] = document["id"]
+    document["id"] = credit_id
+    document["credit"] = True
+    document["total_cost"] = {
+        name: Decimal(0) - Decimal(str(value)) for name, value in document["total_cost"].items()
+    }
+    return dumps(document)
+
+
 def dumps(document: Any) -> str:
     """JSON with every ``Decimal`` as a number with its exact digits (never through float)."""
 

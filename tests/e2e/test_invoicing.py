@@ -178,6 +178,12 @@ async def test_a_late_meter_value_is_corrected_by_a_credit_note(data_dir: Path) 
             one = (await http.get(f"/api/v1/invoices/{replacement['invoice_number']}")).json()
             evidence = f"/api/v1/invoices/{replacement['invoice_number']}/evidence"
             chain = (await http.get(evidence)).json()
+            cdrs = {
+                d["invoice_number"]: (
+                    await http.get(f"/api/v1/invoices/{d['invoice_number']}/cdr")
+                ).json()
+                for d in found
+            }
         rows = [r for r in csv.DictReader(io.StringIO(exported)) if r["station_id"] == "CP-LATE"]
         assert [(r["document_type"], r["amount_incl_vat"], r["cancels"]) for r in rows] == [
             ("invoice", "5.57", ""),
@@ -185,6 +191,20 @@ async def test_a_late_meter_value_is_corrected_by_a_credit_note(data_dir: Path) 
             ("invoice", "5.72", ""),
         ]
         assert "Credit note" in page and f"Cancels invoice {first['invoice_number']}" in page
+        # OCPI: the credit note's Credit CDR is the cancelled CDR, total_cost negated.
+        original, credited = cdrs[first["invoice_number"]], cdrs[credit["invoice_number"]]
+        assert credited["credit"] is True and "credit" not in original
+        assert credited["credit_reference_id"] == original["id"] == first["invoice_number"]
+        assert credited["id"] == credit["invoice_number"]
+        assert credited["total_cost"] == {"excl_vat": -4.68, "incl_vat": -5.5692}  # CDR: 4 decimals
+        assert original["total_cost"] == {"excl_vat": 4.68, "incl_vat": 5.5692}
+        unchanged = {
+            k: v
+            for k, v in credited.items()
+            if k not in ("id", "credit", "credit_reference_id", "total_cost")
+        }
+        assert unchanged == {k: v for k, v in original.items() if k not in ("id", "total_cost")}
+        assert "credit" not in cdrs[replacement["invoice_number"]]
         assert one == replacement
 
         # The evidence: from the replacement invoice down to the raw frames behind it.
