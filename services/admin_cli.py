@@ -188,6 +188,31 @@ def list_meter_keys(
     _print(_request(api_url, "GET", path), METER_KEY_COLUMNS, as_json)
 
 
+TIME_ZONE_COLUMNS = ["station_id", "revision", "time_zone", "valid_from"]
+
+
+@stations.command("time-zone")
+def set_time_zone(
+    station_id: str,
+    time_zone: Annotated[str, typer.Argument(help="An IANA name, e.g. Europe/Stockholm.")],
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Set a station's local time zone: tariff restrictions of sessions starting from now on
+    apply in it."""
+    body = {"time_zone": time_zone}
+    result = _request(api_url, "PUT", f"/stations/{quote(station_id, safe='')}/time-zone", body)
+    _print([result], TIME_ZONE_COLUMNS, False)
+
+
+@stations.command("time-zones")
+def list_time_zones(
+    station_id: str, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False
+) -> None:
+    """List the time zones set for a station."""
+    path = f"/stations/{quote(station_id, safe='')}/time-zones"
+    _print(_request(api_url, "GET", path), TIME_ZONE_COLUMNS, as_json)
+
+
 Status = Annotated[
     str | None, typer.Option(help="Accepted, Blocked, Expired or Invalid (default: Accepted).")
 ]

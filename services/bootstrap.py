@@ -30,6 +30,7 @@ from .core.events import (
     METER_READINGS,
     SESSIONS,
     STATION_STATUS,
+    STATION_TIME_ZONES,
     STATIONS,
     TARIFF_ASSIGNMENTS,
     TARIFFS,
@@ -49,6 +50,7 @@ from .invoicing.meter_keys import MeterKeyStore
 from .invoicing.ocpi import Tariff
 from .invoicing.projection import InvoiceSink
 from .invoicing.sequence import CompletionSequencer
+from .invoicing.station_zones import StationZoneStore
 from .invoicing.tariff import load_tariff
 from .invoicing.tariffs import TariffStore
 from .ledger.projections import FrameIndex, FrameSink, PresenceSink, SessionSink, StationSink
@@ -71,6 +73,7 @@ STREAMS = [
     TARIFFS,
     TARIFF_ASSIGNMENTS,
     METER_KEYS,
+    STATION_TIME_ZONES,
     COMMANDS,
     COMMAND_RESULTS,
 ]
@@ -240,6 +243,8 @@ class Product:
         await tariffs.publish()
         meter_keys = MeterKeyStore(self.pool, log, self.clock)
         await meter_keys.publish()
+        station_zones = StationZoneStore(self.pool, log, self.clock)
+        await station_zones.publish()
         app = create_app(
             self.pool,
             log_name=log.name,
@@ -248,6 +253,7 @@ class Product:
             commands=CommandSender(self.pool, log, self.clock),
             tariffs=tariffs,
             meter_keys=meter_keys,
+            station_zones=station_zones,
         )
         http_socket = _listen(s.http_host, s.http_port)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")

@@ -43,6 +43,7 @@ from .core.events import (
     FRAMES,
     METER_KEYS,
     SESSIONS,
+    STATION_TIME_ZONES,
     STATIONS,
     TARIFF_ASSIGNMENTS,
     TARIFFS,
@@ -65,9 +66,10 @@ INPUT_STREAMS = [
     COMMANDS,
     COMMAND_RESULTS,
     METER_KEYS,
+    STATION_TIME_ZONES,
     COMPLETIONS,  # the recorded order invoices are numbered in
 ]
-REFERENCE_TABLES = ["tariff_versions", "tariff_assignments", "meter_keys"]
+REFERENCE_TABLES = ["tariff_versions", "tariff_assignments", "meter_keys", "station_time_zones"]
 # projection -> (key columns, columns left out of the comparison)
 PROJECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "frames": (("stream", "partition", "offset"), ()),

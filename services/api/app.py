@@ -20,12 +20,14 @@ from pydantic import BaseModel, Field
 from .. import __version__
 from ..gateway.commands import CommandSender
 from ..invoicing.meter_keys import MeterKeyStore
+from ..invoicing.station_zones import StationZoneStore
 from ..invoicing.tariffs import TariffStore
 from ..registry.store import Registry
 from .commands import commands_router
 from .invoices import Invoice, invoice_out, invoices_router
 from .meter_keys import meter_keys_router
 from .registry import registry_router
+from .station_zones import station_zones_router
 from .stations import stations_router
 from .tariffs import tariffs_router
 
@@ -104,6 +106,7 @@ def create_app(
     commands: CommandSender,
     tariffs: TariffStore,
     meter_keys: MeterKeyStore,
+    station_zones: StationZoneStore,
 ) -> FastAPI:
     app = FastAPI(
         title="ChargeLedger",
@@ -127,6 +130,7 @@ def create_app(
     app.include_router(stations_router(fetch))
     app.include_router(tariffs_router(tariffs))
     app.include_router(meter_keys_router(meter_keys))
+    app.include_router(station_zones_router(station_zones))
     app.include_router(invoices_router(fetch))
     app.include_router(commands_router(commands))
 

@@ -27,6 +27,7 @@ TOKENS = "config.tokens"
 TARIFFS = "config.tariffs"
 TARIFF_ASSIGNMENTS = "config.tariff-assignments"
 METER_KEYS = "config.meter-keys"
+STATION_TIME_ZONES = "config.station-time-zones"
 COMMANDS = "gateway.commands"
 COMMAND_RESULTS = "gateway.command-results"
 
@@ -349,6 +350,23 @@ class MeterKeyRegistration:
 
 
 @dataclass(frozen=True, slots=True)
+class StationTimeZone:
+    SCHEMA: ClassVar[str] = "chargeledger.invoicing.StationTimeZone"
+    STREAM: ClassVar[str] = STATION_TIME_ZONES
+
+    event_id: str
+    station_id: str
+    revision: int
+    time_zone: str
+    valid_from: datetime
+    registered_at: datetime
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     SCHEMA: ClassVar[str] = "chargeledger.gateway.Command"
     STREAM: ClassVar[str] = COMMANDS
@@ -400,6 +418,7 @@ Event = (
     | TariffVersion
     | TariffAssignment
     | MeterKeyRegistration
+    | StationTimeZone
     | Command
     | CommandResult
 )
@@ -415,6 +434,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TariffVersion,
     TariffAssignment,
     MeterKeyRegistration,
+    StationTimeZone,
     Command,
     CommandResult,
 )

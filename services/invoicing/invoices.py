@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 
@@ -38,6 +39,7 @@ from .meter_keys import MeterKey, key_at, load_meter_keys
 from .ocmf import meter_serial, verify
 from .ocpi import Tariff
 from .pricing import Line, PricedCdr, price
+from .station_zones import StationZone, load_station_zones, zone_at
 from .tariff import round_money
 from .tariffs import Assignment, StoredTariff, load_catalogue, parse_tariff, tariff_at
 
@@ -67,6 +69,7 @@ class TariffCatalogue:
     versions: list[StoredTariff] = field(default_factory=list)
     assignments: list[Assignment] = field(default_factory=list)
     meter_keys: list[MeterKey] = field(default_factory=list)
+    zones: list[StationZone] = field(default_factory=list)
 
 
 class InvoiceProcessor(Processor[IssuerState]):
@@ -79,9 +82,12 @@ class InvoiceProcessor(Processor[IssuerState]):
         self._zone = zone
         self.catalogue = TariffCatalogue()
         self._parsed: dict[tuple[str, int], Tariff] = {}
+        self._zones: dict[str, tzinfo] = {}
 
     async def load_reference(self, conn: AsyncConnection[Any]) -> None:
-        self.catalogue = TariffCatalogue(*await load_catalogue(conn), await load_meter_keys(conn))
+        self.catalogue = TariffCatalogue(
+            *await load_catalogue(conn), await load_meter_keys(conn), await load_station_zones(conn)
+        )
 
     def state_key(self, event: Event) -> str | None:
         return self._issuer if isinstance(event, SessionEvent) else None
@@ -228,10 +234,19 @@ class InvoiceProcessor(Processor[IssuerState]):
             self._parsed[key] = parse_tariff(stored.document)
         return self._parsed[key], f"{stored.tariff_id}#{stored.revision}", stored.document
 
+    def zone_for(self, session: SessionEvent) -> tzinfo:
+        """The station's time zone at the session's start, or the configured default."""
+        name = zone_at(self.catalogue.zones, session.station_id, session.started_at)
+        if name is None:
+            return self._zone
+        if name not in self._zones:
+            self._zones[name] = ZoneInfo(name)
+        return self._zones[name]
+
     def invoice(self, invoice_number: str, session: SessionEvent) -> Invoice:
         assert session.stopped_at is not None and session.meter_stop_wh is not None
         tariff, tariff_name, document = self.tariff_for(session)
-        priced = price(cdr_skeleton(session), tariff, self._zone)
+        priced = price(cdr_skeleton(session), tariff, self.zone_for(session))
         cdr = ""
         if invoice_number:  # the CDR names its invoice: made once the number is known
             header = _cdr_header(invoice_number, session, tariff)

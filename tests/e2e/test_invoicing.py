@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,14 @@ TARIFF = """{
 
 
 async def test_a_session_across_the_night_rate_with_parking(data_dir: Path) -> None:
-    product = Product(data_dir, env={"CHARGELEDGER_TIMEZONE": "Europe/Stockholm"}).start()
+    product = Product(data_dir).start()  # default zone UTC; the station's own is Stockholm
     try:
+        code, _, err = await cli(product, "stations", "time-zone", "CP-SE-1", "Europe/Stockholm")
+        assert code == 0, err
+        code, _, err = await cli(product, "stations", "time-zone", "CP-SE-1", "Europe/Stokholm")
+        assert code == 1 and "unknown time zone 'Europe/Stokholm'" in err
+        code, out, _ = await cli(product, "stations", "time-zones", "CP-SE-1", "--json")
+        assert [z["time_zone"] for z in json.loads(out)] == ["Europe/Stockholm"]
         async with httpx.AsyncClient(base_url=product.api) as http:
             put = await http.put("/api/v1/tariffs/DAY-NIGHT", content=TARIFF)
             assert put.status_code == 201, put.text

@@ -1,10 +1,17 @@
-"""Which tariff version prices a session: the most specific assignment, the version valid then."""
+"""Which tariff version prices a session (the most specific assignment, the version valid then),
+and in which time zone (the station's, from when it was set)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from chargeledger.invoicing.tariffs import Assignment, StoredTariff, tariff_at
+from chargeledger.core.events import Invoice, SessionEvent
+from chargeledger.core.log import Position
+from chargeledger.invoicing.invoices import InvoiceProcessor, TariffCatalogue
+from chargeledger.invoicing.station_zones import StationZone, zone_at
+from chargeledger.invoicing.tariffs import Assignment, StoredTariff, parse_tariff, tariff_at
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -66,3 +73,49 @@ def test_a_later_assignment_of_the_same_scope_replaces_the_earlier() -> None:
     later = [*ASSIGNMENTS, assignment(4, "FAST", valid_from=T0 + 5 * DAY)]
     found = tariff_at(T0 + 6 * DAY, "CP-9", None, 1, later, VERSIONS)
     assert found is not None and found.tariff_id == "FAST"
+
+
+NIGHT = """{"country_code": "SE", "party_id": "CLG", "id": "N", "currency": "EUR",
+  "elements": [
+    {"price_components": [{"type": "ENERGY", "price": 0.10, "step_size": 1}],
+     "restrictions": {"start_time": "22:00", "end_time": "06:00"}},
+    {"price_components": [{"type": "ENERGY", "price": 0.50, "step_size": 1}]}
+  ], "last_updated": "2026-01-01T00:00:00Z"}"""
+
+
+def zone(station: str, revision: int, name: str, valid_from: datetime) -> StationZone:
+    return StationZone(station, revision, name, valid_from, valid_from)
+
+
+def test_a_station_time_zone_applies_from_its_registration_on() -> None:
+    zones = [
+        zone("CP-1", 1, "Europe/Stockholm", T0),
+        zone("CP-1", 2, "Asia/Tokyo", T0 + 10 * DAY),
+        zone("CP-2", 1, "America/New_York", T0),
+    ]
+    assert zone_at(zones, "CP-1", T0 - DAY) is None  # before any: the configured default
+    assert zone_at(zones, "CP-1", T0 + DAY) == "Europe/Stockholm"
+    assert zone_at(zones, "CP-1", T0 + 10 * DAY) == "Asia/Tokyo"
+    assert zone_at(zones, "CP-3", T0 + DAY) is None
+
+
+def test_time_restrictions_apply_in_the_station_s_own_time_zone() -> None:
+    # 21:00-22:00 UTC is 23:00-00:00 in Stockholm (night rate), but 21:00 in UTC (day rate).
+    started = datetime(2026, 6, 1, 21, tzinfo=UTC)
+    session = SessionEvent(
+        event_id="CP-1:1:2", session_id="CP-1:1", revision=2, station_id="CP-1", connector_id=1,
+        transaction_id=1, started_at=started, meter_start_wh=0, energy_wh=10_000,
+        status="completed", source_stream="ledger.sessions", source_partition=0, source_offset=0,
+        stopped_at=started + timedelta(hours=1), meter_stop_wh=10_000,
+    )  # fmt: skip
+    processor = InvoiceProcessor(parse_tariff(json.loads(NIGHT, parse_float=Decimal)), issuer="CL")
+
+    def total(*zones: StationZone) -> str:
+        processor.catalogue = TariffCatalogue(zones=list(zones))
+        _, [invoice] = processor.evolve(processor.initial_state(), session, Position("c", 0, 0))
+        assert isinstance(invoice, Invoice)
+        return invoice.total_excl_vat
+
+    assert total() == "5.00"  # the default zone, UTC: day rate
+    assert total(zone("CP-1", 1, "Europe/Stockholm", started - DAY)) == "1.00"
+    assert total(zone("CP-1", 1, "Europe/Stockholm", started + DAY)) == "5.00"  # not yet valid

@@ -1,0 +1,47 @@
+"""HTTP API of each station's local time zone (where tariff restrictions apply)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from ..invoicing.station_zones import StationZone, StationZoneStore, TimeZoneError
+
+
+class TimeZoneIn(BaseModel):
+    time_zone: str = Field(max_length=64, description="An IANA name, e.g. Europe/Stockholm.")
+
+
+class TimeZoneOut(BaseModel):
+    station_id: str
+    revision: int
+    time_zone: str
+    valid_from: datetime = Field(description="Sessions starting from then are priced in it.")
+    registered_at: datetime
+
+
+def _out(zone: StationZone) -> TimeZoneOut:
+    return TimeZoneOut(**zone.__dict__)
+
+
+def station_zones_router(store: StationZoneStore) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["stations"])
+
+    @router.put("/stations/{station_id}/time-zone")
+    async def set_time_zone(station_id: str, body: TimeZoneIn) -> TimeZoneOut:
+        """Set the station's local time zone: tariff time-of-day, day-of-week and date
+        restrictions of sessions starting from now on apply in it (never of earlier ones, so a
+        replay prices alike). Without one, CHARGELEDGER_TIMEZONE applies."""
+        try:
+            return _out(await store.set(station_id, body.time_zone))
+        except TimeZoneError as exc:
+            raise HTTPException(422, f"time_zone: {exc}") from None
+
+    @router.get("/stations/{station_id}/time-zones")
+    async def list_time_zones(station_id: str) -> list[TimeZoneOut]:
+        """Every time zone set for the station, oldest first."""
+        return [_out(z) for z in await store.zones(station_id)]
+
+    return router
