@@ -457,3 +457,50 @@ def export_invoices(
     """Print every invoice and credit note line as CSV (columns: docs/exports.md)."""
     query = "&".join(f"{k}={v}" for k, v in (("from", valid_from), ("to", valid_to)) if v)
     typer.echo(_raw(api_url, "GET", f"/invoices.csv{'?' + query if query else ''}").text, nl=False)
+
+
+HELD_COLUMNS = ["session_id", "revision", "station_id", "energy_wh", "reason"]
+Reviewer = Annotated[str, typer.Option(help="Who decides (kept on the log).")]
+Note = Annotated[str, typer.Option(help="Why (kept on the log).")]
+Revision = Annotated[
+    int | None, typer.Option(help="The revision looked at; refused if another is held now.")
+]
+
+
+@invoices.command("held")
+def held_sessions(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
+    """List completed sessions held back from invoicing, with why."""
+    _print(_request(api_url, "GET", "/invoices/held"), HELD_COLUMNS, as_json)
+
+
+def _decide(
+    api_url: str, session_id: str, decision: str, reviewer: str, note: str, revision: int | None
+) -> None:
+    body = {"reviewer": reviewer, "note": note, "revision": revision}
+    path = f"/invoices/held/{quote(session_id, safe='')}/{decision}"
+    result = _request(api_url, "POST", path, body)
+    typer.echo(f"{decision} of {result['session_id']} revision {result['revision']}: on the log")
+
+
+@invoices.command("release")
+def release_session(
+    session_id: str,
+    reviewer: Reviewer,
+    note: Note = "",
+    revision: Revision = None,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Invoice a held session as it is, after review."""
+    _decide(api_url, session_id, "release", reviewer, note, revision)
+
+
+@invoices.command("dismiss")
+def dismiss_session(
+    session_id: str,
+    reviewer: Reviewer,
+    note: Note = "",
+    revision: Revision = None,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Never invoice a held session (a test, a fault)."""
+    _decide(api_url, session_id, "dismiss", reviewer, note, revision)

@@ -49,6 +49,7 @@ from .invoicing.invoices import InvoiceProcessor
 from .invoicing.meter_keys import MeterKeyStore
 from .invoicing.ocpi import Tariff
 from .invoicing.projection import InvoiceSink
+from .invoicing.reviews import Reviews
 from .invoicing.sequence import CompletionSequencer
 from .invoicing.station_zones import StationZoneStore
 from .invoicing.tariff import load_tariff
@@ -245,6 +246,8 @@ class Product:
         await meter_keys.publish()
         station_zones = StationZoneStore(self.pool, log, self.clock)
         await station_zones.publish()
+        reviews = Reviews(self.pool, log, self.clock)
+        await reviews.publish()
         app = create_app(
             self.pool,
             log_name=log.name,
@@ -254,6 +257,7 @@ class Product:
             tariffs=tariffs,
             meter_keys=meter_keys,
             station_zones=station_zones,
+            reviews=reviews,
         )
         http_socket = _listen(s.http_host, s.http_port)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from .. import __version__
 from ..gateway.commands import CommandSender
 from ..invoicing.meter_keys import MeterKeyStore
+from ..invoicing.reviews import Reviews
 from ..invoicing.station_zones import StationZoneStore
 from ..invoicing.tariffs import TariffStore
 from ..registry.store import Registry
@@ -27,6 +28,7 @@ from .commands import commands_router
 from .invoices import Invoice, invoice_out, invoices_router
 from .meter_keys import meter_keys_router
 from .registry import registry_router
+from .reviews import reviews_router
 from .station_zones import station_zones_router
 from .stations import stations_router
 from .tariffs import tariffs_router
@@ -107,6 +109,7 @@ def create_app(
     tariffs: TariffStore,
     meter_keys: MeterKeyStore,
     station_zones: StationZoneStore,
+    reviews: Reviews,
 ) -> FastAPI:
     app = FastAPI(
         title="ChargeLedger",
@@ -131,6 +134,7 @@ def create_app(
     app.include_router(tariffs_router(tariffs))
     app.include_router(meter_keys_router(meter_keys))
     app.include_router(station_zones_router(station_zones))
+    app.include_router(reviews_router(reviews))  # before /invoices/{invoice_number}
     app.include_router(invoices_router(fetch))
     app.include_router(commands_router(commands))
 

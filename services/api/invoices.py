@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -85,11 +84,6 @@ class Invoice(BaseModel):
         description="Energy between the signed begin and end readings, when both were signed."
     )
     log_position: str
-
-
-class Held(BaseModel):
-    session_id: str
-    reason: str
 
 
 class SessionFigures(BaseModel):
@@ -190,19 +184,6 @@ def invoices_router(fetch: Fetch) -> APIRouter:
                     )
                 )
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
-
-    @router.get("/invoices/held", response_model=list[Held])
-    async def held() -> list[Held]:
-        """Completed sessions not invoiced because their signed meter values do not back the
-        figures (an invalid signature, or signed readings that disagree), with the reason."""
-        rows = await fetch(
-            "SELECT key, state FROM processor_state WHERE processor = 'invoicing-invoices'"
-        )
-        out = []
-        for row in rows:
-            state = json.loads(bytes(row["state"]))
-            out += [Held(session_id=k, reason=v) for k, v in sorted(state.get("held", {}).items())]
-        return out
 
     @router.get("/invoices/{invoice_number}/cdr", response_class=Response)
     async def invoice_cdr(invoice_number: str) -> Response:

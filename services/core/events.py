@@ -154,6 +154,27 @@ class CompletedSession(SessionEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewDecision:
+    """A person's decision on a session held back from invoicing: ``release`` bills it as it
+    is, ``dismiss`` never bills it. On ``COMPLETIONS``, in order with the completions."""
+
+    SCHEMA: ClassVar[str] = "chargeledger.invoicing.ReviewDecision"
+    STREAM: ClassVar[str] = COMPLETIONS
+
+    event_id: str
+    session_id: str
+    session_revision: int
+    decision: str
+    reviewer: str
+    decided_at: datetime
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return "completions"
+
+
+@dataclass(frozen=True, slots=True)
 class MeterReading:
     SCHEMA: ClassVar[str] = "chargeledger.ledger.MeterReading"
     STREAM: ClassVar[str] = METER_READINGS
@@ -413,6 +434,7 @@ Event = (
     | MeterReading
     | StationStatusChange
     | Invoice
+    | ReviewDecision
     | StationRegistration
     | TokenRegistration
     | TariffVersion
@@ -429,6 +451,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MeterReading,
     StationStatusChange,
     Invoice,
+    ReviewDecision,
     StationRegistration,
     TokenRegistration,
     TariffVersion,

@@ -20,17 +20,26 @@ stored, or later), so a session is priced with the same tariff live and on any r
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 
-from ..core.events import COMPLETIONS, Event, Invoice, InvoiceLine, SessionEvent
+from ..core import codec
+from ..core.events import (
+    COMPLETIONS,
+    Event,
+    Invoice,
+    InvoiceLine,
+    ReviewDecision,
+    SessionEvent,
+)
 from ..core.log import Position
 from ..core.runtime import Processor
 from .cdr_json import dumps, priced_cdr
@@ -58,10 +67,15 @@ _QUANTUM = {"kWh": Decimal("0.001"), "h": Decimal("0.0001")}
 class IssuerState:
     last_number: dict[str, int] = field(default_factory=dict)  # year -> last sequence issued
     invoiced: dict[str, str] = field(default_factory=dict)  # session id -> current invoice
-    # session id -> [digest of what was billed, currency, total excl., VAT, total incl.]
+    # session id -> [digest of what was billed, currency, total excl., VAT, total incl., and
+    # the energy, meter start and stop, start and stop times billed] (all as text)
     billed: dict[str, list[str]] = field(default_factory=dict)
-    # session id -> why it is held (its signed meter values do not back what would be billed)
+    # session id -> why it is held (flags that need review, or signed meter values that do
+    # not back what would be billed), and the held revision (Avro, base64) a reviewer decides on
     held: dict[str, str] = field(default_factory=dict)
+    held_sessions: dict[str, str] = field(default_factory=dict)
+    # session id -> the newest revision handled: an older one, delivered again, changes nothing
+    revisions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,7 +104,7 @@ class InvoiceProcessor(Processor[IssuerState]):
         )
 
     def state_key(self, event: Event) -> str | None:
-        return self._issuer if isinstance(event, SessionEvent) else None
+        return self._issuer if isinstance(event, SessionEvent | ReviewDecision) else None
 
     def initial_state(self) -> IssuerState:
         return IssuerState()
@@ -101,6 +115,8 @@ class InvoiceProcessor(Processor[IssuerState]):
             "invoiced": state.invoiced,
             "billed": state.billed,
             "held": state.held,
+            "held_sessions": state.held_sessions,
+            "revisions": state.revisions,
         }
 
     def load_state(self, data: dict[str, Any]) -> IssuerState:
@@ -109,22 +125,55 @@ class InvoiceProcessor(Processor[IssuerState]):
             dict(data.get("invoiced", {})),
             dict(data.get("billed", {})),
             dict(data.get("held", {})),
+            dict(data.get("held_sessions", {})),
+            dict(data.get("revisions", {})),
         )
 
     def evolve(
         self, state: IssuerState, event: Event, position: Position
     ) -> tuple[IssuerState, list[Event]]:
+        if isinstance(event, ReviewDecision):
+            return self.decide(state, event)
         if not isinstance(event, SessionEvent) or event.status != "completed":
             return state, []
-        if event.review_required:
-            return state, []  # held until its figures are reviewed: an invoice is final
         if event.stopped_at is None or event.meter_stop_wh is None:
             return state, []
+        if event.revision <= state.revisions.get(event.session_id, -1):
+            return state, []  # an older revision, or this one again (republished)
+        state = replace(state, revisions={**state.revisions, event.session_id: event.revision})
+        if event.review_required:
+            # Held until a person looks at its figures: an invoice, once issued, is final.
+            return _hold(state, event, "needs review: " + ", ".join(event.flags)), []
         signature = signed_evidence(event, self.catalogue.meter_keys)
         if signature.hold_reason is not None:
             # Not billed while its own meter's signatures say otherwise: held for review.
-            held = {**state.held, event.session_id: signature.hold_reason}
-            return IssuerState(state.last_number, state.invoiced, state.billed, held), []
+            return _hold(state, event, signature.hold_reason), []
+        return self.issue(state, event, signature)
+
+    def decide(
+        self, state: IssuerState, decision: ReviewDecision
+    ) -> tuple[IssuerState, list[Event]]:
+        """A reviewer's decision on the revision held: release bills it as it is (signature
+        status and flags as they are), dismiss drops it. Decisions on anything else (an older
+        revision, a session no longer held, a repeated decision) change nothing."""
+        raw = state.held_sessions.get(decision.session_id)
+        if raw is None:
+            return state, []
+        session = codec.decode(base64.b64decode(raw))
+        if not isinstance(session, SessionEvent) or session.revision != decision.session_revision:
+            return state, []
+        if decision.decision == "release":
+            return self.issue(state, session, signed_evidence(session, self.catalogue.meter_keys))
+        if decision.decision == "dismiss":
+            return _unhold(state, session.session_id), []
+        return state, []
+
+    def issue(
+        self, state: IssuerState, event: SessionEvent, signature: SignedEvidence
+    ) -> tuple[IssuerState, list[Event]]:
+        """Invoice a completed session, or, when it was invoiced differently before, cancel
+        that invoice with a credit note and issue a new one."""
+        assert event.stopped_at is not None
         draft = replace(
             self.invoice("", event),
             signature_status=signature.status,
@@ -134,7 +183,8 @@ class InvoiceProcessor(Processor[IssuerState]):
         previous = state.invoiced.get(event.session_id)
         billed = state.billed.get(event.session_id)
         if previous is not None and (billed is None or billed[0] == digest):
-            return state, []  # already invoiced as it is (or invoiced before corrections existed)
+            # Already invoiced as it is (or invoiced before corrections existed).
+            return _unhold(state, event.session_id), []
         year = str(event.stopped_at.year)
         numbers = dict(state.last_number)
         documents: list[Event] = []
@@ -156,10 +206,11 @@ class InvoiceProcessor(Processor[IssuerState]):
             )
         )
         # Only now, with the documents made, does the state change (a new state, not the old).
-        state = IssuerState(
-            numbers,
-            {**state.invoiced, event.session_id: number},
-            {
+        state = replace(
+            _unhold(state, event.session_id),
+            last_number=numbers,
+            invoiced={**state.invoiced, event.session_id: number},
+            billed={
                 **state.billed,
                 event.session_id: [
                     digest,
@@ -167,18 +218,34 @@ class InvoiceProcessor(Processor[IssuerState]):
                     draft.total_excl_vat,
                     draft.total_vat,
                     draft.total_incl_vat,
+                    str(draft.energy_wh),
+                    "" if draft.meter_start_wh is None else str(draft.meter_start_wh),
+                    str(draft.meter_stop_wh),
+                    draft.started_at.isoformat(),
+                    draft.stopped_at.isoformat(),
                 ],
             },
-            {k: v for k, v in state.held.items() if k != event.session_id},
         )
         return state, documents
 
     def credit_note(
         self, number: str, cancels: str, billed: list[str], session: SessionEvent
     ) -> Invoice:
-        """Cancels an invoice: its amounts, negated, on a document of its own."""
+        """Cancels an invoice: its amounts, negated, on a document of its own, with the figures
+        the cancelled invoice billed (energy, meter readings, times)."""
         assert session.stopped_at is not None and session.meter_stop_wh is not None
-        _, currency, excl, vat, incl = billed
+        _, currency, excl, vat, incl, *was = billed
+        energy_wh, meter_start_wh, meter_stop_wh = (
+            session.energy_wh,
+            session.meter_start_wh,
+            session.meter_stop_wh,
+        )
+        started_at, stopped_at = session.started_at, session.stopped_at
+        if was:  # invoiced by a version that kept them
+            energy_wh, meter_stop_wh = int(was[0]), int(was[2])
+            meter_start_wh = int(was[1]) if was[1] else None
+            started_at = datetime.fromisoformat(was[3])
+            stopped_at = datetime.fromisoformat(was[4])
         negated = [str(-Decimal(amount)) for amount in (excl, vat, incl)]
         line = InvoiceLine(
             description=f"Cancels invoice {cancels}",
@@ -200,11 +267,11 @@ class InvoiceProcessor(Processor[IssuerState]):
             transaction_id=session.transaction_id,
             transaction_ref=session.transaction_ref,
             id_tag=session.id_tag,
-            started_at=session.started_at,
-            stopped_at=session.stopped_at,
-            meter_start_wh=session.meter_start_wh,
-            meter_stop_wh=session.meter_stop_wh,
-            energy_wh=session.energy_wh,
+            started_at=started_at,
+            stopped_at=stopped_at,
+            meter_start_wh=meter_start_wh,
+            meter_stop_wh=meter_stop_wh,
+            energy_wh=energy_wh,
             tariff_id="",
             currency=currency,
             lines=(line,),
@@ -278,6 +345,25 @@ class InvoiceProcessor(Processor[IssuerState]):
             source_event_id=session.event_id,
             cdr=cdr,
         )
+
+
+def _hold(state: IssuerState, session: SessionEvent, reason: str) -> IssuerState:
+    encoded = base64.b64encode(codec.encode(session)).decode("ascii")
+    return replace(
+        state,
+        held={**state.held, session.session_id: reason},
+        held_sessions={**state.held_sessions, session.session_id: encoded},
+    )
+
+
+def _unhold(state: IssuerState, session_id: str) -> IssuerState:
+    if session_id not in state.held and session_id not in state.held_sessions:
+        return state
+    return replace(
+        state,
+        held={k: v for k, v in state.held.items() if k != session_id},
+        held_sessions={k: v for k, v in state.held_sessions.items() if k != session_id},
+    )
 
 
 def _cdr_header(invoice_number: str, session: SessionEvent, tariff: Tariff) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from tests.e2e.test_admin import cli
+from tests.e2e.test_replay import run_replay
 from tests.support import OcppClient, Product, eventually, meter_values
 from tests.unit.test_signed_invoices import keba
 
@@ -345,3 +346,79 @@ async def test_a_registered_meter_key_verifies_signed_values_the_station_sent_wi
         assert issued["signature_status"] == "verified"
     finally:
         product.kill()
+
+
+async def test_a_held_session_is_invoiced_once_a_reviewer_releases_it(data_dir: Path) -> None:
+    product = Product(data_dir).start()
+    try:
+        client = await OcppClient.connect(product.ocpp_port, "CP-REVIEW")
+        await client.call(
+            "1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}
+        )
+        start = {
+            "connectorId": 1,
+            "idTag": "T",
+            "meterStart": 1000,
+            "timestamp": "2026-05-02T10:00:00Z",
+        }
+        tx = int((await client.call("2", "StartTransaction", start))["transactionId"])
+        await client.call(
+            "3", "MeterValues", meter_values(tx, "2026-05-02T10:20:00Z", "5000", "Wh")
+        )
+        await client.call(
+            "4", "MeterValues", meter_values(tx, "2026-05-02T10:40:00Z", "3000", "Wh")
+        )
+        stop = {"transactionId": tx, "meterStop": 6000, "timestamp": "2026-05-02T11:00:00Z"}
+        await client.call("5", "StopTransaction", stop)
+        await client.close()
+        session_id = f"CP-REVIEW:{tx}"
+
+        def held() -> dict[str, Any] | None:
+            return next(
+                (h for h in product.get("/api/v1/invoices/held") if h["session_id"] == session_id),
+                None,
+            )
+
+        entry = eventually(held, 30, "the held session")
+        assert "meter_went_backwards" in entry["reason"] and entry["flags"] == [
+            "meter_went_backwards"
+        ]
+        assert [i for i in product.get("/api/v1/invoices") if i["station_id"] == "CP-REVIEW"] == []
+
+        code, _, err = await cli(
+            product,
+            "invoices",
+            "release",
+            session_id,
+            "--reviewer",
+            "ann",
+            "--revision",
+            str(entry["revision"] - 1),
+        )
+        assert code == 1 and "look at it again" in err
+        code, out, err = await cli(
+            product,
+            "invoices",
+            "release",
+            session_id,
+            "--reviewer",
+            "ann",
+            "--note",
+            "meter swapped",
+        )
+        assert code == 0, err
+        assert out.strip() == f"release of {session_id} revision {entry['revision']}: on the log"
+
+        def invoiced() -> list[dict[str, Any]] | None:
+            rows = [i for i in product.get("/api/v1/invoices") if i["station_id"] == "CP-REVIEW"]
+            return rows or None
+
+        [invoice] = eventually(invoiced, 30, "the released invoice")
+        assert invoice["session_id"] == session_id
+        assert held() is None
+        code, _, err = await cli(product, "invoices", "dismiss", session_id, "--reviewer", "ann")
+        assert code == 1 and "is not held for review" in err
+    finally:
+        product.kill()
+    code, out = await run_replay(data_dir, "--verify")
+    assert code == 0, out
