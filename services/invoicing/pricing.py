@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 
@@ -296,14 +296,16 @@ def _boundaries(
 
 
 def _local(day: date, at: time, zone: tzinfo) -> datetime:
-    # fold=0: a wall time that occurs twice (end of daylight saving) means its first occurrence.
-    return datetime.combine(day, at, tzinfo=zone)
+    """A wall-clock time in the zone, as a UTC instant. fold=0: a wall time that occurs twice
+    (end of daylight saving) means its first occurrence. In UTC, because Python subtracts two
+    times of the same zone by their wall clocks, which is wrong across a clock change."""
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
 
 
 def _split(segment: Segment, cuts: list[datetime]) -> list[Segment]:
     if not cuts:
         return [segment]
-    edges = [segment.start, *cuts, segment.end]
+    edges = [t.astimezone(UTC) for t in (segment.start, *cuts, segment.end)]
     total = segment.seconds
     parts: list[Segment] = []
     taken = {"energy_kwh": _ZERO, "time_h": _ZERO, "parking_h": _ZERO, "reservation_h": _ZERO}

@@ -434,3 +434,21 @@ def test_price_command_refuses_an_unknown_time_zone(tmp_path: Path) -> None:
     session = cdr(MONDAY, (0, {"ENERGY": "1"}), end_minutes=10).model_dump(mode="json")
     result = run_price(tmp_path, STEPS.model_dump(mode="json"), session, "--timezone", "Mars/Base")
     assert result.exit_code == 2 and "unknown time zone 'Mars/Base'" in result.output
+
+
+def test_periods_are_cut_in_real_time_across_a_clock_change() -> None:
+    # 2025-03-30 in Berlin: 02:00 CET becomes 03:00 CEST. 00:30-03:30 local is two real hours,
+    # 10 kWh evenly; the night band 01:00-03:00 local is the real hour between.
+    start = datetime(2025, 3, 29, 23, 30, tzinfo=UTC)  # 00:30 CET
+    night = element(component("ENERGY", "0.10", None), start_time="01:00", end_time="03:00")
+    t = tariff(night, element(component("ENERGY", "0.50", None)))
+    priced = price(cdr(start, (0, {"ENERGY": "10"}), end_minutes=120), t, BERLIN)
+    energy = [line.quantity for line in priced.lines if line.dimension == "ENERGY"]
+    assert energy == [Decimal("2.5"), Decimal("5"), Decimal("2.5")]
+    assert totals(priced) == ("3", "3")  # 5 kWh at 0.50, 5 kWh at 0.10
+    # And when the clocks go back (2025-10-26, 03:00 CEST becomes 02:00 CET): 00:30-03:30
+    # local is four real hours; 01:00-03:00 local is three of them.
+    start = datetime(2025, 10, 25, 22, 30, tzinfo=UTC)  # 00:30 CEST
+    priced = price(cdr(start, (0, {"ENERGY": "8"}), end_minutes=240), t, BERLIN)
+    energy = [line.quantity for line in priced.lines if line.dimension == "ENERGY"]
+    assert sum(energy) == 8 and all(q >= 0 for q in energy)
