@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
@@ -31,6 +31,7 @@ Status = Literal["verified", "invalid", "unverified"]
 _CURVES = frozenset({"secp256r1", "secp256k1", "secp384r1", "brainpoolP256r1"})
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"SHA256": hashes.SHA256}
 _WH_PER_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000)}
+_MAX_WH = Decimal(10) ** 15
 
 
 class OcmfError(ValueError):
@@ -143,7 +144,8 @@ def _signature_bytes(signature: dict[str, Any]) -> bytes:
 
 def _readings(payload: dict[str, Any]) -> tuple[SignedReading, ...]:
     out = []
-    for rd in payload.get("RD") or []:
+    found = payload.get("RD")
+    for rd in found if isinstance(found, list) else []:
         if not isinstance(rd, dict):
             continue
         energy: Decimal | None = None
@@ -151,8 +153,10 @@ def _readings(payload: dict[str, Any]) -> tuple[SignedReading, ...]:
         if factor is not None:
             try:
                 energy = Decimal(str(rd.get("RV"))) * factor
-            except InvalidOperation:
+            except ArithmeticError:  # not a number, or out of range
                 energy = None
+            if energy is not None and (not energy.is_finite() or abs(energy) >= _MAX_WH):
+                energy = None  # NaN, infinities, or more than any meter counts
         out.append(
             SignedReading(
                 time=str(rd.get("TM", "")),

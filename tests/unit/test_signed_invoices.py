@@ -4,10 +4,12 @@ invoicing, and a session held when its meter's signatures do not back the figure
 from __future__ import annotations
 
 import base64
+import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -190,3 +192,22 @@ def test_a_meter_key_must_be_an_ec_key_on_a_supported_curve() -> None:
         )
         with pytest.raises(OcmfError):
             public_key_hex(text)
+
+
+@pytest.mark.parametrize(
+    "readings",
+    [
+        [{"TX": "B", "RV": "NaN", "RU": "kWh"}, {"TX": "E", "RV": "Infinity", "RU": "kWh"}],
+        [{"TX": "B", "RV": "9E+999999", "RU": "kWh"}, {"TX": "E", "RV": "-9E+999999", "RU": "Wh"}],
+        [{"TX": "B", "RV": None, "RU": "kWh"}, "not a reading"],
+        5,
+    ],
+)
+def test_odd_signed_readings_never_stop_invoicing(readings: object) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    payload = json.dumps({"FV": "1.0", "MS": "M-1", "RD": readings})
+    signature = key.sign(payload.encode(), ec.ECDSA(hashes.SHA256())).hex()
+    record = f'OCMF|{payload}|{{"SD": "{signature}"}}'
+    public = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo).hex()
+    [invoice], held = invoice_or_hold(session(0, (record,), public))
+    assert (invoice.signature_status, invoice.signed_energy_wh, held) == ("verified", None, {})
