@@ -65,7 +65,7 @@ class Invoice(BaseModel):
     started_at: datetime
     stopped_at: datetime
     meter_start_wh: int | None
-    meter_stop_wh: int
+    meter_stop_wh: int | None = Field(description="None: no register reading at the end.")
     energy_wh: int
     tariff_id: str
     currency: str
@@ -302,6 +302,7 @@ def render_html(doc: Invoice) -> str:
         for line in doc.lines
     )
     meter_start = "-" if doc.meter_start_wh is None else f"{doc.meter_start_wh} Wh"
+    meter_stop = "-" if doc.meter_stop_wh is None else f"{doc.meter_stop_wh} Wh"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title} {e(doc.invoice_number)}</title></head>
 <body>
@@ -315,7 +316,7 @@ def render_html(doc: Invoice) -> str:
 <tr><th>End (UTC)</th><td>{doc.stopped_at.isoformat()}</td></tr>
 <tr><th>Duration</th><td>{_hours(doc.started_at, doc.stopped_at)}</td></tr>
 <tr><th>Meter reading at start</th><td>{meter_start}</td></tr>
-<tr><th>Meter reading at end</th><td>{doc.meter_stop_wh} Wh</td></tr>
+<tr><th>Meter reading at end</th><td>{meter_stop}</td></tr>
 <tr><th>Energy</th><td>{doc.energy_wh} Wh</td></tr>
 <tr><th>Tariff</th><td>{e(doc.tariff_id or "-")}</td></tr>
 </table>

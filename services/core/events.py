@@ -253,7 +253,7 @@ class Invoice:
     started_at: datetime
     stopped_at: datetime
     meter_start_wh: int | None
-    meter_stop_wh: int
+    meter_stop_wh: int | None
     energy_wh: int
     tariff_id: str
     currency: str

@@ -136,7 +136,7 @@ class InvoiceProcessor(Processor[IssuerState]):
             return self.decide(state, event)
         if not isinstance(event, SessionEvent) or event.status != "completed":
             return state, []
-        if event.stopped_at is None or event.meter_stop_wh is None:
+        if event.stopped_at is None:
             return state, []
         if event.revision <= state.revisions.get(event.session_id, -1):
             return state, []  # an older revision, or this one again (republished)
@@ -220,7 +220,7 @@ class InvoiceProcessor(Processor[IssuerState]):
                     draft.total_incl_vat,
                     str(draft.energy_wh),
                     "" if draft.meter_start_wh is None else str(draft.meter_start_wh),
-                    str(draft.meter_stop_wh),
+                    "" if draft.meter_stop_wh is None else str(draft.meter_stop_wh),
                     draft.started_at.isoformat(),
                     draft.stopped_at.isoformat(),
                 ],
@@ -233,7 +233,7 @@ class InvoiceProcessor(Processor[IssuerState]):
     ) -> Invoice:
         """Cancels an invoice: its amounts, negated, on a document of its own, with the figures
         the cancelled invoice billed (energy, meter readings, times)."""
-        assert session.stopped_at is not None and session.meter_stop_wh is not None
+        assert session.stopped_at is not None
         _, currency, excl, vat, incl, *was = billed
         energy_wh, meter_start_wh, meter_stop_wh = (
             session.energy_wh,
@@ -242,8 +242,9 @@ class InvoiceProcessor(Processor[IssuerState]):
         )
         started_at, stopped_at = session.started_at, session.stopped_at
         if was:  # invoiced by a version that kept them
-            energy_wh, meter_stop_wh = int(was[0]), int(was[2])
+            energy_wh = int(was[0])
             meter_start_wh = int(was[1]) if was[1] else None
+            meter_stop_wh = int(was[2]) if was[2] else None
             started_at = datetime.fromisoformat(was[3])
             stopped_at = datetime.fromisoformat(was[4])
         negated = [str(-Decimal(amount)) for amount in (excl, vat, incl)]
@@ -311,7 +312,7 @@ class InvoiceProcessor(Processor[IssuerState]):
         return self._zones[name]
 
     def invoice(self, invoice_number: str, session: SessionEvent) -> Invoice:
-        assert session.stopped_at is not None and session.meter_stop_wh is not None
+        assert session.stopped_at is not None
         tariff, tariff_name, document = self.tariff_for(session)
         priced = price(cdr_skeleton(session), tariff, self.zone_for(session))
         cdr = ""

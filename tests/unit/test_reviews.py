@@ -86,3 +86,16 @@ def test_a_session_still_active_is_not_held() -> None:
     active: SessionEvent = session("CP:2", status="active")
     invoices, state = run([replace(active, review_required=True)])
     assert invoices == [] and state.held == {}
+
+
+def test_a_session_measured_by_interval_readings_only_is_invoiced_without_a_stop_reading() -> None:
+    intervals = replace(
+        session("CS:1"), meter_start_wh=None, meter_stop_wh=None, flags=("energy_from_intervals",)
+    )
+    [invoice], state = run([intervals])
+    assert (invoice.energy_wh, invoice.meter_start_wh, invoice.meter_stop_wh) == (
+        10_000,
+        None,
+        None,
+    )
+    assert invoice.total_incl_vat == "4.64" and state.held == {}
