@@ -204,16 +204,29 @@ def _four(value: Decimal) -> Decimal:
 
 
 def _limit(total: Amount, tariff: Tariff) -> Amount:
+    """``total`` within ``min_price``/``max_price``. A limit given without ``incl_vat`` keeps
+    the session's VAT ratio (or, for a session that cost nothing, the tariff's one VAT rate;
+    none if its components differ), so VAT never turns negative."""
     excl, incl = total.excl_vat, total.incl_vat
-    if tariff.min_price is not None:
-        excl = max(excl, tariff.min_price.excl_vat)
-        if tariff.min_price.incl_vat is not None:
-            incl = max(incl, tariff.min_price.incl_vat)
-    if tariff.max_price is not None:
-        excl = min(excl, tariff.max_price.excl_vat)
-        if tariff.max_price.incl_vat is not None:
-            incl = min(incl, tariff.max_price.incl_vat)
+    ratio = incl / excl if excl > 0 else _tariff_vat_ratio(tariff)
+    if tariff.min_price is not None and excl < tariff.min_price.excl_vat:
+        excl = tariff.min_price.excl_vat
+        if tariff.min_price.incl_vat is None:
+            incl = max(incl, _four(excl * ratio))
+    if tariff.min_price is not None and tariff.min_price.incl_vat is not None:
+        incl = max(incl, tariff.min_price.incl_vat)
+    if tariff.max_price is not None and excl > tariff.max_price.excl_vat:
+        excl = tariff.max_price.excl_vat
+        if tariff.max_price.incl_vat is None:
+            incl = min(incl, _four(excl * ratio))
+    if tariff.max_price is not None and tariff.max_price.incl_vat is not None:
+        incl = min(incl, tariff.max_price.incl_vat)
     return Amount(excl, incl)
+
+
+def _tariff_vat_ratio(tariff: Tariff) -> Decimal:
+    rates = {c.vat or _ZERO for e in tariff.elements for c in e.price_components}
+    return 1 + rates.pop() / 100 if len(rates) == 1 else Decimal(1)
 
 
 # --- segments ---------------------------------------------------------------------------------

@@ -452,3 +452,20 @@ def test_periods_are_cut_in_real_time_across_a_clock_change() -> None:
     priced = price(cdr(start, (0, {"ENERGY": "8"}), end_minutes=240), t, BERLIN)
     energy = [line.quantity for line in priced.lines if line.dimension == "ENERGY"]
     assert sum(energy) == 8 and all(q >= 0 for q in energy)
+
+
+def test_a_price_limit_without_incl_vat_keeps_the_session_s_vat() -> None:
+    energy_20 = component("ENERGY", "0.10", "20")
+    low = tariff(element(energy_20), min_price={"excl_vat": "5.00"})
+    # 10 kWh at 0.10 + 20 % VAT is 1.00 / 1.20; the minimum raises it to 5.00 / 6.00.
+    assert totals(price(cdr(MONDAY, (0, {"ENERGY": "10"}), end_minutes=60), low, UTC)) == (
+        "5",
+        "6",
+    )
+    # Nothing used at all: the tariff's one VAT rate applies to the minimum.
+    assert totals(price(cdr(MONDAY, (0, {"ENERGY": "0"}), end_minutes=60), low, UTC)) == ("5", "6")
+    high = tariff(element(energy_20), max_price={"excl_vat": "0.50"})
+    assert totals(price(cdr(MONDAY, (0, {"ENERGY": "10"}), end_minutes=60), high, UTC)) == (
+        "0.5",
+        "0.6",
+    )
