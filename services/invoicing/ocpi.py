@@ -7,7 +7,7 @@ with the field that is wrong.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -55,6 +55,14 @@ class TariffRestrictions(_Object):
     end_time: str | None = Field(None, pattern=_TIME_OF_DAY)
     start_date: str | None = Field(None, pattern=_DATE)
     end_date: str | None = Field(None, pattern=_DATE)
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _a_real_day(cls, value: str | None) -> str | None:
+        if value is not None:
+            date.fromisoformat(value)  # ValueError names an impossible day, such as 02-30
+        return value
+
     min_kwh: Decimal | None = Field(None, ge=0)
     max_kwh: Decimal | None = Field(None, ge=0)
     min_current: Decimal | None = Field(None, ge=0)

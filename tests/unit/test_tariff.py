@@ -84,6 +84,12 @@ def test_currency_minor_units() -> None:
         ("{", "not valid JSON"),
         (tariff_json(currency="euro"), "currency"),
         (tariff_json(price="-1"), "price"),
+        (
+            tariff_json().replace(
+                '"elements": [{', '"elements": [{"restrictions": {"end_date": "2026-02-30"}, '
+            ),
+            "end_date",  # a day that does not exist would fail every session it prices
+        ),
     ],
 )
 def test_bad_tariffs_get_one_clear_error(text: str, message: str) -> None:
