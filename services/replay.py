@@ -155,6 +155,8 @@ async def _copy_inputs(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) 
     ]
     streams = "ARRAY[" + ",".join(f"'{s}'" for s in INPUT_STREAMS) + "]"
     async with live.connection() as src, rebuilt.connection() as dst:
+        # One snapshot of the live log: entries and partition ends agree while `up` appends.
+        await src.set_isolation_level(psycopg.IsolationLevel.REPEATABLE_READ)
         for select, target in copies:
             query = select.replace("%s", streams)
             async with (
@@ -163,6 +165,8 @@ async def _copy_inputs(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) 
             ):
                 async for data in out:
                     await into.write(data)
+        await src.rollback()
+        await src.set_isolation_level(None)
         await dst.commit()
         row = await (await dst.execute("SELECT count(*) FROM log_entries")).fetchone()
     return int(row[0]) if row else 0
@@ -212,6 +216,7 @@ async def _copy_from_kafka(bootstrap: str, rebuilt: AsyncConnectionPool, console
         total = sum(ends.values())
         copied = 0
         open_ends = {tp: end for tp, end in ends.items() if end > 0}
+        last: dict[TopicPartition, int] = {}
         if open_ends:
             consumer.assign(list(open_ends))
             await consumer.seek_to_beginning(*open_ends)
@@ -235,8 +240,12 @@ async def _copy_from_kafka(bootstrap: str, rebuilt: AsyncConnectionPool, console
                                 await copy.write_row(
                                     (tp.topic, tp.partition, m.offset, key, m.value, when)
                                 )
+                                last[tp] = m.offset
                                 copied += 1
-                            if messages and messages[-1].offset + 1 >= end:
+                        # Done with a partition once the consumer is past its end: its last
+                        # offsets may hold no record to deliver (transaction markers, compaction).
+                        for tp in list(open_ends):
+                            if await consumer.position(tp) >= open_ends[tp]:
                                 del open_ends[tp]
                                 consumer.pause(tp)
                         progress.update(bar, completed=copied)
@@ -244,7 +253,9 @@ async def _copy_from_kafka(bootstrap: str, rebuilt: AsyncConnectionPool, console
                 await cur.executemany(
                     "INSERT INTO log_partitions (stream, partition, next_offset)"
                     " VALUES (%s, %s, %s)",
-                    [(tp.topic, tp.partition, end) for tp, end in ends.items()],
+                    # The next offset after the last record copied: no gap at the end for the
+                    # rebuild's processors to wait for.
+                    [(tp.topic, tp.partition, offset + 1) for tp, offset in last.items()],
                 )
             await conn.commit()
     except KafkaError as exc:
@@ -313,7 +324,7 @@ async def rebuild(
                         pool, runner.processor.name, runner.processor.input_stream
                     )
                     progress.update(bars[runner.processor.name], completed=done, total=total)
-                    behind += total - done
+                    behind += max(0, total - done)
                 for task in tasks:
                     if task.done():
                         task.result()  # a processor that stopped by itself failed
