@@ -242,6 +242,8 @@ class Product:
         await registry.publish()  # what a previous run committed but did not publish
         tariffs = TariffStore(self.pool, log, self.clock)
         await tariffs.publish()
+        if tariff is not None:
+            await tariffs.adopt_default(tariff)
         meter_keys = MeterKeyStore(self.pool, log, self.clock)
         await meter_keys.publish()
         station_zones = StationZoneStore(self.pool, log, self.clock)

@@ -178,6 +178,14 @@ class TariffStore:
         assert stored is not None
         return stored, True
 
+    async def adopt_default(self, tariff: Tariff) -> None:
+        """Store the ``--tariff`` file (or the bundled sample) as a version of its tariff id,
+        and assign it as the default when no default is assigned: the tariff that prices a
+        session is then on the log, and editing the file changes only sessions started after."""
+        await self.put(tariff.id, tariff.model_dump(exclude_none=True))
+        if not any(a.station_id is None for a in await self.assignments()):
+            await self.assign(tariff.id)
+
     async def version(
         self, tariff_id: str, revision: int | None = None, conn: AsyncConnection[Any] | None = None
     ) -> StoredTariff | None:

@@ -169,9 +169,13 @@ async def test_tariffs_are_versioned_exported_exactly_and_logged(
     assert code == 0, err
     async with httpx.AsyncClient(base_url=product.api) as http:
         assignments = (await http.get("/api/v1/tariff-assignments")).json()
-    assert [(a["tariff_id"], a["station_id"], a["valid_from"]) for a in assignments] == [
-        ("NIGHT", "CP-T", "2099-01-01T00:00:00Z")
+    # The bundled sample (no --tariff) is stored and assigned as the default at start-up, so
+    # the tariff pricing every session is on the log; then the assignment just made.
+    assert [(a["tariff_id"], a["station_id"]) for a in assignments] == [
+        ("SAMPLE-ENERGY", None),
+        ("NIGHT", "CP-T"),
     ]
+    assert assignments[1]["valid_from"] == "2099-01-01T00:00:00Z"
     # Never retroactive: sessions already priced must price the same on a replay.
     code, _, err = await cli(product, "tariffs", "assign", "NIGHT", "--from", "2020-01-01T00:00:00")
     assert code == 1 and "cannot start in the past" in err

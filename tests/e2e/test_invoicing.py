@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from tests.e2e.test_admin import cli
 from tests.e2e.test_replay import run_replay
-from tests.support import OcppClient, Product, eventually, meter_values
+from tests.support import REPO, OcppClient, Product, eventually, meter_values
 from tests.unit.test_signed_invoices import keba
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -421,4 +421,50 @@ async def test_a_held_session_is_invoiced_once_a_reviewer_releases_it(data_dir: 
     finally:
         product.kill()
     code, out = await run_replay(data_dir, "--verify")
+    assert code == 0, out
+
+
+async def test_editing_the_tariff_file_never_reprices_sessions_started_before(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "tariff.json"
+    sample = (REPO / "services" / "invoicing" / "sample_tariff.json").read_text()
+    path.write_text(sample)
+    product = Product(data_dir, extra=["--tariff", str(path)]).start()
+    now = datetime.now(UTC)
+    client = await OcppClient.connect(product.ocpp_port, "CP-FILE")
+    await client.call("1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+    start = {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": now.isoformat()}
+    tx = int((await client.call("2", "StartTransaction", start))["transactionId"])
+    end = (now + timedelta(minutes=30)).isoformat()
+    await client.call(
+        "3", "StopTransaction", {"transactionId": tx, "meterStop": 10_000, "timestamp": end}
+    )
+    await client.close()
+
+    def documents(count: int) -> list[dict[str, Any]] | None:
+        rows = [r for r in product.get("/api/v1/invoices") if r["station_id"] == "CP-FILE"]
+        return rows if len(rows) >= count else None
+
+    [first] = eventually(lambda: documents(1), 30, "the invoice")
+    assert first["total_excl_vat"] == "3.90"  # 10 kWh at 0.39
+    product.kill()
+
+    path.write_text(sample.replace("0.39", "0.99"))  # a new price, from this start on
+    product = Product(data_dir, extra=["--tariff", str(path)]).start()
+    try:
+        # A reading the station kept while offline reaches the session started before.
+        client = await OcppClient.connect(product.ocpp_port, "CP-FILE")
+        late = meter_values(tx, (now + timedelta(minutes=29)).isoformat(), "10500", "Wh")
+        await client.call("4", "MeterValues", late)
+        await client.close()
+        found = eventually(lambda: documents(3), 30, "the credit note and the new invoice")
+        [replacement] = [d for d in found if d["replaces"] == first["invoice_number"]]
+        assert replacement["total_excl_vat"] == "4.10"  # 10.5 kWh at the old 0.39, not 0.99
+        async with httpx.AsyncClient(base_url=product.api) as http:
+            versions = (await http.get("/api/v1/tariffs")).json()
+        assert [(v["tariff_id"], v["revision"]) for v in versions] == [("SAMPLE-ENERGY", 2)]
+    finally:
+        product.kill()
+    code, out = await run_replay(data_dir, "--verify", "--tariff", str(path))
     assert code == 0, out
