@@ -7,6 +7,7 @@ pure fold (tests/unit) and on both runtimes over real logs (tests/integration).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,12 +111,34 @@ class Cp:
         self._frame("INBOUND", [3, uid, {"status": "Accepted"}], "TriggerMessage")
         return self
 
+    def command(
+        self, action: str, payload: dict[str, Any], answer: dict[str, Any], answered_at: str
+    ) -> Cp:
+        """The central system's CALL (a command) and the station's answer, received then."""
+        self._uid += 1
+        uid = f"cs-{self._uid}"
+        self._frame("OUTBOUND", [2, uid, action, payload], action)
+        answer_frame = self._frame("INBOUND", [3, uid, answer], action)
+        received = datetime.fromisoformat(answered_at)
+        self.frames[-1] = dataclasses.replace(answer_frame, received_at=received)
+        return self
+
     # OCPP 1.6
 
-    def start(self, tx: int, meter_start: int, at: str, connector: int = 1) -> Cp:
+    def start(
+        self, tx: int, meter_start: int, at: str, connector: int = 1, reservation: int | None = None
+    ) -> Cp:
+        payload: dict[str, Any] = {
+            "connectorId": connector,
+            "idTag": "TAG",
+            "meterStart": meter_start,
+            "timestamp": at,
+        }
+        if reservation is not None:
+            payload["reservationId"] = reservation
         return self.call(
             "StartTransaction",
-            {"connectorId": connector, "idTag": "TAG", "meterStart": meter_start, "timestamp": at},
+            payload,
             {"transactionId": tx, "idTagInfo": {"status": "Accepted"}},
         )
 
@@ -157,6 +180,7 @@ class Cp:
         reason: str | None = None,
         evse: int = 1,
         token: str | None = None,
+        reservation: int | None = None,
     ) -> Cp:
         info: dict[str, Any] = {"transactionId": tx}
         if state:
@@ -175,6 +199,8 @@ class Cp:
             payload["meterValue"] = [{"timestamp": at, "sampledValue": list(sampled)}]
         if token:
             payload["idToken"] = {"idToken": token, "type": "ISO14443"}
+        if reservation is not None:
+            payload["reservationId"] = reservation
         return self.call("TransactionEvent", payload, {})
 
     def meter2(self, evse: int, at: str, *sampled: dict[str, Any]) -> Cp:

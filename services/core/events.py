@@ -134,6 +134,8 @@ class SessionEvent:
     frame_positions: tuple[str, ...] = ()
     signed_data: tuple[str, ...] = ()
     meter_public_key: str | None = None
+    reservation_id: int | None = None
+    reserved_at: datetime | None = None
 
     @property
     def key(self) -> str:

@@ -90,7 +90,8 @@ def priced_cdr(
                 ("MIN_POWER", segment.min_power_kw),
                 ("MAX_POWER", segment.max_power_kw),
             )
-            if volume is not None and (volume != 0 or kind in ("ENERGY", "TIME"))
+            if volume is not None
+            and (volume != 0 or (kind in ("ENERGY", "TIME") and segment.reservation_h == 0))
         ]
         periods.append(
             {

@@ -2,7 +2,8 @@
 
 Energy in kWh, time in hours, power in kW, current in A: exact decimals of the ledger's
 integers (Wh, ms, W, mA). A charging period is charging time (TIME) or parking time
-(PARKING_TIME), as the ledger determined it from the station's reports.
+(PARKING_TIME), as the ledger determined it from the station's reports; a reservation the
+session used is a RESERVATION_TIME period before them.
 """
 
 from __future__ import annotations
@@ -32,8 +33,20 @@ def cdr_skeleton(session: SessionEvent) -> CdrSkeleton:
             ),
         )
         periods = (whole,)
+    start = session.started_at
+    if session.reserved_at is not None and session.reserved_at < session.started_at:
+        # The reservation it used comes first, as RESERVATION_TIME (OCPI).
+        reserved = ChargingPeriod(
+            start_date_time=session.reserved_at,
+            dimensions=(
+                CdrDimension(
+                    type="RESERVATION_TIME", volume=_hours(session.started_at - session.reserved_at)
+                ),
+            ),
+        )
+        periods, start = (reserved, *periods), session.reserved_at
     return CdrSkeleton(
-        start_date_time=session.started_at,
+        start_date_time=start,
         end_date_time=max(session.stopped_at, session.started_at),
         charging_periods=periods,
     )

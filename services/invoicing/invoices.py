@@ -376,7 +376,8 @@ def _cdr_header(invoice_number: str, session: SessionEvent, tariff: Tariff) -> d
         "country_code": tariff.country_code,
         "party_id": tariff.party_id,
         "id": invoice_number,
-        "start_date_time": session.started_at,
+        # OCPI: the start of the reservation the session used, if any, else of the session.
+        "start_date_time": min(session.reserved_at or session.started_at, session.started_at),
         "end_date_time": session.stopped_at,
         "session_id": session.session_id[-36:],
         "cdr_token": {

@@ -134,12 +134,15 @@ def price(cdr: CdrSkeleton, tariff: Tariff, zone: tzinfo) -> PricedCdr:
             ("TIME", segment.time_h),
             ("PARKING_TIME", segment.parking_h),
         ):
-            found = _component(tariff, dimension, segment, context, reservation=False)
+            found = _component(tariff, dimension, segment, context, reservation=None)
             if found is not None and quantity > 0:
                 lines.append(_line(dimension, segment, quantity, *found))
         energy_before += segment.energy_kwh
+    # A reservation followed by charging was used; one without expired (OCPI): an expired one
+    # is priced by RESERVATION_EXPIRES elements where the tariff has them, else RESERVATION.
+    kinds = ("RESERVATION",) if charging else ("RESERVATION_EXPIRES", "RESERVATION")
     for segment in reserving:
-        found = _component(tariff, "TIME", segment, (zone, _ZERO, _ZERO), reservation=True)
+        found = _reservation_component(tariff, "TIME", segment, zone, kinds)
         if found is not None:
             lines.append(_line("RESERVATION", segment, segment.reservation_h, *found))
 
@@ -151,12 +154,12 @@ def price(cdr: CdrSkeleton, tariff: Tariff, zone: tzinfo) -> PricedCdr:
     # FLAT: once per session, and once for a reservation.
     if charging:
         first = charging[0]
-        found = _component(tariff, "FLAT", first, (zone, _ZERO, _ZERO), reservation=False)
+        found = _component(tariff, "FLAT", first, (zone, _ZERO, _ZERO), reservation=None)
         if found is not None:
             lines.insert(0, _costed(_line("FLAT", first, Decimal(1), *found)))
     if reserving:
         first = reserving[0]
-        found = _component(tariff, "FLAT", first, (zone, _ZERO, _ZERO), reservation=True)
+        found = _reservation_component(tariff, "FLAT", first, zone, kinds)
         if found is not None:
             lines.insert(0, _costed(_line("RESERVATION_FLAT", first, Decimal(1), *found)))
 
@@ -341,18 +344,36 @@ _Context = tuple[tzinfo, Decimal, Decimal]  # zone, kWh before, seconds since se
 
 
 def _component(
-    tariff: Tariff, dimension: str, segment: Segment, context: _Context, *, reservation: bool
+    tariff: Tariff,
+    dimension: str,
+    segment: Segment,
+    context: _Context,
+    *,
+    reservation: str | None,
 ) -> tuple[PriceComponent, int] | None:
+    """The first element with a component of this dimension whose restrictions hold, among
+    the elements whose reservation restriction is ``reservation`` (None: charging, not a
+    reservation; "RESERVATION"; "RESERVATION_EXPIRES")."""
     for index, element in enumerate(tariff.elements):
         component = next((c for c in element.price_components if c.type == dimension), None)
         if component is None:
             continue
         restrictions = element.restrictions
-        is_reservation = restrictions is not None and restrictions.reservation is not None
-        if is_reservation != reservation:
+        kind = restrictions.reservation if restrictions is not None else None
+        if kind != reservation:
             continue
         if restrictions is None or _holds(restrictions, segment, context):
             return component, index
+    return None
+
+
+def _reservation_component(
+    tariff: Tariff, dimension: str, segment: Segment, zone: tzinfo, kinds: tuple[str, ...]
+) -> tuple[PriceComponent, int] | None:
+    for kind in kinds:
+        found = _component(tariff, dimension, segment, (zone, _ZERO, _ZERO), reservation=kind)
+        if found is not None:
+            return found
     return None
 
 

@@ -12,6 +12,11 @@ or by connector while a session runs there) and StatusNotification (charging per
 OCPP 2.0.1 / 2.1: TransactionEvent Started / Updated / Ended (deduplicated by seqNo) and
 MeterValues (by EVSE while a session runs there). A BootNotification, or a new transaction on
 the same connector, closes a session still open there as ``incomplete``.
+
+Reservations: a ReserveNow the station answers Accepted is kept until a transaction names it
+(1.6 StartTransaction / 2.x TransactionEvent ``reservationId``), which then carries when it was
+reserved (the gateway's time of the answer); CancelReservation, or 2.x ReservationStatusUpdate,
+ends it unused.
 """
 
 from __future__ import annotations
@@ -53,8 +58,11 @@ _ACTIONS = frozenset(
         "MeterValues",
         "StatusNotification",
         "TransactionEvent",
+        "ReservationStatusUpdate",
     }
 )
+_CS_CALLS = frozenset({"ReserveNow", "CancelReservation"})  # the central system's, answered
+_MAX_RESERVATIONS = 64
 
 
 _Connector = tuple[int | None, int | None]  # (evse_id, connector_id)
@@ -91,6 +99,8 @@ class Session:
     # Signed meter values (OCMF) by "{timestamp}|{context}", and the key the station sent
     signed: dict[str, str] = field(default_factory=dict)
     signed_key: str | None = None
+    reservation_id: int | None = None
+    reserved_at: datetime | None = None  # when the reservation it used was accepted (gateway)
 
     @property
     def session_id(self) -> str:
@@ -130,6 +140,8 @@ class StationSessions:
     # Connections on which the central system asked for a BootNotification (TriggerMessage):
     # a Boot there is no reboot, since a rebooted station always comes on a new connection.
     boot_triggers: list[str] = field(default_factory=list)
+    # Accepted reservations not used yet: reservation id -> when accepted (gateway time, ISO)
+    reservations: dict[str, str] = field(default_factory=dict)
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -176,6 +188,8 @@ def _dump_session(s: Session) -> dict[str, Any]:
         "frames": list(s.frames),
         "signed": s.signed,
         "signed_key": s.signed_key,
+        "reservation_id": s.reservation_id,
+        "reserved_at": _time(s.reserved_at),
     }
 
 
@@ -191,6 +205,7 @@ def _load_session(d: dict[str, Any]) -> Session:
             "stopped_at": _parse(d["stopped_at"]),
             "seen_at": _parse(d["seen_at"]),
             "last_event_at": _parse(d.get("last_event_at")),
+            "reserved_at": _parse(d.get("reserved_at")),
             "seq_nos": frozenset(d["seq_nos"]),
             "frames": tuple(d.get("frames", ())),
             "signed": dict(d.get("signed", {})),
@@ -216,6 +231,7 @@ class SessionsProcessor(Processor[StationSessions]):
             "sessions": {ref: _dump_session(s) for ref, s in state.sessions.items()},
             "forgotten": state.forgotten,
             "boot_triggers": state.boot_triggers,
+            "reservations": state.reservations,
         }
 
     def load_state(self, data: dict[str, Any]) -> StationSessions:
@@ -224,6 +240,7 @@ class SessionsProcessor(Processor[StationSessions]):
             sessions={ref: _load_session(s) for ref, s in data.get("sessions", {}).items()},
             forgotten=list(data.get("forgotten", [])),
             boot_triggers=list(data.get("boot_triggers", [])),
+            reservations=dict(data.get("reservations", {})),
         )
 
     def evolve(
@@ -244,6 +261,8 @@ class SessionsProcessor(Processor[StationSessions]):
             return state, []
         if event.direction == "OUTBOUND" and event.action == "TriggerMessage":
             return _boot_trigger(state, event), []
+        if event.action in _CS_CALLS:
+            return _reservation(state, event, f"cs:{call_key}"), []
         if event.direction != "OUTBOUND" or event.message_type not in (3, 4):
             return state, []
         if call_key not in state.open_calls:
@@ -330,6 +349,34 @@ def _boot_trigger(state: StationSessions, frame: Frame) -> StationSessions:
     return replace(state, boot_triggers=triggers[-_MAX_OPEN_CALLS:])
 
 
+def _reservation(state: StationSessions, frame: Frame, call_key: str) -> StationSessions:
+    """The central system's ReserveNow / CancelReservation, and the station's answer to it."""
+    if frame.direction == "OUTBOUND" and frame.message_type == 2:
+        calls = {**state.open_calls, call_key: [frame.action, frame.raw]}
+        while len(calls) > _MAX_OPEN_CALLS:
+            del calls[next(iter(calls))]
+        return replace(state, open_calls=calls)
+    if frame.direction != "INBOUND" or frame.message_type != 3 or call_key not in state.open_calls:
+        return state
+    calls = dict(state.open_calls)
+    action, raw = calls.pop(call_key)[:2]
+    state = replace(state, open_calls=calls)
+    try:
+        request, answer = json.loads(raw)[3], json.loads(frame.raw)[2]
+        accepted = answer.get("status") == "Accepted"
+        reservation = str(int(request.get("reservationId", request.get("id"))))
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return state
+    if not accepted:
+        return state
+    reservations = {k: v for k, v in state.reservations.items() if k != reservation}
+    if action == "ReserveNow":
+        reservations[reservation] = frame.received_at.isoformat()
+        while len(reservations) > _MAX_RESERVATIONS:
+            del reservations[next(iter(reservations))]
+    return replace(state, reservations=reservations)
+
+
 def _digest(out: SessionEvent) -> str:
     content = repr(tuple(getattr(out, name) for name in _CONTENT))
     return hashlib.blake2b(content.encode(), digest_size=12).hexdigest()
@@ -369,6 +416,25 @@ class _Step:
             self._status(request)
         elif action == "TransactionEvent":
             self._transaction_event(request)
+        elif action == "ReservationStatusUpdate":  # 2.x: expired or removed, unused
+            self._drop_reservation(request.get("reservationId"))
+
+    def _drop_reservation(self, reservation_id: Any) -> None:
+        key = str(reservation_id)
+        if key in self.state.reservations:
+            reservations = {k: v for k, v in self.state.reservations.items() if k != key}
+            self.state.reservations = reservations
+
+    def _use_reservation(self, session: Session, reservation_id: Any) -> Session:
+        """A transaction that names an accepted reservation used it, from when it was made."""
+        if reservation_id is None or session.reservation_id is not None:
+            return session
+        key = str(reservation_id)
+        reserved = self.state.reservations.get(key)
+        if reserved is None:
+            return session
+        self._drop_reservation(key)
+        return replace(session, reservation_id=int(reservation_id), reserved_at=_parse(reserved))
 
     def _boot(self, request: dict[str, Any]) -> None:
         """A reboot ends what the station left open; a Boot it was asked for is no reboot."""
@@ -500,6 +566,7 @@ class _Step:
             meter_start_wh=int(request["meterStart"]),
             seen_at=_earliest(session.seen_at, started_at),
         )
+        session = self._use_reservation(session, request.get("reservationId"))
         self._put(session)
         self._close_others(session)
 
@@ -587,6 +654,7 @@ class _Step:
         if "chargingState" in info:
             session = replace(session, states={**session.states, at: str(info["chargingState"])})
         session = self._absorb(session, request.get("meterValue"))
+        session = self._use_reservation(session, request.get("reservationId"))
         if kind == "Started" and session.started_at is None:
             session = replace(session, started_at=at, start_seq_no=seq_no)
             self._put(session)
@@ -676,4 +744,6 @@ def session_event(
         frame_positions=session.frames,
         signed_data=tuple(session.signed[k] for k in sorted(session.signed)),
         meter_public_key=session.signed_key,
+        reservation_id=session.reservation_id,
+        reserved_at=session.reserved_at,
     )

@@ -1,0 +1,102 @@
+"""Reservations: from ReserveNow and the transaction that uses it, to reservation time on the
+CDR, priced by the tariff's RESERVATION (used) or RESERVATION_EXPIRES (expired) elements."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from chargeledger.core.log import Position
+from chargeledger.invoicing.cdrs import cdr_skeleton
+from chargeledger.invoicing.invoices import InvoiceProcessor
+from chargeledger.invoicing.pricing import price
+from chargeledger.invoicing.tariffs import parse_tariff
+from tests.ledger_scenarios import Cp, register, ts
+from tests.unit.test_signed_invoices import final
+
+RESERVE_16 = {"connectorId": 1, "expiryDate": ts(0, 11), "idTag": "TAG", "reservationId": 5}
+TARIFF = json.loads(
+    """{"country_code": "DE", "party_id": "CLG", "id": "R", "currency": "EUR",
+  "elements": [
+    {"price_components": [{"type": "TIME", "price": 1.00, "step_size": 60}],
+     "restrictions": {"reservation": "RESERVATION"}},
+    {"price_components": [{"type": "FLAT", "price": 3.00, "step_size": 1},
+                          {"type": "TIME", "price": 4.00, "step_size": 60}],
+     "restrictions": {"reservation": "RESERVATION_EXPIRES"}},
+    {"price_components": [{"type": "ENERGY", "price": 0.50, "step_size": 1}]}
+  ], "last_updated": "2026-01-01T00:00:00Z"}""",
+    parse_float=Decimal,
+)
+
+
+def reserved_session(status: str = "Accepted", *, cancel: bool = False) -> Cp:
+    cp = Cp("CP-R").boot().command("ReserveNow", RESERVE_16, {"status": status}, ts(30, 9))
+    if cancel:
+        cp.command("CancelReservation", {"reservationId": 5}, {"status": "Accepted"}, ts(40, 9))
+    return (
+        cp.start(1, 1000, ts(0), reservation=5)
+        .meter(1, ts(30), register("6000"))
+        .stop(1, 11_000, ts(0, 11))
+    )
+
+
+def test_a_transaction_that_names_an_accepted_reservation_used_it() -> None:
+    session = final(reserved_session())
+    assert session.reservation_id == 5
+    assert session.reserved_at == datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+    cdr = cdr_skeleton(session)
+    assert cdr.start_date_time == session.reserved_at
+    first = cdr.charging_periods[0]
+    assert [(d.type, d.volume) for d in first.dimensions] == [("RESERVATION_TIME", Decimal("0.5"))]
+
+    priced = price(cdr, parse_tariff(TARIFF), UTC)
+    # Half an hour reserved at 1.00/h (RESERVATION, not the expiry's 4.00/h and 3.00 fee),
+    # then 10 kWh at 0.50.
+    assert priced.total_reservation_cost.excl_vat == Decimal("0.5000")
+    assert priced.total_cost.excl_vat == Decimal("5.5000")
+    assert priced.total_time_h == Decimal("1.0000")  # the session's own hour
+
+
+def test_a_refused_or_cancelled_reservation_is_not_billed() -> None:
+    for cp in (reserved_session("Occupied"), reserved_session(cancel=True)):
+        session = final(cp)
+        assert (session.reservation_id, session.reserved_at) == (None, None)
+        assert cdr_skeleton(session).start_date_time == session.started_at
+
+
+def test_a_2_x_transaction_uses_its_reservation() -> None:
+    token = {"idToken": "T", "type": "ISO14443"}
+    reserve = {"id": 7, "expiryDateTime": ts(0, 11), "idToken": token}
+    session = final(
+        Cp("CS-R", "ocpp2.0.1")
+        .command("ReserveNow", reserve, {"status": "Accepted"}, ts(50, 9))
+        .event("Started", "T1", 0, ts(0), token="T", reservation=7)
+        .event("Ended", "T1", 1, ts(30))
+    )
+    assert session.reservation_id == 7
+    assert session.reserved_at == datetime(2026, 5, 1, 9, 50, tzinfo=UTC)
+
+
+def test_a_reservation_without_charging_expired_and_is_priced_by_its_own_elements() -> None:
+    start = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+    cdr = cdr_skeleton(final(reserved_session()))
+    expired = cdr.model_copy(
+        update={
+            "charging_periods": cdr.charging_periods[:1],
+            "end_date_time": start + timedelta(minutes=30),
+        }
+    )
+    priced = price(expired, parse_tariff(TARIFF), UTC)
+    assert priced.total_reservation_cost.excl_vat == Decimal("5.0000")  # 3.00 + 0.5 h at 4.00
+
+
+def test_an_invoice_has_a_reservation_line() -> None:
+    processor = InvoiceProcessor(parse_tariff(TARIFF), issuer="CL")
+    state = processor.initial_state()
+    _, [invoice] = processor.evolve(state, final(reserved_session()), Position("c", 0, 0))
+    lines = [(line.description, line.quantity, line.amount_excl_vat) for line in invoice.lines]  # type: ignore[union-attr]
+    assert ("Reservation time", "0.5000", "0.50") in lines
+    cdr = json.loads(invoice.cdr)  # type: ignore[union-attr]
+    assert cdr["start_date_time"] == "2026-05-01T09:30:00Z"
+    assert cdr["charging_periods"][0]["dimensions"] == [{"type": "RESERVATION_TIME", "volume": 0.5}]
