@@ -31,6 +31,9 @@ STATION_TIME_ZONES = "config.station-time-zones"
 COMMANDS = "gateway.commands"
 COMMAND_RESULTS = "gateway.command-results"
 
+# The stop_reason of a SessionEvent that is a reservation which ended unused (no transaction).
+RESERVATION_EXPIRED = "ReservationExpired"
+
 
 @dataclass(frozen=True, slots=True)
 class Frame:

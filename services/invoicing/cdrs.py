@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from ..core.events import RESERVATION_EXPIRED, SessionEvent
 from ..core.events import ChargingPeriod as LedgerPeriod
-from ..core.events import SessionEvent
 from .ocpi import CdrDimension, CdrDimensionType, CdrSkeleton, ChargingPeriod
 
 _THOUSAND = Decimal(1000)
@@ -23,6 +23,21 @@ def cdr_skeleton(session: SessionEvent) -> CdrSkeleton:
     """What the pricing engine needs of an ended session."""
     if session.stopped_at is None:
         raise ValueError(f"session {session.session_id} has not ended")
+    if session.stop_reason == RESERVATION_EXPIRED and session.reserved_at is not None:
+        # A reservation that expired unused: reservation time only (OCPI).
+        expired = ChargingPeriod(
+            start_date_time=session.reserved_at,
+            dimensions=(
+                CdrDimension(
+                    type="RESERVATION_TIME", volume=_hours(session.stopped_at - session.reserved_at)
+                ),
+            ),
+        )
+        return CdrSkeleton(
+            start_date_time=session.reserved_at,
+            end_date_time=max(session.stopped_at, session.reserved_at),
+            charging_periods=(expired,),
+        )
     periods = tuple(_period(p) for p in session.charging_periods)
     if not periods:  # no readings between start and stop: one charging period
         whole = ChargingPeriod(

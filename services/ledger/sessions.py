@@ -30,6 +30,7 @@ from typing import Any
 
 from ..core.events import (
     FRAMES,
+    RESERVATION_EXPIRED,
     ChargingPeriod,
     Event,
     Frame,
@@ -140,8 +141,9 @@ class StationSessions:
     # Connections on which the central system asked for a BootNotification (TriggerMessage):
     # a Boot there is no reboot, since a rebooted station always comes on a new connection.
     boot_triggers: list[str] = field(default_factory=list)
-    # Accepted reservations not used yet: reservation id -> when accepted (gateway time, ISO)
-    reservations: dict[str, str] = field(default_factory=dict)
+    # Accepted reservations not used yet: reservation id -> [accepted at (gateway time),
+    # expiry, id tag, evse id, connector id, log position of the answer] (times ISO)
+    reservations: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -262,7 +264,7 @@ class SessionsProcessor(Processor[StationSessions]):
         if event.direction == "OUTBOUND" and event.action == "TriggerMessage":
             return _boot_trigger(state, event), []
         if event.action in _CS_CALLS:
-            return _reservation(state, event, f"cs:{call_key}"), []
+            return _reservation(state, event, f"cs:{call_key}", position), []
         if event.direction != "OUTBOUND" or event.message_type not in (3, 4):
             return state, []
         if call_key not in state.open_calls:
@@ -287,7 +289,8 @@ class SessionsProcessor(Processor[StationSessions]):
         for ref in step.touched:
             session = state.sessions[ref]
             state.sessions[ref] = replace(session, frames=(*session.frames, *evidence))
-        return state, [*step.readings, *self._changes(state, step.touched, position)]
+        changes = self._changes(state, step.touched, position)
+        return state, [*step.readings, *changes, *step.expired]
 
     def _changes(
         self, state: StationSessions, touched: set[str], position: Position
@@ -349,7 +352,9 @@ def _boot_trigger(state: StationSessions, frame: Frame) -> StationSessions:
     return replace(state, boot_triggers=triggers[-_MAX_OPEN_CALLS:])
 
 
-def _reservation(state: StationSessions, frame: Frame, call_key: str) -> StationSessions:
+def _reservation(
+    state: StationSessions, frame: Frame, call_key: str, position: Position
+) -> StationSessions:
     """The central system's ReserveNow / CancelReservation, and the station's answer to it."""
     if frame.direction == "OUTBOUND" and frame.message_type == 2:
         calls = {**state.open_calls, call_key: [frame.action, frame.raw]}
@@ -365,13 +370,27 @@ def _reservation(state: StationSessions, frame: Frame, call_key: str) -> Station
         request, answer = json.loads(raw)[3], json.loads(frame.raw)[2]
         accepted = answer.get("status") == "Accepted"
         reservation = str(int(request.get("reservationId", request.get("id"))))
+        if action == "ReserveNow" and accepted:
+            expiry = request.get("expiryDate") or request.get("expiryDateTime")
+            if isinstance(expiry, str):
+                parse_timestamp(expiry)  # readable, or the reservation is not kept
     except (ValueError, TypeError, IndexError, AttributeError):
         return state
     if not accepted:
         return state
     reservations = {k: v for k, v in state.reservations.items() if k != reservation}
     if action == "ReserveNow":
-        reservations[reservation] = frame.received_at.isoformat()
+        expiry = request.get("expiryDate") or request.get("expiryDateTime")
+        token = request.get("idToken")
+        connector = request.get("connectorId")
+        reservations[reservation] = [
+            frame.received_at.isoformat(),
+            parse_timestamp(expiry).isoformat() if isinstance(expiry, str) else None,
+            token.get("idToken") if isinstance(token, dict) else request.get("idTag"),
+            request.get("evseId") if isinstance(request.get("evseId"), int) else None,
+            connector if isinstance(connector, int) else None,
+            _where(position),
+        ]
         while len(reservations) > _MAX_RESERVATIONS:
             del reservations[next(iter(reservations))]
     return replace(state, reservations=reservations)
@@ -402,6 +421,7 @@ class _Step:
         self.position = position
         self.readings: list[MeterReading] = []
         self.touched: set[str] = set()
+        self.expired: list[SessionEvent] = []  # reservations that ended unused
 
     def apply(self, action: str, request: dict[str, Any], answer: dict[str, Any]) -> None:
         if action == "BootNotification":
@@ -417,7 +437,47 @@ class _Step:
         elif action == "TransactionEvent":
             self._transaction_event(request)
         elif action == "ReservationStatusUpdate":  # 2.x: expired or removed, unused
+            if request.get("reservationUpdateStatus") == "Expired":
+                self._expire(str(request.get("reservationId")), None)
             self._drop_reservation(request.get("reservationId"))
+
+    def _expire(self, key: str, at: datetime | None) -> None:
+        """A reservation that ended unused: a document of its own (OCPI bills reservation
+        time of an expired reservation), as a completed session without a transaction."""
+        kept = self.state.reservations.get(key)
+        if kept is None:
+            return
+        self._drop_reservation(key)
+        if not key.lstrip("-").isdigit():
+            return
+        reserved_at = datetime.fromisoformat(kept[0])
+        expiry = datetime.fromisoformat(kept[1]) if kept[1] else at or self.frame.received_at
+        self.expired.append(
+            SessionEvent(
+                event_id=f"{self.frame.station_id}:reservation-{key}:1",
+                session_id=f"{self.frame.station_id}:reservation-{key}",
+                revision=1,
+                station_id=self.frame.station_id,
+                connector_id=kept[4] or 0,
+                transaction_id=None,
+                started_at=reserved_at,
+                meter_start_wh=None,
+                energy_wh=0,
+                status=COMPLETED,
+                source_stream=self.position.stream,
+                source_partition=self.position.partition,
+                source_offset=self.position.offset,
+                id_tag=kept[2],
+                stopped_at=max(expiry, reserved_at),
+                stop_reason=RESERVATION_EXPIRED,
+                transaction_ref=f"reservation-{key}",
+                ocpp_version=self.frame.ocpp_version,
+                evse_id=kept[3],
+                frame_positions=(kept[5], _where(self.position)),
+                reservation_id=int(key),
+                reserved_at=reserved_at,
+            )
+        )
 
     def _drop_reservation(self, reservation_id: Any) -> None:
         key = str(reservation_id)
@@ -431,10 +491,10 @@ class _Step:
             return session
         key = str(reservation_id)
         reserved = self.state.reservations.get(key)
-        if reserved is None:
+        if reserved is None or not isinstance(reservation_id, int):
             return session
         self._drop_reservation(key)
-        return replace(session, reservation_id=int(reservation_id), reserved_at=_parse(reserved))
+        return replace(session, reservation_id=reservation_id, reserved_at=_parse(reserved[0]))
 
     def _boot(self, request: dict[str, Any]) -> None:
         """A reboot ends what the station left open; a Boot it was asked for is no reboot."""
@@ -596,6 +656,16 @@ class _Step:
         for s in list(self.state.sessions.values()):
             if s.runs_at(connector, at):
                 self._put(replace(s, states={**s.states, at: str(request.get("status"))}))
+        # 1.6 says nothing when a reservation expires; the connector's next status at or after
+        # the expiry time shows it passed unused.
+        for key, kept in list(self.state.reservations.items()):
+            if (
+                kept[1] is not None
+                and at >= datetime.fromisoformat(kept[1])
+                and (kept[4] in (None, 0) or kept[4] == connector[1] or connector[1] == 0)
+                and request.get("status") != "Reserved"
+            ):
+                self._expire(key, at)
 
     def _meter_values(self, request: dict[str, Any]) -> None:
         meter_values = request.get("meterValue")

@@ -7,11 +7,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from chargeledger.core.events import Invoice, SessionEvent
 from chargeledger.core.log import Position
 from chargeledger.invoicing.cdrs import cdr_skeleton
 from chargeledger.invoicing.invoices import InvoiceProcessor
 from chargeledger.invoicing.pricing import price
 from chargeledger.invoicing.tariffs import parse_tariff
+from chargeledger.ledger.sessions import SessionsProcessor
 from tests.ledger_scenarios import Cp, register, ts
 from tests.unit.test_signed_invoices import final
 
@@ -100,3 +102,57 @@ def test_an_invoice_has_a_reservation_line() -> None:
     cdr = json.loads(invoice.cdr)  # type: ignore[union-attr]
     assert cdr["start_date_time"] == "2026-05-01T09:30:00Z"
     assert cdr["charging_periods"][0]["dimensions"] == [{"type": "RESERVATION_TIME", "volume": 0.5}]
+
+
+def sessions_of(cp: Cp) -> dict[str, SessionEvent]:
+    """The last revision of every session the frames produce."""
+    processor = SessionsProcessor()
+    state = processor.initial_state()
+    found: dict[str, SessionEvent] = {}
+    for n, frame in enumerate(cp.frames):
+        state, outputs = processor.evolve(state, frame, Position("ocpp.frames", 0, n))
+        found.update({o.session_id: o for o in outputs if isinstance(o, SessionEvent)})
+    return found
+
+
+def test_a_1_6_reservation_that_passes_its_expiry_unused_is_billed_as_expired() -> None:
+    reserve = {**RESERVE_16, "expiryDate": ts(0, 10)}
+    cp = (
+        Cp("CP-X")
+        .boot()
+        .command("ReserveNow", reserve, {"status": "Accepted"}, ts(30, 9))
+        .status("Reserved", ts(31, 9))
+    )
+    assert sessions_of(cp) == {}  # still reserved
+    cp.status("Available", ts(59, 9))
+    assert sessions_of(cp) == {}  # before its expiry: not yet expired
+    cp.status("Available", ts(0, 10))
+    [expired] = sessions_of(cp).values()
+    assert (expired.session_id, expired.status, expired.stop_reason) == (
+        "CP-X:reservation-5",
+        "completed",
+        "ReservationExpired",
+    )
+    assert (expired.energy_wh, expired.id_tag, expired.review_required) == (0, "TAG", False)
+    assert expired.started_at == expired.reserved_at == datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+    assert expired.stopped_at == datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+
+    processor = InvoiceProcessor(parse_tariff(TARIFF), issuer="CL")
+    _, [invoice] = processor.evolve(processor.initial_state(), expired, Position("c", 0, 0))
+    assert isinstance(invoice, Invoice)
+    # RESERVATION_EXPIRES: a 3.00 fee and half an hour at 4.00 (not RESERVATION's 1.00/h).
+    assert invoice.total_excl_vat == "5.00"
+    assert [line.description for line in invoice.lines] == ["Reservation fee", "Reservation time"]
+
+
+def test_a_2_x_reservation_the_station_reports_expired_is_billed_and_removed_is_not() -> None:
+    token = {"idToken": "T", "type": "ISO14443"}
+    cp = Cp("CS-X", "ocpp2.0.1")
+    for n in (1, 2):
+        reserve = {"id": n, "expiryDateTime": ts(0, 10), "idToken": token}
+        cp.command("ReserveNow", reserve, {"status": "Accepted"}, ts(30, 9))
+    cp.call("ReservationStatusUpdate", {"reservationId": 1, "reservationUpdateStatus": "Expired"})
+    cp.call("ReservationStatusUpdate", {"reservationId": 2, "reservationUpdateStatus": "Removed"})
+    found = sessions_of(cp)
+    assert list(found) == ["CS-X:reservation-1"]
+    assert found["CS-X:reservation-1"].id_tag == "T"
