@@ -139,6 +139,7 @@ class SessionEvent:
     meter_public_key: str | None = None
     reservation_id: int | None = None
     reserved_at: datetime | None = None
+    start_received_at: datetime | None = None
 
     @property
     def key(self) -> str:

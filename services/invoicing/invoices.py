@@ -294,6 +294,7 @@ class InvoiceProcessor(Processor[IssuerState]):
             session.connector_id,
             self.catalogue.assignments,
             self.catalogue.versions,
+            session.start_received_at,
         )
         if stored is None:
             return self._default, self._default.id, self._default.model_dump(exclude_none=True)
@@ -304,7 +305,9 @@ class InvoiceProcessor(Processor[IssuerState]):
 
     def zone_for(self, session: SessionEvent) -> tzinfo:
         """The station's time zone at the session's start, or the configured default."""
-        name = zone_at(self.catalogue.zones, session.station_id, session.started_at)
+        name = zone_at(
+            self.catalogue.zones, session.station_id, session.started_at, session.start_received_at
+        )
         if name is None:
             return self._zone
         if name not in self._zones:
@@ -413,7 +416,13 @@ def signed_evidence(session: SessionEvent, keys: Sequence[MeterKey] = ()) -> Sig
         return SignedEvidence("none", None, None)
     results = []
     for record in session.signed_data:
-        registered = key_at(keys, session.station_id, meter_serial(record), session.started_at)
+        registered = key_at(
+            keys,
+            session.station_id,
+            meter_serial(record),
+            session.started_at,
+            session.start_received_at,
+        )
         key = registered.public_key if registered else session.meter_public_key
         results.append(verify(record, key))
     if any(r.status == "invalid" for r in results):

@@ -42,11 +42,22 @@ class MeterKey:
 
 
 def key_at(
-    keys: Sequence[MeterKey], station_id: str, meter_serial: str | None, at: datetime
+    keys: Sequence[MeterKey],
+    station_id: str,
+    meter_serial: str | None,
+    at: datetime,
+    known_at: datetime | None = None,
 ) -> MeterKey | None:
     """The registered key for this station's meter at ``at``: one for the meter's serial before
-    one for the whole station; the newest of those valid then."""
-    valid = [k for k in keys if k.station_id == station_id and k.valid_from <= at]
+    one for the whole station; the newest of those valid then, and registered by ``known_at``
+    (when the gateway received the start) where that is known."""
+    valid = [
+        k
+        for k in keys
+        if k.station_id == station_id
+        and k.valid_from <= at
+        and (known_at is None or k.registered_at <= known_at)
+    ]
     for_meter = [k for k in valid if meter_serial is not None and k.meter_serial == meter_serial]
     chosen = for_meter or [k for k in valid if k.meter_serial is None]
     return max(chosen, key=lambda k: k.revision) if chosen else None

@@ -38,9 +38,18 @@ class StationZone:
     registered_at: datetime
 
 
-def zone_at(zones: Sequence[StationZone], station_id: str, at: datetime) -> str | None:
-    """The station's time zone for a session starting at ``at``: the newest valid then."""
-    valid = [z for z in zones if z.station_id == station_id and z.valid_from <= at]
+def zone_at(
+    zones: Sequence[StationZone], station_id: str, at: datetime, known_at: datetime | None = None
+) -> str | None:
+    """The station's time zone for a session starting at ``at``: the newest valid then, and set
+    by ``known_at`` (when the gateway received the start) where that is known."""
+    valid = [
+        z
+        for z in zones
+        if z.station_id == station_id
+        and z.valid_from <= at
+        and (known_at is None or z.registered_at <= known_at)
+    ]
     return max(valid, key=lambda z: z.revision).time_zone if valid else None
 
 

@@ -78,12 +78,19 @@ def tariff_at(
     connector_id: int,
     assignments: Sequence[Assignment],
     versions: Sequence[StoredTariff],
+    known_at: datetime | None = None,
 ) -> StoredTariff | None:
     """The tariff version that prices a session starting at ``at`` on this connector.
 
     The most specific assignment valid at ``at`` wins (this connector, then the station, then the
     default; among equals the one assigned last); of its tariff, the newest version valid then.
+    With ``known_at`` (when the gateway received the start), only what was stored by then counts:
+    ``at`` is the station's clock, and a station whose clock runs ahead must not let a tariff
+    stored later apply to it, on a replay or to a later revision.
     """
+    if known_at is not None:
+        assignments = [a for a in assignments if a.assigned_at <= known_at]
+        versions = [v for v in versions if v.put_at <= known_at]
 
     def specificity(a: Assignment) -> int:
         if a.station_id is None:

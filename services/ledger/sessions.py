@@ -102,6 +102,7 @@ class Session:
     signed_key: str | None = None
     reservation_id: int | None = None
     reserved_at: datetime | None = None  # when the reservation it used was accepted (gateway)
+    start_received_at: datetime | None = None  # when the gateway received the start
 
     @property
     def session_id(self) -> str:
@@ -192,6 +193,7 @@ def _dump_session(s: Session) -> dict[str, Any]:
         "signed_key": s.signed_key,
         "reservation_id": s.reservation_id,
         "reserved_at": _time(s.reserved_at),
+        "start_received_at": _time(s.start_received_at),
     }
 
 
@@ -208,6 +210,7 @@ def _load_session(d: dict[str, Any]) -> Session:
             "seen_at": _parse(d["seen_at"]),
             "last_event_at": _parse(d.get("last_event_at")),
             "reserved_at": _parse(d.get("reserved_at")),
+            "start_received_at": _parse(d.get("start_received_at")),
             "seq_nos": frozenset(d["seq_nos"]),
             "frames": tuple(d.get("frames", ())),
             "signed": dict(d.get("signed", {})),
@@ -476,6 +479,7 @@ class _Step:
                 frame_positions=(kept[5], _where(self.position)),
                 reservation_id=int(key),
                 reserved_at=reserved_at,
+                start_received_at=reserved_at,  # gateway time, as the reservation's start
             )
         )
 
@@ -623,6 +627,7 @@ class _Step:
             connector_id=int(request["connectorId"]),
             id_tag=request.get("idTag"),
             started_at=started_at,
+            start_received_at=self.frame.received_at,
             meter_start_wh=int(request["meterStart"]),
             seen_at=_earliest(session.seen_at, started_at),
         )
@@ -726,7 +731,12 @@ class _Step:
         session = self._absorb(session, request.get("meterValue"))
         session = self._use_reservation(session, request.get("reservationId"))
         if kind == "Started" and session.started_at is None:
-            session = replace(session, started_at=at, start_seq_no=seq_no)
+            session = replace(
+                session,
+                started_at=at,
+                start_seq_no=seq_no,
+                start_received_at=self.frame.received_at,
+            )
             self._put(session)
             session = self._close_others(session)
         elif kind == "Ended" and session.stopped_at is None:
@@ -816,4 +826,5 @@ def session_event(
         meter_public_key=session.signed_key,
         reservation_id=session.reservation_id,
         reserved_at=session.reserved_at,
+        start_received_at=session.start_received_at,
     )

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -468,3 +470,76 @@ async def test_editing_the_tariff_file_never_reprices_sessions_started_before(
         product.kill()
     code, out = await run_replay(data_dir, "--verify", "--tariff", str(path))
     assert code == 0, out
+
+
+RESERVING = """{
+  "country_code": "DE", "party_id": "CLG", "id": "RESERVING", "currency": "EUR",
+  "elements": [
+    {"price_components": [{"type": "TIME", "price": 6.00, "vat": 19, "step_size": 60}],
+     "restrictions": {"reservation": "RESERVATION"}},
+    {"price_components": [{"type": "ENERGY", "price": 0.40, "vat": 19, "step_size": 1}]}
+  ],
+  "last_updated": "2026-11-01T00:00:00Z"
+}"""
+
+
+async def test_a_reservation_made_by_command_is_billed_with_the_session_that_used_it(
+    data_dir: Path,
+) -> None:
+    product = Product(data_dir).start()
+    try:
+        async with httpx.AsyncClient(base_url=product.api, timeout=30) as http:
+            assert (
+                await http.put("/api/v1/tariffs/RESERVING", content=RESERVING)
+            ).status_code == 201
+            assigned = await http.post(
+                "/api/v1/tariff-assignments", json={"tariff_id": "RESERVING"}
+            )
+            assert assigned.status_code == 201, assigned.text
+            client = await OcppClient.connect(product.ocpp_port, "CP-RES")
+            await client.call(
+                "1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}
+            )
+            expiry = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+            reserve = {"connectorId": 1, "expiryDate": expiry, "idTag": "T", "reservationId": 42}
+            command = asyncio.create_task(
+                http.post(
+                    "/api/v1/stations/CP-RES/commands",
+                    json={"action": "ReserveNow", "payload": reserve},
+                )
+            )
+            call = json.loads(await asyncio.wait_for(client.websocket.recv(), 30))
+            assert call[2] == "ReserveNow"
+            await client.websocket.send(json.dumps([3, call[1], {"status": "Accepted"}]))
+            assert (await command).json()["status"] == "Answered"
+
+            await asyncio.sleep(1.0)  # the driver arrives a while after reserving
+            now = datetime.now(UTC)
+            start = {
+                "connectorId": 1,
+                "idTag": "T",
+                "meterStart": 0,
+                "timestamp": now.isoformat(),
+                "reservationId": 42,
+            }
+            tx = int((await client.call("2", "StartTransaction", start))["transactionId"])
+            stop = {
+                "transactionId": tx,
+                "meterStop": 10_000,
+                "timestamp": (now + timedelta(minutes=30)).isoformat(),
+            }
+            await client.call("3", "StopTransaction", stop)
+            await client.close()
+
+        def invoice() -> dict[str, Any] | None:
+            rows = [i for i in product.get("/api/v1/invoices") if i["station_id"] == "CP-RES"]
+            return rows[0] if rows else None
+
+        issued = eventually(invoice, 30, "the invoice")
+        [reserved] = [line for line in issued["lines"] if line["description"] == "Reservation time"]
+        assert reserved["unit_price_excl_vat"] == "6.00" and Decimal(reserved["quantity"]) > 0
+        cdr = product.get(f"/api/v1/invoices/{issued['invoice_number']}/cdr")
+        assert cdr["charging_periods"][0]["dimensions"][0]["type"] == "RESERVATION_TIME"
+        assert cdr["start_date_time"] < cdr["charging_periods"][1]["start_date_time"]
+    finally:
+        product.kill()

@@ -3,6 +3,7 @@ and in which time zone (the station's, from when it was set)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -119,3 +120,19 @@ def test_time_restrictions_apply_in_the_station_s_own_time_zone() -> None:
     assert total() == "5.00"  # the default zone, UTC: day rate
     assert total(zone("CP-1", 1, "Europe/Stockholm", started - DAY)) == "1.00"
     assert total(zone("CP-1", 1, "Europe/Stockholm", started + DAY)) == "5.00"  # not yet valid
+
+
+def test_what_was_stored_after_the_start_reached_the_gateway_never_applies() -> None:
+    # A station whose clock runs two days ahead starts at "T0 + 5 days" by its clock, reaching
+    # the gateway at T0 + 3 days; a tariff assigned at T0 + 4 days is valid from then, before
+    # the station's start time, but must not price it: live it was not there yet.
+    later = [*ASSIGNMENTS, assignment(9, "FAST", station="CP-9", valid_from=T0 + 4 * DAY)]
+    later = [dataclasses.replace(a, assigned_at=a.valid_from) for a in later]
+    started, received = T0 + 5 * DAY, T0 + 3 * DAY
+    found = tariff_at(started, "CP-9", None, 1, later, VERSIONS, known_at=received)
+    assert found is not None and found.tariff_id == "DEFAULT"
+    found = tariff_at(started, "CP-9", None, 1, later, VERSIONS, known_at=started)
+    assert found is not None and found.tariff_id == "FAST"
+    zones = [zone("CP-9", 1, "Asia/Tokyo", T0 + 4 * DAY)]
+    assert zone_at(zones, "CP-9", started, known_at=received) is None
+    assert zone_at(zones, "CP-9", started) == "Asia/Tokyo"
