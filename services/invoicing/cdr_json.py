@@ -55,7 +55,7 @@ def _not_a_number(name: str) -> Any:
 def time_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         raise DocumentError(
             f"unknown time zone {name!r}: use an IANA name such as Europe/Stockholm"
         ) from None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import (
@@ -73,7 +73,7 @@ def verify(record: str, public_key_hex: str | None) -> Verification:
         signature = json.loads(signature_text)
         if not isinstance(payload, dict) or not isinstance(signature, dict):
             raise OcmfError("payload and signature must be JSON objects")
-    except (OcmfError, ValueError) as exc:
+    except (OcmfError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         return Verification("invalid", f"not a readable OCMF record: {exc}")
     readings = _readings(payload)
     serial = payload.get("MS") or payload.get("GS")
@@ -88,7 +88,7 @@ def verify(record: str, public_key_hex: str | None) -> Verification:
         )
     try:
         key = load_der_public_key(bytes.fromhex(public_key_hex))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         return Verification("unverified", f"the public key cannot be read: {exc}", readings, meter)
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != parts[1]:
         return Verification("invalid", f"the public key is not on {parts[1]}", readings, meter)
@@ -107,7 +107,7 @@ def meter_serial(record: str) -> str | None:
     """The serial of the meter that signed a record (MS, or GS when MS is absent), if readable."""
     try:
         payload = json.loads(split(record)[0])
-    except (OcmfError, ValueError):
+    except (OcmfError, ValueError, RecursionError):
         return None
     serial = payload.get("MS") or payload.get("GS") if isinstance(payload, dict) else None
     return str(serial) if serial else None
@@ -122,7 +122,7 @@ def public_key_hex(text: str) -> str:
             key = load_pem_public_key(text.encode("ascii"))
         else:
             key = load_der_public_key(bytes.fromhex(text))
-    except (ValueError, TypeError, UnicodeEncodeError) as exc:
+    except (ValueError, TypeError, UnicodeEncodeError, UnsupportedAlgorithm) as exc:
         raise OcmfError(f"not a public key in hex DER or PEM: {exc}") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _CURVES:
         raise OcmfError(f"not an EC public key on one of {', '.join(sorted(_CURVES))}")

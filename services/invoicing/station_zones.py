@@ -56,7 +56,7 @@ def zone_at(
 def check_zone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         raise TimeZoneError(
             f"unknown time zone {name!r}: use an IANA name such as Europe/Stockholm"
         ) from None

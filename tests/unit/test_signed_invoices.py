@@ -211,3 +211,8 @@ def test_odd_signed_readings_never_stop_invoicing(readings: object) -> None:
     public = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo).hex()
     [invoice], held = invoice_or_hold(session(0, (record,), public))
     assert (invoice.signature_status, invoice.signed_energy_wh, held) == ("verified", None, {})
+
+
+def test_a_record_nested_too_deep_is_invalid_not_a_crash() -> None:
+    invoices, held = invoice_or_hold(session(0, ("OCMF|" + "[" * 5000 + "|{}",), None))
+    assert invoices == [] and "not a readable OCMF record" in held["CP:1"]

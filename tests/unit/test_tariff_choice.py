@@ -8,10 +8,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from chargeledger.core.events import Invoice, SessionEvent
 from chargeledger.core.log import Position
 from chargeledger.invoicing.invoices import InvoiceProcessor, TariffCatalogue
-from chargeledger.invoicing.station_zones import StationZone, zone_at
+from chargeledger.invoicing.station_zones import StationZone, TimeZoneError, check_zone, zone_at
 from chargeledger.invoicing.tariffs import Assignment, StoredTariff, parse_tariff, tariff_at
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -136,3 +138,9 @@ def test_what_was_stored_after_the_start_reached_the_gateway_never_applies() -> 
     zones = [zone("CP-9", 1, "Asia/Tokyo", T0 + 4 * DAY)]
     assert zone_at(zones, "CP-9", started, known_at=received) is None
     assert zone_at(zones, "CP-9", started) == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize("name", ["Europe", "Mars/Olympus", "", "../etc"])
+def test_a_time_zone_that_is_not_one_is_refused_by_name(name: str) -> None:
+    with pytest.raises(TimeZoneError, match="unknown time zone"):
+        check_zone(name)
