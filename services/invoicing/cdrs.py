@@ -8,7 +8,7 @@ session used is a RESERVATION_TIME period before them.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from ..core.events import RESERVATION_EXPIRED, SessionEvent
@@ -49,22 +49,37 @@ def cdr_skeleton(session: SessionEvent) -> CdrSkeleton:
         )
         periods = (whole,)
     start = session.started_at
-    if session.reserved_at is not None and session.reserved_at < session.started_at:
+    reserved_from = reservation_start(session)
+    if reserved_from is not None:
         # The reservation it used comes first, as RESERVATION_TIME (OCPI).
         reserved = ChargingPeriod(
-            start_date_time=session.reserved_at,
+            start_date_time=reserved_from,
             dimensions=(
                 CdrDimension(
-                    type="RESERVATION_TIME", volume=_hours(session.started_at - session.reserved_at)
+                    type="RESERVATION_TIME", volume=_hours(session.started_at - reserved_from)
                 ),
             ),
         )
-        periods, start = (reserved, *periods), session.reserved_at
+        periods, start = (reserved, *periods), reserved_from
     return CdrSkeleton(
         start_date_time=start,
         end_date_time=max(session.stopped_at, session.started_at),
         charging_periods=periods,
     )
+
+
+def reservation_start(session: SessionEvent) -> datetime | None:
+    """Where the reservation a session used begins on the session's (the station's) clock.
+
+    Its length is measured on the gateway's clock, from the station's acceptance of ReserveNow
+    to the gateway's receipt of the start, so a station clock that is off is not billed as
+    reservation time; the period is then placed right before the station's start time."""
+    if session.reserved_at is None or session.stop_reason == RESERVATION_EXPIRED:
+        return None
+    end = session.start_received_at or session.started_at
+    if session.reserved_at >= end:
+        return None
+    return session.started_at - (end - session.reserved_at)
 
 
 def _hours(delta: timedelta) -> Decimal:

@@ -43,7 +43,7 @@ from ..core.events import (
 from ..core.log import Position
 from ..core.runtime import Processor
 from .cdr_json import dumps, priced_cdr
-from .cdrs import cdr_skeleton
+from .cdrs import cdr_skeleton, reservation_start
 from .meter_keys import MeterKey, key_at, load_meter_keys
 from .ocmf import meter_serial, verify
 from .ocpi import Tariff
@@ -380,7 +380,7 @@ def _cdr_header(invoice_number: str, session: SessionEvent, tariff: Tariff) -> d
         "party_id": tariff.party_id,
         "id": invoice_number,
         # OCPI: the start of the reservation the session used, if any, else of the session.
-        "start_date_time": min(session.reserved_at or session.started_at, session.started_at),
+        "start_date_time": reservation_start(session) or session.started_at,
         "end_date_time": session.stopped_at,
         "session_id": session.session_id[-36:],
         "cdr_token": {

@@ -372,7 +372,10 @@ def _reservation(
     try:
         request, answer = json.loads(raw)[3], json.loads(frame.raw)[2]
         accepted = answer.get("status") == "Accepted"
-        reservation = str(int(request.get("reservationId", request.get("id"))))
+        number = int(request.get("reservationId", request.get("id")))
+        if not -(2**63) <= number < 2**63:
+            return state  # no id a station can use
+        reservation = str(number)
         if action == "ReserveNow" and accepted:
             expiry = request.get("expiryDate") or request.get("expiryDateTime")
             if isinstance(expiry, str):

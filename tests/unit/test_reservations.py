@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from chargeledger.core import codec
 from chargeledger.core.events import Invoice, SessionEvent
 from chargeledger.core.log import Position
 from chargeledger.invoicing.cdrs import cdr_skeleton
@@ -33,9 +34,11 @@ TARIFF = json.loads(
 
 
 def reserved_session(status: str = "Accepted", *, cancel: bool = False) -> Cp:
-    cp = Cp("CP-R").boot().command("ReserveNow", RESERVE_16, {"status": status}, ts(30, 9))
+    # Accepted at 11:30 by the gateway's clock, half an hour before the gateway receives the
+    # start (12:00, tests.ledger_scenarios.RECEIVED_AT); the station's clock says 10:00.
+    cp = Cp("CP-R").boot().command("ReserveNow", RESERVE_16, {"status": status}, ts(30, 11))
     if cancel:
-        cp.command("CancelReservation", {"reservationId": 5}, {"status": "Accepted"}, ts(40, 9))
+        cp.command("CancelReservation", {"reservationId": 5}, {"status": "Accepted"}, ts(40, 11))
     return (
         cp.start(1, 1000, ts(0), reservation=5)
         .meter(1, ts(30), register("6000"))
@@ -46,9 +49,10 @@ def reserved_session(status: str = "Accepted", *, cancel: bool = False) -> Cp:
 def test_a_transaction_that_names_an_accepted_reservation_used_it() -> None:
     session = final(reserved_session())
     assert session.reservation_id == 5
-    assert session.reserved_at == datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+    assert session.reserved_at == datetime(2026, 5, 1, 11, 30, tzinfo=UTC)
     cdr = cdr_skeleton(session)
-    assert cdr.start_date_time == session.reserved_at
+    # Half an hour measured on the gateway's clock, placed before the start on the station's.
+    assert cdr.start_date_time == datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
     first = cdr.charging_periods[0]
     assert [(d.type, d.volume) for d in first.dimensions] == [("RESERVATION_TIME", Decimal("0.5"))]
 
@@ -156,3 +160,12 @@ def test_a_2_x_reservation_the_station_reports_expired_is_billed_and_removed_is_
     found = sessions_of(cp)
     assert list(found) == ["CS-X:reservation-1"]
     assert found["CS-X:reservation-1"].id_tag == "T"
+
+
+def test_a_reservation_id_beyond_32_bits_is_carried() -> None:
+    big = 1_717_000_000_000  # an epoch-milliseconds id
+    reserve = {**RESERVE_16, "reservationId": big}
+    cp = Cp("CP-B").command("ReserveNow", reserve, {"status": "Accepted"}, ts(30, 11))
+    session = final(cp.start(1, 0, ts(0), reservation=big).stop(1, 1000, ts(30)))
+    assert session.reservation_id == big
+    assert codec.decode(codec.encode(session)) == session
