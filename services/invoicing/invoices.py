@@ -410,20 +410,28 @@ class SignedEvidence:
 
 def signed_evidence(session: SessionEvent, keys: Sequence[MeterKey] = ()) -> SignedEvidence:
     """What the meter's own signatures say about the session, and whether that holds it. Each
-    record is checked with the key registered for its meter at the session's start, or, where
-    none is registered, with the key the station sent."""
+    record is checked with the key registered for its meter at the session's start; the key the
+    station sent along is used only for a station without any registered key."""
     if not session.signed_data:
         return SignedEvidence("none", None, None)
+    known = session.start_received_at
+    station_has_keys = any(
+        k.station_id == session.station_id and (known is None or k.registered_at <= known)
+        for k in keys
+    )
     results = []
     for record in session.signed_data:
         registered = key_at(
-            keys,
-            session.station_id,
-            meter_serial(record),
-            session.started_at,
-            session.start_received_at,
+            keys, session.station_id, meter_serial(record), session.started_at, known
         )
-        key = registered.public_key if registered else session.meter_public_key
+        if registered is not None:
+            key: str | None = registered.public_key
+        elif station_has_keys:
+            # The station's meters are registered, and not this one (or not at this start
+            # time): a key the station sends along proves nothing.
+            key = None
+        else:
+            key = session.meter_public_key
         results.append(verify(record, key))
     if any(r.status == "invalid" for r in results):
         reasons = "; ".join(r.reason for r in results if r.status == "invalid")

@@ -216,3 +216,16 @@ def test_odd_signed_readings_never_stop_invoicing(readings: object) -> None:
 def test_a_record_nested_too_deep_is_invalid_not_a_crash() -> None:
     invoices, held = invoice_or_hold(session(0, ("OCMF|" + "[" * 5000 + "|{}",), None))
     assert invoices == [] and "not a readable OCMF record" in held["CP:1"]
+
+
+def test_with_registered_keys_a_key_the_station_sends_proves_nothing() -> None:
+    # Only METER-1 is registered; a record from another serial, signed with a key the station
+    # sends along, is not verified by that key.
+    record, key = keba("test_ocmf_keba_kcp30.xml")
+    other = registered(another_key(), serial="METER-1")
+    [invoice], _ = with_keys(session(0, (record,), key), other)
+    assert invoice.signature_status == "unverified"
+    # Nor by claiming a start before the registration.
+    late = registered(another_key(), at=datetime(2019, 8, 14, tzinfo=UTC))
+    [invoice], _ = with_keys(session(0, (record,), key), late)
+    assert invoice.signature_status == "unverified"
