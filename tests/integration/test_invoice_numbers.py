@@ -113,3 +113,25 @@ async def test_replay_numbers_invoices_as_live_whatever_the_partition_order(
 
 async def from_the_start(stream: str, partitions: Sequence[int]) -> dict[int, int]:
     return {}
+
+
+async def test_an_upgrade_sequences_only_what_invoicing_had_not_read(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    """Before the completion sequence, invoicing read ledger.sessions itself: the sequencer
+    starts where it stopped, so nothing invoiced before is billed again."""
+    migration = next(sql for version, _, sql in db.migrations() if version == 14)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO consumer_offsets (group_id, stream, partition, next_offset)"
+            " VALUES ('invoicing-invoices', 'ledger.sessions', 0, 40),"
+            " ('invoicing-invoices', 'ledger.sessions', 3, 7)"
+        )
+        await conn.execute(migration)
+        rows = await (
+            await conn.execute(
+                "SELECT partition, next_offset FROM consumer_offsets"
+                " WHERE group_id = 'invoicing-sequence' ORDER BY partition"
+            )
+        ).fetchall()
+    assert rows == [(0, 40), (3, 7)]
