@@ -187,11 +187,31 @@ class TariffStore:
 
     async def adopt_default(self, tariff: Tariff) -> None:
         """Store the ``--tariff`` file (or the bundled sample) as a version of its tariff id,
-        and assign it as the default when no default is assigned: the tariff that prices a
-        session is then on the log, and editing the file changes only sessions started after."""
-        await self.put(tariff.id, tariff.model_dump(exclude_none=True))
-        if not any(a.station_id is None for a in await self.assignments()):
+        and make it the default where no default is assigned or where the default is the one a
+        previous file set: the tariff that prices a session is then on the log, and editing the
+        file changes only sessions started after. The same file again changes nothing."""
+        document = tariff.model_dump(exclude_none=True)
+        text = dumps(document)
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT tariff_id, document FROM tariff_file_adoptions"
+                " ORDER BY adopted_at DESC LIMIT 1"
+            )
+            last = await cursor.fetchone()
+        if last is not None and last[1] == text:
+            return
+        await self.put(tariff.id, document)
+        defaults = [a for a in await self.assignments() if a.station_id is None]
+        current = max(defaults, key=lambda a: (a.assigned_at, a.assignment_id), default=None)
+        previous_file = last[0] if last is not None else None
+        if current is None or (current.tariff_id == previous_file != tariff.id):
             await self.assign(tariff.id)
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO tariff_file_adoptions (adopted_at, tariff_id, document)"
+                " VALUES (%s, %s, %s)",
+                (self._clock(), tariff.id, text),
+            )
 
     async def version(
         self, tariff_id: str, revision: int | None = None, conn: AsyncConnection[Any] | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from chargeledger.core import codec
 from chargeledger.core.events import TARIFF_ASSIGNMENTS, TARIFFS, TariffAssignment, TariffVersion
 from chargeledger.core.log import PostgresLog
+from chargeledger.invoicing.ocpi import Tariff
 from chargeledger.invoicing.tariffs import TariffError, TariffStore
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -80,3 +81,35 @@ async def test_bad_tariffs_and_assignments_are_refused(
         await store.assign("T9")
     assert refused.value.status == 404
     assert await events(log, TARIFFS) == []
+
+
+async def test_the_tariff_file_is_adopted_once_and_takes_over_only_its_own_default(
+    pool: AsyncConnectionPool, log: PostgresLog
+) -> None:
+    clock = [NOW]
+    store = TariffStore(pool, log, lambda: clock[0])
+
+    async def defaults() -> list[str]:
+        return [a.tariff_id for a in await store.assignments() if a.station_id is None]
+
+    sample = Tariff.model_validate(document())
+    await store.adopt_default(sample)
+    await store.adopt_default(sample)  # a restart with the same file: nothing new
+    assert await defaults() == ["T1"]
+    assert [v.revision for v in await store.versions()] == [1]
+
+    clock[0] = NOW + timedelta(hours=1)
+    await store.put("T1", document("0.50"))  # changed through the API: kept on restart
+    await store.adopt_default(sample)
+    assert [v.revision for v in await store.versions()] == [1, 2]
+
+    other = Tariff.model_validate({**document(), "id": "T2"})
+    clock[0] = NOW + timedelta(hours=2)
+    await store.adopt_default(other)  # a file with another tariff: it takes over the default
+    assert await defaults() == ["T1", "T2"]
+
+    await store.put("T3", {**document(), "id": "T3"})
+    await store.assign("T3")  # an operator's default through the API ...
+    clock[0] = NOW + timedelta(hours=3)
+    await store.adopt_default(Tariff.model_validate({**document("0.45"), "id": "T2"}))
+    assert await defaults() == ["T1", "T2", "T3"]  # ... is not overridden by a file
