@@ -17,7 +17,8 @@ class CommandIn(BaseModel):
         description="OCPP action: RemoteStartTransaction, RemoteStopTransaction, Reset,"
         " ChangeAvailability, UnlockConnector, TriggerMessage, GetConfiguration,"
         " ChangeConfiguration (1.6); RequestStartTransaction, RequestStopTransaction, Reset,"
-        " ChangeAvailability, UnlockConnector, TriggerMessage, GetVariables, SetVariables (2.x)."
+        " ChangeAvailability, UnlockConnector, TriggerMessage, GetVariables, SetVariables (2.x);"
+        " ReserveNow, CancelReservation (all)."
     )
     payload: dict[str, Any] = Field(
         default_factory=dict, description="The request payload as on the wire (camelCase)."

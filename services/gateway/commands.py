@@ -41,6 +41,8 @@ COMMAND_ACTIONS: dict[str, frozenset[str]] = {
             "TriggerMessage",
             "GetConfiguration",
             "ChangeConfiguration",
+            "ReserveNow",
+            "CancelReservation",
         }
     ),
     **dict.fromkeys(
@@ -55,6 +57,8 @@ COMMAND_ACTIONS: dict[str, frozenset[str]] = {
                 "TriggerMessage",
                 "GetVariables",
                 "SetVariables",
+                "ReserveNow",
+                "CancelReservation",
             }
         ),
     ),

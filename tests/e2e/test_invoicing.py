@@ -508,7 +508,10 @@ async def test_a_reservation_made_by_command_is_billed_with_the_session_that_use
                     json={"action": "ReserveNow", "payload": reserve},
                 )
             )
-            call = json.loads(await asyncio.wait_for(client.websocket.recv(), 30))
+            received = asyncio.create_task(client.websocket.recv())
+            await asyncio.wait({received, command}, timeout=30, return_when="FIRST_COMPLETED")
+            assert received.done(), (await command).text  # the command was refused
+            call = json.loads(received.result())
             assert call[2] == "ReserveNow"
             await client.websocket.send(json.dumps([3, call[1], {"status": "Accepted"}]))
             assert (await command).json()["status"] == "Answered"
