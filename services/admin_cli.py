@@ -446,6 +446,19 @@ def invoice_cdr(invoice_number: str, api_url: ApiUrl = DEFAULT_API) -> None:
     typer.echo(_raw(api_url, "GET", f"/invoices/{invoice_number}/cdr").text)
 
 
+@invoices.command("cdrs")
+def export_cdrs(
+    valid_from: Annotated[
+        str | None, typer.Option("--from", help="Stopped on or after this UTC day.")
+    ] = None,
+    valid_to: Annotated[str | None, typer.Option("--to", help="Stopped before this day.")] = None,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Print every CDR (and Credit CDR) as an OCPI 2.2.1 JSON array."""
+    query = "&".join(f"{k}={v}" for k, v in (("from", valid_from), ("to", valid_to)) if v)
+    typer.echo(_raw(api_url, "GET", f"/cdrs{'?' + query if query else ''}").text, nl=False)
+
+
 @invoices.command("export")
 def export_invoices(
     valid_from: Annotated[

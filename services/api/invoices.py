@@ -136,6 +136,34 @@ def invoices_router(fetch: Fetch) -> APIRouter:
             raise HTTPException(404, f"no invoice or credit note {invoice_number!r}")
         return invoice_out(rows[0])
 
+    @router.get("/cdrs", response_class=Response)
+    async def cdrs(
+        from_: date | None = Query(None, alias="from", description="Stopped on or after (UTC)."),
+        to: date | None = Query(None, description="Stopped before this day (UTC)."),
+    ) -> Response:
+        """Every CDR as an OCPI 2.2.1 JSON array, in document-number order: the CDR of each
+        invoice and the Credit CDR of each credit note, numbers exact (docs/exports.md)."""
+        start = datetime.combine(from_, time(), tzinfo=UTC) if from_ else None
+        end = datetime.combine(to, time(), tzinfo=UTC) if to else None
+        rows = await fetch(
+            "SELECT d.invoice_number, d.cdr, c.cdr AS cancelled_cdr FROM invoices d"
+            " LEFT JOIN invoices c ON d.document_type = 'credit_note'"
+            " AND c.invoice_number = d.cancels"
+            " WHERE (%s::timestamptz IS NULL OR d.stopped_at >= %s)"
+            " AND (%s::timestamptz IS NULL OR d.stopped_at < %s) ORDER BY d.invoice_number",
+            start,
+            start,
+            end,
+            end,
+        )
+        documents = []
+        for row in rows:
+            if row["cdr"]:
+                documents.append(row["cdr"])
+            elif row["cancelled_cdr"]:
+                documents.append(credit_cdr(row["cancelled_cdr"], row["invoice_number"]))
+        return Response("[" + ",\n".join(documents) + "]\n", media_type="application/json")
+
     @router.get("/invoices.csv", response_class=Response)
     async def invoices_csv(
         from_: date | None = Query(None, alias="from", description="Stopped on or after (UTC)."),

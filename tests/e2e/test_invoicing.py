@@ -215,6 +215,14 @@ async def test_a_late_meter_value_is_corrected_by_a_credit_note(data_dir: Path) 
         }
         assert unchanged == {k: v for k, v in original.items() if k not in ("id", "total_cost")}
         assert "credit" not in cdrs[replacement["invoice_number"]]
+        # All of them at once, in document order, for an eMSP or a data team.
+        everything = product.get("/api/v1/cdrs", **{"from": "2026-05-01", "to": "2026-05-02"})
+        assert everything == [
+            cdrs[d["invoice_number"]] for d in sorted(found, key=lambda d: d["invoice_number"])
+        ]
+        code, out, err = await cli(product, "invoices", "cdrs", "--from", "2026-05-01")
+        assert code == 0 and json.loads(out) == everything, err
+        assert product.get("/api/v1/cdrs", **{"from": "2026-05-02"}) == []
         assert one == replacement
 
         # The evidence: from the replacement invoice down to the raw frames behind it.
