@@ -115,7 +115,7 @@ async def replay(settings: Settings, *, verify: bool, keep: bool, console: Conso
     try:
         if settings.kafka_bootstrap is not None:
             entries = await _copy_from_kafka(settings.kafka_bootstrap, rebuilt, console)
-            await _copy_reference(live, rebuilt)
+            await _copy(live, rebuilt, [])  # the reference tables
         else:
             entries = await _copy_inputs(live, rebuilt)
         console.print(f"copied {entries:,} log entries into database {name}")
@@ -140,25 +140,35 @@ async def replay(settings: Settings, *, verify: bool, keep: bool, console: Conso
 
 
 async def _copy_inputs(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) -> int:
+    streams = "ARRAY[" + ",".join(f"'{s}'" for s in INPUT_STREAMS) + "]"
     copies = [
         ("SELECT partitions FROM log_settings", "log_settings (partitions)"),
         (
-            "SELECT stream, partition, next_offset FROM log_partitions WHERE stream = ANY(%s)",
+            "SELECT stream, partition, next_offset FROM log_partitions"
+            f" WHERE stream = ANY({streams})",
             "log_partitions (stream, partition, next_offset)",
         ),
         (
             'SELECT stream, partition, "offset", key, value, appended_at FROM log_entries'
-            " WHERE stream = ANY(%s)",
+            f" WHERE stream = ANY({streams})",
             'log_entries (stream, partition, "offset", key, value, appended_at)',
         ),
-        *((f"SELECT * FROM {table}", table) for table in REFERENCE_TABLES),
     ]
-    streams = "ARRAY[" + ",".join(f"'{s}'" for s in INPUT_STREAMS) + "]"
+    await _copy(live, rebuilt, copies)
+    async with rebuilt.connection() as dst:
+        row = await (await dst.execute("SELECT count(*) FROM log_entries")).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _copy(
+    live: AsyncConnectionPool, rebuilt: AsyncConnectionPool, copies: list[tuple[str, str]]
+) -> None:
+    """Rows of these queries into these tables, and every reference table, from one snapshot
+    of the live database (entries and partition ends agree while `up` appends)."""
+    copies = [*copies, *((f"SELECT * FROM {table}", table) for table in REFERENCE_TABLES)]
     async with live.connection() as src, rebuilt.connection() as dst:
-        # One snapshot of the live log: entries and partition ends agree while `up` appends.
         await src.set_isolation_level(psycopg.IsolationLevel.REPEATABLE_READ)
-        for select, target in copies:
-            query = select.replace("%s", streams)
+        for query, target in copies:
             async with (
                 src.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as out,
                 dst.cursor().copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as into,
@@ -167,20 +177,6 @@ async def _copy_inputs(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) 
                     await into.write(data)
         await src.rollback()
         await src.set_isolation_level(None)
-        await dst.commit()
-        row = await (await dst.execute("SELECT count(*) FROM log_entries")).fetchone()
-    return int(row[0]) if row else 0
-
-
-async def _copy_reference(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) -> None:
-    async with live.connection() as src, rebuilt.connection() as dst:
-        for table in REFERENCE_TABLES:
-            async with (
-                src.cursor().copy(f"COPY (SELECT * FROM {table}) TO STDOUT (FORMAT BINARY)") as out,
-                dst.cursor().copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as into,
-            ):
-                async for data in out:
-                    await into.write(data)
         await dst.commit()
 
 

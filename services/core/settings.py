@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .zones import zone
 
 
 class Settings(BaseSettings):
@@ -106,12 +107,7 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
-            raise ValueError(
-                f"unknown time zone {value!r}: use an IANA name such as Europe/Stockholm"
-            ) from None
+        zone(value)  # UnknownTimeZone is a ValueError, which pydantic reports
         return value
 
     @field_validator("log")

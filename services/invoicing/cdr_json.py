@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
+from ..core.zones import UnknownTimeZone, zone
 from .ocpi import CdrSkeleton, Tariff
 from .pricing import FOUR_DECIMALS, Amount, PricedCdr, PricingError, price
 
@@ -54,11 +55,9 @@ def _not_a_number(name: str) -> Any:
 
 def time_zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
-        raise DocumentError(
-            f"unknown time zone {name!r}: use an IANA name such as Europe/Stockholm"
-        ) from None
+        return zone(name)
+    except UnknownTimeZone as exc:
+        raise DocumentError(str(exc)) from None
 
 
 def price_files(tariff_path: Path, cdr_path: Path, zone_name: str) -> str:

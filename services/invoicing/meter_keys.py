@@ -9,22 +9,17 @@ ones, so a replay verifies every session with the same key as live.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
-from ..core import codec
 from ..core.events import MeterKeyRegistration
-from ..core.log import EventLog
-from ..core.runtime import publish_outbox
+from ..core.outbox import OutboxWriter, next_revision
 from .ocmf import OcmfError, public_key_hex
-
-PRODUCER = "meter-keys"
 
 
 class MeterKeyError(ValueError):
@@ -63,16 +58,8 @@ def key_at(
     return max(chosen, key=lambda k: k.revision) if chosen else None
 
 
-class MeterKeyStore:
-    def __init__(
-        self, pool: AsyncConnectionPool, log: EventLog, clock: Callable[[], datetime]
-    ) -> None:
-        self._pool = pool
-        self._log = log
-        self._clock = clock
-
-    async def publish(self) -> int:
-        return await publish_outbox(self._pool, self._log, PRODUCER)
+class MeterKeyStore(OutboxWriter):
+    producer = "meter-keys"
 
     async def register(
         self, station_id: str, public_key: str, meter_serial: str | None = None
@@ -83,34 +70,24 @@ class MeterKeyStore:
             raise MeterKeyError(str(exc)) from None
         now = self._clock()
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"meter-key:{station_id}",)
-            )
-            row = await (
-                await conn.execute(
-                    "SELECT coalesce(max(revision), 0) + 1 FROM meter_keys WHERE station_id = %s",
-                    (station_id,),
-                )
-            ).fetchone()
-            assert row is not None
-            key = MeterKey(station_id, int(row[0]), meter_serial or None, key_hex, now, now)
+            revision = await next_revision(conn, "meter_keys", station_id)
+            key = MeterKey(station_id, revision, meter_serial or None, key_hex, now, now)
             await conn.execute(
                 "INSERT INTO meter_keys (station_id, revision, meter_serial, public_key,"
                 " valid_from, registered_at) VALUES (%s, %s, %s, %s, %s, %s)",
                 (key.station_id, key.revision, key.meter_serial, key_hex, now, now),
             )
-            event = MeterKeyRegistration(
-                event_id=f"meter-key:{station_id}:{key.revision}",
-                station_id=station_id,
-                revision=key.revision,
-                public_key=key_hex,
-                valid_from=now,
-                registered_at=now,
-                meter_serial=key.meter_serial,
-            )
-            await conn.execute(
-                "INSERT INTO outbox (processor, stream, key, value) VALUES (%s, %s, %s, %s)",
-                (PRODUCER, event.STREAM, event.key, codec.encode(event)),
+            await self._emit(
+                conn,
+                MeterKeyRegistration(
+                    event_id=f"meter-key:{station_id}:{revision}",
+                    station_id=station_id,
+                    revision=revision,
+                    public_key=key_hex,
+                    valid_from=now,
+                    registered_at=now,
+                    meter_serial=key.meter_serial,
+                ),
             )
         await self.publish()
         return key

@@ -9,20 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
-
-from psycopg_pool import AsyncConnectionPool
 
 from ..core import codec
 from ..core.events import ReviewDecision, SessionEvent
-from ..core.log import EventLog
-from ..core.runtime import publish_outbox
+from ..core.outbox import OutboxWriter
 from .invoices import InvoiceProcessor
 
-PRODUCER = "reviews"
 Decision = Literal["release", "dismiss"]
 
 
@@ -40,16 +34,8 @@ class HeldSession:
     session: SessionEvent
 
 
-class Reviews:
-    def __init__(
-        self, pool: AsyncConnectionPool, log: EventLog, clock: Callable[[], datetime]
-    ) -> None:
-        self._pool = pool
-        self._log = log
-        self._clock = clock
-
-    async def publish(self) -> int:
-        return await publish_outbox(self._pool, self._log, PRODUCER)
+class Reviews(OutboxWriter):
+    producer = "reviews"
 
     async def held(self) -> dict[str, HeldSession]:
         """The sessions held now, with why and the revision held."""
@@ -99,9 +85,6 @@ class Reviews:
             note=note,
         )
         async with self._pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO outbox (processor, stream, key, value) VALUES (%s, %s, %s, %s)",
-                (PRODUCER, event.STREAM, event.key, codec.encode(event)),
-            )
+            await self._emit(conn, event)
         await self.publish()
         return event

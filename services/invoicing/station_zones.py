@@ -7,22 +7,17 @@ Stations without one are priced in ``CHARGELEDGER_TIMEZONE``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
-from ..core import codec
 from ..core.events import StationTimeZone
-from ..core.log import EventLog
-from ..core.runtime import publish_outbox
-
-PRODUCER = "station-time-zones"
+from ..core.outbox import OutboxWriter, next_revision
+from ..core.zones import UnknownTimeZone, zone
 
 
 class TimeZoneError(ValueError):
@@ -55,57 +50,36 @@ def zone_at(
 
 def check_zone(name: str) -> str:
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
-        raise TimeZoneError(
-            f"unknown time zone {name!r}: use an IANA name such as Europe/Stockholm"
-        ) from None
+        zone(name)
+    except UnknownTimeZone as exc:
+        raise TimeZoneError(str(exc)) from None
     return name
 
 
-class StationZoneStore:
-    def __init__(
-        self, pool: AsyncConnectionPool, log: EventLog, clock: Callable[[], datetime]
-    ) -> None:
-        self._pool = pool
-        self._log = log
-        self._clock = clock
-
-    async def publish(self) -> int:
-        return await publish_outbox(self._pool, self._log, PRODUCER)
+class StationZoneStore(OutboxWriter):
+    producer = "station-time-zones"
 
     async def set(self, station_id: str, time_zone: str) -> StationZone:
         check_zone(time_zone)
         now = self._clock()
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"station-zone:{station_id}",)
-            )
-            row = await (
-                await conn.execute(
-                    "SELECT coalesce(max(revision), 0) + 1 FROM station_time_zones"
-                    " WHERE station_id = %s",
-                    (station_id,),
-                )
-            ).fetchone()
-            assert row is not None
-            zone = StationZone(station_id, int(row[0]), time_zone, now, now)
+            revision = await next_revision(conn, "station_time_zones", station_id)
+            zone = StationZone(station_id, revision, time_zone, now, now)
             await conn.execute(
                 "INSERT INTO station_time_zones (station_id, revision, time_zone, valid_from,"
                 " registered_at) VALUES (%s, %s, %s, %s, %s)",
-                (station_id, zone.revision, time_zone, now, now),
+                (station_id, revision, time_zone, now, now),
             )
-            event = StationTimeZone(
-                event_id=f"station-time-zone:{station_id}:{zone.revision}",
-                station_id=station_id,
-                revision=zone.revision,
-                time_zone=time_zone,
-                valid_from=now,
-                registered_at=now,
-            )
-            await conn.execute(
-                "INSERT INTO outbox (processor, stream, key, value) VALUES (%s, %s, %s, %s)",
-                (PRODUCER, event.STREAM, event.key, codec.encode(event)),
+            await self._emit(
+                conn,
+                StationTimeZone(
+                    event_id=f"station-time-zone:{station_id}:{revision}",
+                    station_id=station_id,
+                    revision=revision,
+                    time_zone=time_zone,
+                    valid_from=now,
+                    registered_at=now,
+                ),
             )
         await self.publish()
         return zone

@@ -10,7 +10,7 @@ and published through the outbox, so a replay of the log sees the same tariffs a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,17 +18,13 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
-from ..core import codec
-from ..core.events import Event, TariffAssignment, TariffVersion
-from ..core.log import EventLog
-from ..core.runtime import publish_outbox
+from ..core.events import TariffAssignment, TariffVersion
+from ..core.outbox import OutboxWriter
 from .cdr_json import dumps
 from .ocpi import Tariff
 
-PRODUCER = "tariffs"
 _GRACE = timedelta(minutes=1)  # clock differences between the caller and this process
 
 
@@ -120,22 +116,8 @@ def tariff_at(
     return max(candidates, key=lambda v: v.revision) if candidates else None
 
 
-class TariffStore:
-    def __init__(
-        self, pool: AsyncConnectionPool, log: EventLog, clock: Callable[[], datetime]
-    ) -> None:
-        self._pool = pool
-        self._log = log
-        self._clock = clock
-
-    async def publish(self) -> int:
-        return await publish_outbox(self._pool, self._log, PRODUCER)
-
-    async def _emit(self, conn: AsyncConnection[Any], event: Event) -> None:
-        await conn.execute(
-            "INSERT INTO outbox (processor, stream, key, value) VALUES (%s, %s, %s, %s)",
-            (PRODUCER, event.STREAM, event.key, codec.encode(event)),
-        )
+class TariffStore(OutboxWriter):
+    producer = "tariffs"
 
     async def put(self, tariff_id: str, document: dict[str, Any]) -> tuple[StoredTariff, bool]:
         """Store a tariff version; returns it and whether it is new (the same document again

@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
-from ..core import codec
-from ..core.events import Event, StationRegistration, TokenRegistration
-from ..core.log import EventLog
-from ..core.runtime import publish_outbox
+from ..core.events import StationRegistration, TokenRegistration
+from ..core.outbox import OutboxWriter
 from . import passwords
 
-PRODUCER = "registry"
 TokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 TOKEN_STATUSES: tuple[str, ...] = get_args(TokenStatus)
 # OCPP 1.6 chargeBoxIdentity is a CiString48; printable ASCII without '/' keeps URLs unambiguous.
@@ -91,23 +85,8 @@ def _token(row: dict[str, Any]) -> IdToken:
     return IdToken(**{k: row[k] for k in IdToken.__dataclass_fields__})
 
 
-class Registry:
-    def __init__(
-        self, pool: AsyncConnectionPool, log: EventLog, clock: Callable[[], datetime]
-    ) -> None:
-        self._pool = pool
-        self._log = log
-        self._clock = clock
-
-    async def publish(self) -> int:
-        """Append committed registry events to the log (also done after every change)."""
-        return await publish_outbox(self._pool, self._log, PRODUCER)
-
-    async def _emit(self, conn: AsyncConnection[Any], event: Event) -> None:
-        await conn.execute(
-            "INSERT INTO outbox (processor, stream, key, value) VALUES (%s, %s, %s, %s)",
-            (PRODUCER, event.STREAM, event.key, codec.encode(event)),
-        )
+class Registry(OutboxWriter):
+    producer = "registry"
 
     async def _fetch(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
