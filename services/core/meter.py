@@ -24,11 +24,15 @@ class EnergyReading:
 
 
 def parse_timestamp(value: str) -> datetime:
-    """An OCPP dateTime as an aware UTC datetime (a value without offset is taken as UTC)."""
+    """An OCPP dateTime as an aware UTC datetime (a value without offset is taken as UTC);
+    ValueError when it is not one, or lies beyond what a datetime holds in UTC."""
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} lies outside the years 1-9999 in UTC") from None
 
 
 def to_wh(value: str, unit: str | None) -> int | None:

@@ -34,6 +34,7 @@ from psycopg import AsyncConnection
 from ..core import codec
 from ..core.events import (
     COMPLETIONS,
+    RESERVATION_EXPIRED,
     Event,
     Invoice,
     InvoiceLine,
@@ -179,6 +180,8 @@ class InvoiceProcessor(Processor[IssuerState]):
             signature_status=signature.status,
             signed_energy_wh=signature.energy_wh,
         )
+        if event.stop_reason == RESERVATION_EXPIRED and not draft.lines:
+            return state, []  # the tariff does not charge for reservations: nothing to bill
         digest = _digest(draft)
         previous = state.invoiced.get(event.session_id)
         billed = state.billed.get(event.session_id)

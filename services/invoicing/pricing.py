@@ -176,7 +176,9 @@ def price(cdr: CdrSkeleton, tariff: Tariff, zone: tzinfo) -> PricedCdr:
     parking = total("PARKING_TIME")
     reservation = total("RESERVATION", "RESERVATION_FLAT")
     unbounded = fixed + energy + time_cost + parking + reservation
-    bounded = _limit(unbounded, tariff)
+    # min_price / max_price bound what a charging session costs; a reservation that expired
+    # unused is no charging session.
+    bounded = _limit(unbounded, tariff) if charging else unbounded
     return PricedCdr(
         currency=tariff.currency,
         tariff_id=tariff.id,

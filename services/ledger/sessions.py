@@ -458,10 +458,13 @@ class _Step:
             return
         reserved_at = datetime.fromisoformat(kept[0])
         expiry = datetime.fromisoformat(kept[1]) if kept[1] else at or self.frame.received_at
+        # A station may use a reservation id again: the offset of the answer that accepted it
+        # (on the station's partition) tells the reservations apart.
+        ref = f"reservation-{key}-{str(kept[5]).rsplit('/', 1)[-1]}"
         self.expired.append(
             SessionEvent(
-                event_id=f"{self.frame.station_id}:reservation-{key}:1",
-                session_id=f"{self.frame.station_id}:reservation-{key}",
+                event_id=f"{self.frame.station_id}:{ref}:1",
+                session_id=f"{self.frame.station_id}:{ref}",
                 revision=1,
                 station_id=self.frame.station_id,
                 connector_id=kept[4] or 0,
@@ -476,7 +479,7 @@ class _Step:
                 id_tag=kept[2],
                 stopped_at=max(expiry, reserved_at),
                 stop_reason=RESERVATION_EXPIRED,
-                transaction_ref=f"reservation-{key}",
+                transaction_ref=ref,
                 ocpp_version=self.frame.ocpp_version,
                 evse_id=kept[3],
                 frame_positions=(kept[5], _where(self.position)),
@@ -664,12 +667,14 @@ class _Step:
         for s in list(self.state.sessions.values()):
             if s.runs_at(connector, at):
                 self._put(replace(s, states={**s.states, at: str(request.get("status"))}))
-        # 1.6 says nothing when a reservation expires; the connector's next status at or after
-        # the expiry time shows it passed unused.
+        # 1.6 says nothing when a reservation expires; the connector's next status received at
+        # or after the expiry time shows it passed unused.
         for key, kept in list(self.state.reservations.items()):
             if (
                 kept[1] is not None
-                and at >= datetime.fromisoformat(kept[1])
+                # The expiry is the central system's time: compared with the gateway's clock,
+                # never the station's, which may run ahead.
+                and self.frame.received_at >= datetime.fromisoformat(kept[1])
                 and (kept[4] in (None, 0) or kept[4] == connector[1] or connector[1] == 0)
                 and request.get("status") != "Reserved"
             ):
