@@ -53,6 +53,23 @@ class Processor(ABC, Generic[S]):
     @abstractmethod
     def load_state(self, data: dict[str, Any]) -> S: ...
 
+    def state_keys(self, event: Event) -> tuple[str, ...]:
+        """Every state this event folds into (by default the one of ``state_key``); each is
+        loaded and stored on its own, so a processor can keep small states per key."""
+        key = self.state_key(event)
+        return (key,) if key else ()
+
+    def evolve_all(
+        self, states: dict[str, S], event: Event, position: Position
+    ) -> tuple[dict[str, S], list[Event]]:
+        """Fold the event into the states of ``state_keys`` (given by key); return the new
+        ones and the outputs. A processor with more than one key per event overrides this."""
+        keys = self.state_keys(event)
+        if not keys:
+            return {}, self.evolve(self.initial_state(), event, position)[1]
+        state, outputs = self.evolve(states[keys[0]], event, position)
+        return {keys[0]: state}, outputs
+
     async def load_reference(self, conn: AsyncConnection[Any]) -> None:
         """Load reference data ``evolve`` reads (append-only, never retroactive, such as
         tariffs): the runner calls this at the start of each batch, in its transaction."""
@@ -211,18 +228,19 @@ class ProcessorRunner(Generic[S]):
                     decoded.append((entry, codec.decode(entry.value)))
                 except Exception as exc:  # nothing on the log may stop the ledger
                     await self._note_error(conn, entry.position, f"cannot decode: {exc}")
-            keys = {k for _, e in decoded if e is not None and (k := p.state_key(e))}
+            keys = {k for _, e in decoded for k in p.state_keys(e)}
             states = await self._load_states(conn, keys)
             changed: set[str] = set()
             batch_records: list[Record] = []
             if self._sink is not None:
                 self._sink.reset()
             for entry, event in decoded:
-                key = p.state_key(event)
-                state = states.get(key, p.initial_state()) if key else p.initial_state()
+                mine = {
+                    k: states[k] if k in states else p.initial_state() for k in p.state_keys(event)
+                }
                 try:
-                    # Pure and local: a failure here leaves the state as it was.
-                    new_state, outputs = p.evolve(state, event, entry.position)
+                    # Pure and local: a failure here leaves the states as they were.
+                    new_states, outputs = p.evolve_all(mine, event, entry.position)
                     records = [Record(o.STREAM, o.key, codec.encode(o)) for o in outputs]
                 except Exception as exc:  # a bug, or an input the domain cannot take
                     logger.exception("processor %s failed on %s", p.name, entry.position)
@@ -245,9 +263,8 @@ class ProcessorRunner(Generic[S]):
                     if self._sink is not None:
                         await self._sink.write(conn, event, entry.position, outputs)
                     batch_records += records
-                if key:
-                    states[key] = new_state
-                    changed.add(key)
+                states.update(new_states)
+                changed.update(new_states)
             if not isolate:
                 if self._sink is not None:
                     await self._sink.flush(conn)

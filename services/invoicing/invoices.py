@@ -107,6 +107,51 @@ class InvoiceProcessor(Processor[IssuerState]):
     def state_key(self, event: Event) -> str | None:
         return self._issuer if isinstance(event, SessionEvent | ReviewDecision) else None
 
+    def state_keys(self, event: Event) -> tuple[str, ...]:
+        """The issuer's numbers, and what is known of the event's session: each stored on its
+        own, so a batch reads and writes only the sessions it touches, however many were
+        invoiced before."""
+        if not isinstance(event, SessionEvent | ReviewDecision):
+            return ()
+        return (self._issuer, f"{self._issuer}/{event.session_id}")
+
+    def evolve_all(
+        self, states: dict[str, IssuerState], event: Event, position: Position
+    ) -> tuple[dict[str, IssuerState], list[Event]]:
+        """``evolve`` on a view of the issuer's state holding just this session, split again:
+        the numbers go back to the issuer's key, the session's entries to its own."""
+        keys = self.state_keys(event)
+        if not keys:
+            return {}, []
+        assert isinstance(event, SessionEvent | ReviewDecision)
+        issuer_key, session_key = keys
+        issuer, session = states[issuer_key], states[session_key]
+        sid = event.session_id
+        view = IssuerState(
+            issuer.last_number,
+            *(
+                {sid: part[sid]} if sid in part else {}
+                for part in (
+                    _merged(issuer.invoiced, session.invoiced, sid),
+                    _merged(issuer.billed, session.billed, sid),
+                    _merged(issuer.held, session.held, sid),
+                    _merged(issuer.held_sessions, session.held_sessions, sid),
+                    _merged(issuer.revisions, session.revisions, sid),
+                )
+            ),
+        )
+        new, outputs = self.evolve(view, event, position)
+        # What an earlier version kept in the issuer's state moves to the session's key once
+        # the session is touched.
+        numbers = replace(_unhold(issuer, sid), last_number=new.last_number)
+        numbers = replace(
+            numbers,
+            invoiced=_without(numbers.invoiced, sid),
+            billed=_without(numbers.billed, sid),
+            revisions=_without(numbers.revisions, sid),
+        )
+        return {issuer_key: numbers, session_key: replace(new, last_number={})}, outputs
+
     def initial_state(self) -> IssuerState:
         return IssuerState()
 
@@ -352,6 +397,14 @@ class InvoiceProcessor(Processor[IssuerState]):
             source_event_id=session.event_id,
             cdr=cdr,
         )
+
+
+def _merged(older: dict[str, Any], newer: dict[str, Any], key: str) -> dict[str, Any]:
+    return newer if key in newer else older
+
+
+def _without(entries: dict[str, Any], key: str) -> dict[str, Any]:
+    return entries if key not in entries else {k: v for k, v in entries.items() if k != key}
 
 
 def _hold(state: IssuerState, session: SessionEvent, reason: str) -> IssuerState:

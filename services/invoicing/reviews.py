@@ -41,7 +41,8 @@ class Reviews(OutboxWriter):
         """The sessions held now, with why and the revision held."""
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
-                "SELECT state FROM processor_state WHERE processor = %s",
+                "SELECT state FROM processor_state WHERE processor = %s"
+                " AND convert_from(state, 'UTF8')::jsonb -> 'held' <> '{}'::jsonb",
                 (InvoiceProcessor.name,),
             )
             rows = await cursor.fetchall()
