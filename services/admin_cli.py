@@ -20,7 +20,8 @@ EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
 stations = typer.Typer(
-    help="Add, list, enable and disable stations (the station registry).",
+    help="Add, list, enable and disable stations (the station registry); their meter keys and"
+    " time zones.",
     no_args_is_help=True,
 )
 tokens = typer.Typer(
@@ -442,7 +443,7 @@ def invoice_evidence(invoice_number: str, api_url: ApiUrl = DEFAULT_API) -> None
 
 @invoices.command("cdr")
 def invoice_cdr(invoice_number: str, api_url: ApiUrl = DEFAULT_API) -> None:
-    """Print the priced OCPI 2.2.1 CDR an invoice was made from."""
+    """Print the priced OCPI 2.2.1 CDR an invoice was made from (a credit note's Credit CDR)."""
     typer.echo(_raw(api_url, "GET", f"/invoices/{invoice_number}/cdr").text)
 
 
