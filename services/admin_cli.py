@@ -156,6 +156,20 @@ def set_station_password(
 METER_KEY_COLUMNS = ["station_id", "revision", "meter_serial", "valid_from", "public_key"]
 
 
+def _station_request(
+    api_url: str,
+    method: str,
+    station_id: str,
+    what: str,
+    body: Any,
+    columns: list[str],
+    as_json: bool,
+) -> None:
+    """A request about one of a station's settings; its answer (one row or a list) printed."""
+    result = _request(api_url, method, f"/stations/{quote(station_id, safe='')}/{what}", body)
+    _print(result if isinstance(result, list) else [result], columns, as_json)
+
+
 @stations.command("meter-key")
 def register_meter_key(
     station_id: str,
@@ -176,8 +190,7 @@ def register_meter_key(
         except (OSError, UnicodeDecodeError) as exc:
             _fail(f"cannot read the key file {path}: {exc}", EXIT_USAGE)
     body = {"public_key": public_key, "meter_serial": meter_serial}
-    result = _request(api_url, "POST", f"/stations/{quote(station_id, safe='')}/meter-keys", body)
-    _print([result], METER_KEY_COLUMNS, False)
+    _station_request(api_url, "POST", station_id, "meter-keys", body, METER_KEY_COLUMNS, False)
 
 
 @stations.command("meter-keys")
@@ -185,8 +198,7 @@ def list_meter_keys(
     station_id: str, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False
 ) -> None:
     """List the meter public keys registered for a station."""
-    path = f"/stations/{quote(station_id, safe='')}/meter-keys"
-    _print(_request(api_url, "GET", path), METER_KEY_COLUMNS, as_json)
+    _station_request(api_url, "GET", station_id, "meter-keys", None, METER_KEY_COLUMNS, as_json)
 
 
 TIME_ZONE_COLUMNS = ["station_id", "revision", "time_zone", "valid_from"]
@@ -201,8 +213,7 @@ def set_time_zone(
     """Set a station's local time zone: tariff restrictions of sessions starting from now on
     apply in it."""
     body = {"time_zone": time_zone}
-    result = _request(api_url, "PUT", f"/stations/{quote(station_id, safe='')}/time-zone", body)
-    _print([result], TIME_ZONE_COLUMNS, False)
+    _station_request(api_url, "PUT", station_id, "time-zone", body, TIME_ZONE_COLUMNS, False)
 
 
 @stations.command("time-zones")
@@ -210,8 +221,7 @@ def list_time_zones(
     station_id: str, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False
 ) -> None:
     """List the time zones set for a station."""
-    path = f"/stations/{quote(station_id, safe='')}/time-zones"
-    _print(_request(api_url, "GET", path), TIME_ZONE_COLUMNS, as_json)
+    _station_request(api_url, "GET", station_id, "time-zones", None, TIME_ZONE_COLUMNS, as_json)
 
 
 Status = Annotated[
