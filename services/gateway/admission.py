@@ -37,7 +37,13 @@ _TRIGGERED_ACTION = {
 
 
 class AuthenticationError(Exception):
-    """The station is not who it claims to be; the message says why (HTTP 401)."""
+    """The station is not who it claims to be; the message says why (logged). ``answer`` is
+    what the client is told (HTTP 401), when that must not say more, such as whether a station
+    has a password at all."""
+
+    def __init__(self, message: str, answer: str | None = None) -> None:
+        super().__init__(message)
+        self.answer = answer or message
 
 
 @dataclass
@@ -125,12 +131,13 @@ class Admission:
             raise AuthenticationError(
                 f"the Basic auth user {user!r} is not the station id in the URL ({station_id!r})"
             )
+        refused = f"wrong user name or password for station {station_id!r}"
         if password_hash is None:
             raise AuthenticationError(
-                f"station {station_id!r} has no password in the registry; register one"
+                f"station {station_id!r} has no password in the registry; register one", refused
             )
         if not await asyncio.to_thread(passwords.verify, password, password_hash):
-            raise AuthenticationError(f"wrong password for station {station_id!r}")
+            raise AuthenticationError(f"wrong password for station {station_id!r}", refused)
 
     async def registration_status(self, station_id: str) -> RegistrationStatus:
         """What a BootNotification from this station is answered now."""

@@ -344,7 +344,7 @@ class Gateway:
         except AuthenticationError as exc:
             metrics.REFUSED_CONNECTIONS.labels("authentication").inc()
             logger.warning("%s refused: %s", station_id, exc, extra={"station_id": station_id})
-            response = connection.respond(HTTPStatus.UNAUTHORIZED, f"{exc}\n")
+            response = connection.respond(HTTPStatus.UNAUTHORIZED, f"{exc.answer}\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
             return response
         return None
