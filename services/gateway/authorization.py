@@ -65,14 +65,17 @@ class TokenCache:
         return Verdict(status, row.expires_at, row.group_id)  # type: ignore[arg-type]
 
     async def _row(self, id_token: str) -> _Row | None:
-        key = id_token.lower()
+        # Case is folded by PostgreSQL alone, as the registry does: Python's lower() folds some
+        # letters otherwise ("İ" to "i" and a combining dot), so the two could disagree.
+        key = id_token
         now = self._monotonic()
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < self._ttl_s:
             return cached[1]
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
-                "SELECT status, expires_at, group_id FROM id_tokens WHERE lower(id_token) = %s",
+                "SELECT status, expires_at, group_id FROM id_tokens"
+                " WHERE lower(id_token) = lower(%s)",
                 (key,),
             )
             found = await cursor.fetchone()

@@ -293,6 +293,21 @@ async def test_gateways_see_a_blocked_token_once_their_cache_expires(
     assert (await cache.verdict("CARD")).status == "Blocked"
 
 
+async def test_tokens_match_whatever_their_case_as_the_registry_folds_it(
+    pool: AsyncConnectionPool, registry: Registry
+) -> None:
+    cache = TokenCache(pool, ttl_s=30, unknown_tokens="reject", clock=clock)
+    await registry.add_token("kard-04A1")
+    await registry.add_token("iard-04A1")
+    assert (await cache.verdict("KARD-04a1")).status == "Accepted"
+    assert (await cache.verdict("KARD-04A2")).status == "Unknown"
+    # Beyond ASCII, the gateway folds case exactly as the registry does (in PostgreSQL): a
+    # token is the registered one for both, or for neither.
+    for sent in ("\u212aARD-04A1", "\u0130ARD-04A1", "KARD-04\u0391\u0031", "ǨARD-04A1"):
+        in_registry = await registry.token(sent) is not None
+        assert ((await cache.verdict(sent)).status == "Accepted") == in_registry
+
+
 # Security profiles
 
 
