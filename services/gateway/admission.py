@@ -55,18 +55,22 @@ class Registration:
     """
 
     status: RegistrationStatus | None
-    triggered: set[str] = field(default_factory=set)
+    # action -> whether it may come once (a trigger for one connector or EVSE), or any number
+    # of times (a trigger for the whole station: one message per connector)
+    triggered: dict[str, bool] = field(default_factory=dict)
 
     def allows(self, action: str) -> bool:
         if action == "BootNotification" or self.status == "Accepted":
             return True
         if self.status == "Pending" and action in self.triggered:
-            self.triggered.discard(action)
+            if self.triggered[action]:
+                del self.triggered[action]
             return True
         return False
 
-    def trigger(self, requested_message: str) -> None:
-        self.triggered.add(_TRIGGERED_ACTION.get(requested_message, requested_message))
+    def trigger(self, requested_message: str, *, once: bool = True) -> None:
+        action = _TRIGGERED_ACTION.get(requested_message, requested_message)
+        self.triggered[action] = once and self.triggered.get(action, True)
 
     def refusal(self) -> str:
         if self.status is None:

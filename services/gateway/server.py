@@ -240,7 +240,9 @@ class LoggedConnection:
             self._calls.pop(unique_id, None)
         accepted = isinstance(answer.payload, dict) and answer.payload.get("status") == "Accepted"
         if action == "TriggerMessage" and accepted:
-            self.registration.trigger(str(payload.get("requestedMessage")))
+            # Without a connector (1.6) or EVSE (2.x), the station may answer per connector.
+            one = "connectorId" in payload or "evse" in payload
+            self.registration.trigger(str(payload.get("requestedMessage")), once=one)
         return answer
 
     def closed(self) -> None:

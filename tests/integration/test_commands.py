@@ -190,16 +190,29 @@ async def test_trigger_message_lets_a_pending_station_send_what_was_asked(
         playing = asyncio.create_task(
             answer_next_call(ws, lambda call: [3, call[1], {"status": "Accepted"}])
         )
-        outcome = await sender.send(
-            "CP-PEND", "TriggerMessage", {"requestedMessage": "StatusNotification"}, timeout_s=20
-        )
+        trigger = {"requestedMessage": "StatusNotification", "connectorId": 0}
+        outcome = await sender.send("CP-PEND", "TriggerMessage", trigger, timeout_s=20)
         await playing
         assert outcome.status == "Answered"
         await ws.send(json.dumps([2, "s2", "StatusNotification", status]))
         assert json.loads(await ws.recv()) == [3, "s2", {}]
-        # Once: the next one is refused again.
+        # Once, for the one connector asked for: the next one is refused again.
         await ws.send(json.dumps([2, "s3", "StatusNotification", status]))
         assert json.loads(await ws.recv())[2] == "SecurityError"
+
+        # Asked of the whole station, every connector may answer.
+        playing = asyncio.create_task(
+            answer_next_call(ws, lambda call: [3, call[1], {"status": "Accepted"}])
+        )
+        trigger = {"requestedMessage": "StatusNotification"}
+        assert (await sender.send("CP-PEND", "TriggerMessage", trigger, timeout_s=20)).status == (
+            "Answered"
+        )
+        await playing
+        for n, connector in enumerate((0, 1, 2)):
+            each = {**status, "connectorId": connector}
+            await ws.send(json.dumps([2, f"t{n}", "StatusNotification", each]))
+            assert json.loads(await ws.recv()) == [3, f"t{n}", {}]
         await ws.close()
     finally:
         await gateway.stop()

@@ -30,14 +30,21 @@ def test_basic_credentials(value: str | None, expected: tuple[str, str] | None) 
     assert basic_credentials(value) == expected
 
 
-def test_a_pending_station_may_send_what_was_triggered_once() -> None:
+def test_a_pending_station_may_send_what_was_triggered() -> None:
     registration = Registration("Pending")
     assert registration.allows("BootNotification")
     assert not registration.allows("StatusNotification")
-    registration.trigger("StatusNotification")
+    registration.trigger("StatusNotification")  # for one connector: once
     registration.trigger("SignChargingStationCertificate")
     assert registration.allows("StatusNotification")
     assert not registration.allows("StatusNotification")
     assert registration.allows("SignCertificate")
     assert not Registration(None).allows("Heartbeat")
     assert Registration("Accepted").allows("Heartbeat")
+
+
+def test_a_trigger_for_the_whole_station_lets_every_connector_answer() -> None:
+    registration = Registration("Pending")
+    registration.trigger("StatusNotification", once=False)
+    assert all(registration.allows("StatusNotification") for _ in range(4))
+    assert not registration.allows("MeterValues")
