@@ -112,6 +112,7 @@ async def replay(settings: Settings, *, verify: bool, keep: bool, console: Conso
     started = time.perf_counter()
     live = await db.open_pool(live_dsn, max_size=4)
     rebuilt = await db.open_pool(replay_dsn, max_size=8)
+    failed = True
     try:
         if settings.kafka_bootstrap is not None:
             entries = await _copy_from_kafka(settings.kafka_bootstrap, rebuilt, console)
@@ -128,15 +129,22 @@ async def replay(settings: Settings, *, verify: bool, keep: bool, console: Conso
         if verify:
             differences = await _compare(live, rebuilt) + await _check_completions(rebuilt)
             code = _report(differences, console)
+        failed = False
     finally:
         await live.close()
         await rebuilt.close()
+        if failed:  # a replay that failed leaves no database behind
+            await _drop(live_dsn, name)
     if verify and not keep:
-        async with await psycopg.AsyncConnection.connect(live_dsn, autocommit=True) as admin:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await _drop(live_dsn, name)
     else:
         console.print(f"the rebuilt projections are in database {name}")
     return code
+
+
+async def _drop(live_dsn: str, name: str) -> None:
+    async with await psycopg.AsyncConnection.connect(live_dsn, autocommit=True) as admin:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _copy_inputs(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) -> int:
