@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,12 @@ _TRIGGERED_ACTION = {
     "SignV2GCertificate": "SignCertificate",
     "SignCombinedCertificate": "SignCertificate",
 }
+
+
+_CONCURRENT_CHECKS = 4
+_MAX_FAILURES = 5  # wrong passwords for one station from one client ...
+_FAILURE_WINDOW_S = 60.0  # ... within this time, and the next attempt is refused unchecked
+_MAX_TRACKED = 10_000
 
 
 class AuthenticationError(Exception):
@@ -98,11 +105,17 @@ class Admission:
         unknown_stations: UnknownStationPolicy,
         security_profile: int,
         clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool
         self._unknown = unknown_stations
         self.security_profile = security_profile
         self._clock = clock
+        self._monotonic = monotonic
+        # Password checks run scrypt, which is slow on purpose: a few at a time, and a client
+        # that keeps guessing one station's password is made to wait.
+        self._checks = asyncio.Semaphore(_CONCURRENT_CHECKS)
+        self._failures: dict[tuple[str, str], list[float]] = {}
 
     async def _station(self, station_id: str) -> tuple[bool, str | None] | None:
         """(enabled, password hash) of a registered station, None for an unknown one."""
@@ -114,9 +127,14 @@ class Admission:
         return (bool(row[0]), row[1]) if row else None
 
     async def authenticate(
-        self, station_id: str, authorization: str | None, certificate_name: str | None
+        self,
+        station_id: str,
+        authorization: str | None,
+        certificate_name: str | None,
+        client: str = "",
     ) -> None:
-        """Raise AuthenticationError unless the connection proves it is ``station_id``."""
+        """Raise AuthenticationError unless the connection proves it is ``station_id``.
+        ``client`` (the remote host) scopes the limit on failed password attempts."""
         if self.security_profile == 3 and certificate_name != station_id:
             raise AuthenticationError(
                 f"the client certificate names {certificate_name!r}, not station {station_id!r}"
@@ -140,8 +158,24 @@ class Admission:
             raise AuthenticationError(
                 f"station {station_id!r} has no password in the registry; register one", refused
             )
-        if not await asyncio.to_thread(passwords.verify, password, password_hash):
+        attempt = (station_id, client)
+        now = self._monotonic()
+        recent = [t for t in self._failures.get(attempt, []) if now - t < _FAILURE_WINDOW_S]
+        if len(recent) >= _MAX_FAILURES:
+            wait_s = int(_FAILURE_WINDOW_S - (now - recent[0])) + 1
+            raise AuthenticationError(
+                f"{len(recent)} wrong passwords for station {station_id!r} from {client or '?'}"
+                f" within {_FAILURE_WINDOW_S:.0f} s; refused without checking",
+                f"too many failed attempts for station {station_id!r}; try again in {wait_s} s",
+            )
+        async with self._checks:
+            valid = await asyncio.to_thread(passwords.verify, password, password_hash)
+        if not valid:
+            if len(self._failures) >= _MAX_TRACKED:
+                self._failures.clear()
+            self._failures[attempt] = [*recent, now]
             raise AuthenticationError(f"wrong password for station {station_id!r}", refused)
+        self._failures.pop(attempt, None)
 
     async def registration_status(self, station_id: str) -> RegistrationStatus:
         """What a BootNotification from this station is answered now."""

@@ -340,8 +340,12 @@ class Gateway:
                 "Connect to /ocpp/{station_id}; the station id is 1-48 printable characters.\n",
             )
         try:
+            remote = connection.remote_address
             await self._services.admission.authenticate(
-                station_id, request.headers.get("Authorization"), certificate_name(connection)
+                station_id,
+                request.headers.get("Authorization"),
+                certificate_name(connection),
+                str(remote[0]) if remote else "",
             )
         except AuthenticationError as exc:
             metrics.REFUSED_CONNECTIONS.labels("authentication").inc()

@@ -20,6 +20,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 from chargeledger.core import codec
 from chargeledger.core.events import STATIONS, TOKENS, StationRegistration, TokenRegistration
 from chargeledger.core.log import PostgresLog
+from chargeledger.gateway.admission import Admission, AuthenticationError
 from chargeledger.gateway.authorization import TokenCache
 from chargeledger.gateway.server import Gateway, tls_context
 from chargeledger.registry.store import Registry, RegistryError
@@ -413,3 +414,35 @@ def _trusting(pki: Pki, cert: tuple[Path, Path]) -> Any:
     context = pki.client_context()
     context.load_cert_chain(str(cert[0]), str(cert[1]))
     return context
+
+
+async def test_a_client_guessing_a_password_is_refused_without_checking_for_a_while(
+    pool: AsyncConnectionPool, registry: Registry
+) -> None:
+    await registry.add_station("CP-G", password=PASSWORD)
+    now_s = [0.0]
+    admission = Admission(
+        pool,
+        unknown_stations="accept",
+        security_profile=1,
+        clock=clock,
+        monotonic=lambda: now_s[0],
+    )
+
+    async def answer(password: str, client: str = "203.0.113.7") -> str:
+        header = basic("CP-G", password)["Authorization"]
+        try:
+            await admission.authenticate("CP-G", header, None, client)
+        except AuthenticationError as exc:
+            return exc.answer
+        return "in"
+
+    for n in range(5):
+        now_s[0] = float(n)
+        assert (await answer(f"guess-number-{n:06d}")).startswith("wrong user name or password")
+    # The sixth attempt is refused unchecked, even with the right password ...
+    assert (await answer(PASSWORD)).startswith("too many failed attempts for station 'CP-G'")
+    # ... but only for that client; and once the window has passed, the password works again.
+    assert await answer(PASSWORD, client="198.51.100.1") == "in"
+    now_s[0] = 61.0
+    assert await answer(PASSWORD) == "in"
