@@ -133,6 +133,7 @@ class LoggedConnection:
         self.known: set[str] = set()  # every action of the negotiated version
         self._validators = Validators(recorder.ocpp_version)
         self._asked: dict[str, str] = {}  # unique id -> action of CALLs handed to the library
+        self._boot_asked: asyncio.Task[None] | None = None
 
     async def recv(self) -> str:
         station_id = self._recorder.station_id
@@ -200,6 +201,10 @@ class LoggedConnection:
                 )
                 error = call_error(frame.unique_id, "SecurityError", self.registration.refusal())
                 await self.send(error)
+                if self.registration.status is None and self._boot_asked is None:
+                    # Never booted here (it may have booted before this gateway knew boots,
+                    # and only reconnected): ask for a BootNotification rather than refuse on.
+                    self._boot_asked = asyncio.create_task(self._ask_for_boot())
                 continue
             payload = described.message[3]
             try:
@@ -244,6 +249,19 @@ class LoggedConnection:
             one = "connectorId" in payload or "evse" in payload
             self.registration.trigger(str(payload.get("requestedMessage")), once=one)
         return answer
+
+    async def _ask_for_boot(self) -> None:
+        request = {"requestedMessage": "BootNotification"}
+        try:
+            await self.call(f"boot-{uuid.uuid4().hex[:12]}", "TriggerMessage", request, 30)
+        except Exception as exc:  # no answer, gone, or the log refused the frame
+            station_id = self._recorder.station_id
+            logger.info(
+                "%s did not answer TriggerMessage(BootNotification): %r",
+                station_id,
+                exc,
+                extra={"station_id": station_id},
+            )
 
     def closed(self) -> None:
         for future in self._calls.values():

@@ -5,6 +5,7 @@ All on real PostgreSQL, real WebSockets and real TLS with certificates made in t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
@@ -109,6 +110,15 @@ async def test_nothing_but_boot_is_accepted_before_the_station_is_accepted(
         refused = await call(ws, "1", "Heartbeat", {})
         assert refused[:3] == [4, "1", "SecurityError"]
         assert "BootNotification first" in refused[3]
+        # A station that never booted here (say, it booted before an upgrade and only
+        # reconnected) is asked for its BootNotification, once per connection.
+        trigger = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert trigger[0] == 2 and trigger[2:] == [
+            "TriggerMessage",
+            {"requestedMessage": "BootNotification"},
+        ]
+        await ws.send(json.dumps([3, trigger[1], {"status": "Accepted"}]))
+        assert (await call(ws, "1b", "Heartbeat", {}))[:3] == [4, "1b", "SecurityError"]
         boot = await call(ws, "2", "BootNotification", BOOT16)
         assert boot[2]["status"] == "Accepted" and boot[2]["interval"] == 300
         assert (await call(ws, "3", "Heartbeat", {}))[0] == 3
