@@ -457,30 +457,29 @@ def invoice_cdr(invoice_number: str, api_url: ApiUrl = DEFAULT_API) -> None:
     typer.echo(_raw(api_url, "GET", f"/invoices/{invoice_number}/cdr").text)
 
 
+FromDay = Annotated[str | None, typer.Option("--from", help="Stopped on or after this UTC day.")]
+ToDay = Annotated[str | None, typer.Option("--to", help="Stopped before this day.")]
+
+
+def _export(api_url: str, path: str, valid_from: str | None, valid_to: str | None) -> None:
+    query = "&".join(f"{k}={v}" for k, v in (("from", valid_from), ("to", valid_to)) if v)
+    typer.echo(_raw(api_url, "GET", f"{path}{'?' + query if query else ''}").text, nl=False)
+
+
 @invoices.command("cdrs")
 def export_cdrs(
-    valid_from: Annotated[
-        str | None, typer.Option("--from", help="Stopped on or after this UTC day.")
-    ] = None,
-    valid_to: Annotated[str | None, typer.Option("--to", help="Stopped before this day.")] = None,
-    api_url: ApiUrl = DEFAULT_API,
+    valid_from: FromDay = None, valid_to: ToDay = None, api_url: ApiUrl = DEFAULT_API
 ) -> None:
     """Print every CDR (and Credit CDR) as an OCPI 2.2.1 JSON array."""
-    query = "&".join(f"{k}={v}" for k, v in (("from", valid_from), ("to", valid_to)) if v)
-    typer.echo(_raw(api_url, "GET", f"/cdrs{'?' + query if query else ''}").text, nl=False)
+    _export(api_url, "/cdrs", valid_from, valid_to)
 
 
 @invoices.command("export")
 def export_invoices(
-    valid_from: Annotated[
-        str | None, typer.Option("--from", help="Stopped on or after this UTC day.")
-    ] = None,
-    valid_to: Annotated[str | None, typer.Option("--to", help="Stopped before this day.")] = None,
-    api_url: ApiUrl = DEFAULT_API,
+    valid_from: FromDay = None, valid_to: ToDay = None, api_url: ApiUrl = DEFAULT_API
 ) -> None:
     """Print every invoice and credit note line as CSV (columns: docs/exports.md)."""
-    query = "&".join(f"{k}={v}" for k, v in (("from", valid_from), ("to", valid_to)) if v)
-    typer.echo(_raw(api_url, "GET", f"/invoices.csv{'?' + query if query else ''}").text, nl=False)
+    _export(api_url, "/invoices.csv", valid_from, valid_to)
 
 
 HELD_COLUMNS = ["session_id", "revision", "station_id", "energy_wh", "reason"]

@@ -127,6 +127,20 @@ def invoice_out(row: dict[str, Any]) -> Invoice:
     )
 
 
+def _stopped_between(
+    column: str, from_: date | None, to: date | None
+) -> tuple[str, tuple[datetime | None, ...]]:
+    """The SQL condition (and its parameters) for documents whose session stopped on or after
+    the UTC day ``from_`` and before the day ``to``; either may be absent."""
+    start = datetime.combine(from_, time(), tzinfo=UTC) if from_ else None
+    end = datetime.combine(to, time(), tzinfo=UTC) if to else None
+    where = (
+        f"(%s::timestamptz IS NULL OR {column} >= %s)"
+        f" AND (%s::timestamptz IS NULL OR {column} < %s)"
+    )
+    return where, (start, start, end, end)
+
+
 def invoices_router(fetch: Fetch) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["invoices"])
 
@@ -143,18 +157,12 @@ def invoices_router(fetch: Fetch) -> APIRouter:
     ) -> Response:
         """Every CDR as an OCPI 2.2.1 JSON array, in document-number order: the CDR of each
         invoice and the Credit CDR of each credit note, numbers exact (docs/exports.md)."""
-        start = datetime.combine(from_, time(), tzinfo=UTC) if from_ else None
-        end = datetime.combine(to, time(), tzinfo=UTC) if to else None
+        where, params = _stopped_between("d.stopped_at", from_, to)
         rows = await fetch(
             "SELECT d.invoice_number, d.cdr, c.cdr AS cancelled_cdr FROM invoices d"
             " LEFT JOIN invoices c ON d.document_type = 'credit_note'"
-            " AND c.invoice_number = d.cancels"
-            " WHERE (%s::timestamptz IS NULL OR d.stopped_at >= %s)"
-            " AND (%s::timestamptz IS NULL OR d.stopped_at < %s) ORDER BY d.invoice_number",
-            start,
-            start,
-            end,
-            end,
+            f" AND c.invoice_number = d.cancels WHERE {where} ORDER BY d.invoice_number",
+            *params,
         )
         documents = []
         for row in rows:
@@ -170,16 +178,8 @@ def invoices_router(fetch: Fetch) -> APIRouter:
         to: date | None = Query(None, description="Stopped before this day (UTC)."),
     ) -> Response:
         """Every invoice and credit note line, for accounting (columns: docs/exports.md)."""
-        start = datetime.combine(from_, time(), tzinfo=UTC) if from_ else None
-        end = datetime.combine(to, time(), tzinfo=UTC) if to else None
-        rows = await fetch(
-            "SELECT * FROM invoices WHERE (%s::timestamptz IS NULL OR stopped_at >= %s)"
-            " AND (%s::timestamptz IS NULL OR stopped_at < %s) ORDER BY invoice_number",
-            start,
-            start,
-            end,
-            end,
-        )
+        where, params = _stopped_between("stopped_at", from_, to)
+        rows = await fetch(f"SELECT * FROM invoices WHERE {where} ORDER BY invoice_number", *params)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
