@@ -29,6 +29,7 @@ from .core.events import (
     METER_KEYS,
     METER_READINGS,
     SESSIONS,
+    STATION_NOTIFICATIONS,
     STATION_STATUS,
     STATION_TIME_ZONES,
     STATIONS,
@@ -41,6 +42,7 @@ from .core.runtime import Processor, ProcessorRunner, Sink
 from .core.settings import Settings
 from .gateway.admission import Admission
 from .gateway.authorization import TokenCache
+from .gateway.certificates import StationCa
 from .gateway.commands import CommandSender
 from .gateway.server import Gateway, InputLimits, tls_context
 from .gateway.services import StationServices
@@ -67,6 +69,7 @@ STREAMS = [
     SESSIONS,
     METER_READINGS,
     STATION_STATUS,
+    STATION_NOTIFICATIONS,
     COMPLETIONS,
     INVOICES,
     STATIONS,
@@ -177,6 +180,9 @@ class Product:
             ssl_context = tls_context(
                 str(s.tls_cert_file), str(s.tls_key_file), str(client_ca) if client_ca else None
             )
+        certificate_authority = None
+        if s.csms_ca_cert_file is not None and s.csms_ca_key_file is not None:
+            certificate_authority = StationCa.load(s.csms_ca_cert_file, s.csms_ca_key_file)
         if s.database_url is not None:
             dsn = s.database_url
         else:
@@ -222,6 +228,7 @@ class Product:
             clock=self.clock,
             heartbeat_interval_s=s.heartbeat_interval_s,
             boot_retry_interval_s=s.boot_retry_interval_s,
+            certificate_authority=certificate_authority,
         )
         self.gateway = Gateway(
             log,
@@ -250,12 +257,13 @@ class Product:
         await station_zones.publish()
         reviews = Reviews(self.pool, log, self.clock)
         await reviews.publish()
+        commands = CommandSender(self.pool, log, self.clock)
         app = create_app(
             self.pool,
             log_name=log.name,
             check_log=log.ping,
             registry=registry,
-            commands=CommandSender(self.pool, log, self.clock),
+            commands=commands,
             tariffs=tariffs,
             meter_keys=meter_keys,
             station_zones=station_zones,

@@ -17,6 +17,7 @@ from . import admin_cli
 from .core.db import DatabaseError
 from .core.log import LogError
 from .core.settings import Settings
+from .gateway.certificates import CaError
 from .gateway.server import TlsError
 from .invoicing.tariff import TariffError
 
@@ -128,6 +129,20 @@ TlsClientCa = Annotated[
         help="CA certificate that signs station certificates, PEM (profile 3)",
     ),
 ]
+CsmsCaCert = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="CHARGELEDGER_CSMS_CA_CERT_FILE",
+        help="CA certificate (PEM) that signs the CSRs stations send (SignCertificate); without"
+        " it SignCertificate is Rejected",
+    ),
+]
+CsmsCaKey = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="CHARGELEDGER_CSMS_CA_KEY_FILE", help="That CA's private key (PEM, unencrypted)"
+    ),
+]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")]
 LogFormat = Annotated[
     str,
@@ -153,6 +168,8 @@ def up(
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_client_ca: TlsClientCa = None,
+    csms_ca_cert: CsmsCaCert = None,
+    csms_ca_key: CsmsCaKey = None,
     verbose: Verbose = False,
     log_format: LogFormat = "text",
 ) -> None:
@@ -170,6 +187,8 @@ def up(
         tls_cert_file=tls_cert,
         tls_key_file=tls_key,
         tls_client_ca_file=tls_client_ca,
+        csms_ca_cert_file=csms_ca_cert,
+        csms_ca_key_file=csms_ca_key,
     )
     _serve(settings, verbose=verbose, log_format=log_format, with_processors=True)
 
@@ -187,6 +206,8 @@ def gateway(
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_client_ca: TlsClientCa = None,
+    csms_ca_cert: CsmsCaCert = None,
+    csms_ca_key: CsmsCaKey = None,
     verbose: Verbose = False,
     log_format: LogFormat = "text",
 ) -> None:
@@ -207,6 +228,8 @@ def gateway(
         tls_cert_file=tls_cert,
         tls_key_file=tls_key,
         tls_client_ca_file=tls_client_ca,
+        csms_ca_cert_file=csms_ca_cert,
+        csms_ca_key_file=csms_ca_key,
     )
     _serve(settings, verbose=verbose, log_format=log_format, with_processors=False)
 
@@ -312,7 +335,7 @@ def _serve(settings: Settings, *, verbose: bool, log_format: str, with_processor
     _configure_logging(verbose, log_format)
     try:
         asyncio.run(_run(settings, with_processors))
-    except (TariffError, TlsError) as exc:
+    except (TariffError, TlsError, CaError) as exc:
         fail(str(exc), EXIT_USAGE)
     except (DatabaseError, LogError) as exc:
         fail(str(exc), EXIT_FAILURE)

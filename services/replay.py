@@ -80,6 +80,7 @@ PROJECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "status_history": (("stream", "partition", "offset", "evse_id", "connector_id"), ()),
     "station_presence": (("station_id",), ()),
     "presence_history": (("stream", "partition", "offset"), ()),
+    "station_notifications": (("stream", "partition", "offset"), ()),
     "invoices": (("invoice_number",), ()),
 }
 

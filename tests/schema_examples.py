@@ -15,8 +15,10 @@ TIME = "2026-09-01T11:00:00.000Z"
 
 
 def request_schema(version: str, action: str) -> dict[str, Any]:
+    """The request schema of an action in a version folder of the library (v16, v201, v21)."""
     folder = resources.files("ocpp").joinpath(version, "schemas")
-    return dict(json.loads(folder.joinpath(f"{action}Request.json").read_text("utf-8")))
+    name = f"{action}.json" if version == "v16" else f"{action}Request.json"
+    return dict(json.loads(folder.joinpath(name).read_text("utf-8-sig")))
 
 
 def example(schema: dict[str, Any], *, full: bool, root: dict[str, Any] | None = None) -> Any:

@@ -174,6 +174,7 @@ def station_services(
     unknown_tokens: str = "accept",
     security_profile: int = 0,
     token_cache_ttl_s: float = 0,
+    certificate_authority: Any = None,
 ) -> Any:
     """What the gateway's central systems need, on the real PostgreSQL registries."""
     from chargeledger.gateway.admission import Admission
@@ -196,6 +197,7 @@ def station_services(
         ),
         transaction_ids=TransactionIdAllocator(pool),
         clock=clock,
+        certificate_authority=certificate_authority,
     )
 
 

@@ -26,6 +26,12 @@ class Connector(BaseModel):
     fault: bool
 
 
+class ReportedStatus(BaseModel):
+    status: str = Field(description="As the station last reported it.")
+    since: datetime = Field(description="When it reported this status (for this request).")
+    request_id: int | None = Field(description="The request the status is about, if given.")
+
+
 class StationView(BaseModel):
     station_id: str
     registered: bool
@@ -45,6 +51,14 @@ class StationView(BaseModel):
     serial_number: str | None
     firmware_version: str | None
     faults: int = Field(description="Connectors in a fault now.")
+    firmware_status: ReportedStatus | None = Field(
+        description="Firmware update progress (FirmwareStatusNotification, 1.6"
+        " SignedFirmwareStatusNotification); null until the station reports one."
+    )
+    diagnostics_status: ReportedStatus | None = Field(
+        description="Diagnostics or log upload progress (1.6 DiagnosticsStatusNotification,"
+        " LogStatusNotification); null until the station reports one."
+    )
 
 
 class StationDetail(StationView):
@@ -67,6 +81,24 @@ class StatusChange(BaseModel):
     info: str | None
     vendor_id: str | None
     vendor_error_code: str | None
+    log_position: str
+
+
+class ReportedStatusChange(BaseModel):
+    status: str
+    action: str = Field(description="The OCPP notification that reported it.")
+    request_id: int | None
+    occurred_at: datetime = Field(description="When the gateway confirmed it (gateway clock).")
+    log_position: str
+
+
+class SecurityEvent(BaseModel):
+    type: str = Field(description="e.g. FirmwareUpdated, InvalidCentralSystemCertificate.")
+    timestamp: datetime = Field(
+        description="When it occurred (station clock; the gateway's when unreadable)."
+    )
+    tech_info: str | None
+    received_at: datetime = Field(description="When the gateway confirmed it (gateway clock).")
     log_position: str
 
 
@@ -97,7 +129,9 @@ _STATIONS = (
     " coalesce(r.password_hash IS NOT NULL, false) AS has_password, r.revision, r.created_at,"
     " r.updated_at, coalesce(p.online, false) AS online, p.since AS online_since,"
     " i.last_seen_at, i.last_heartbeat_at, i.last_boot_at, i.ocpp_version, i.vendor, i.model,"
-    " i.serial_number, i.firmware_version,"
+    " i.serial_number, i.firmware_version, i.firmware_status, i.firmware_status_since,"
+    " i.firmware_request_id, i.diagnostics_status, i.diagnostics_status_since,"
+    " i.diagnostics_request_id,"
     " (SELECT count(*) FROM connector_status c WHERE c.station_id = s.station_id"
     "  AND (c.status = 'Faulted' OR coalesce(c.error_code, 'NoError') <> 'NoError')) AS faults"
     " FROM (SELECT station_id FROM stations UNION SELECT station_id FROM station_info"
@@ -123,6 +157,23 @@ def _connector(row: dict[str, Any]) -> Connector:
     )
 
 
+def _view(row: dict[str, Any]) -> dict[str, Any]:
+    """A station row with its reported firmware and diagnostics status as objects."""
+    view = dict(row)
+    for kind in ("firmware", "diagnostics"):
+        status = view.pop(f"{kind}_status")
+        since = view.pop(f"{kind}_status_since")
+        request_id = view.pop(f"{kind}_request_id")
+        view[f"{kind}_status"] = (
+            ReportedStatus(status=status, since=since, request_id=request_id) if status else None
+        )
+    return view
+
+
+def _position(row: dict[str, Any]) -> str:
+    return f"{row['stream']}/{row['partition']}/{row['offset']}"
+
+
 def _day_bounds(value: date) -> datetime:
     return datetime.combine(value, time(), tzinfo=UTC)
 
@@ -140,13 +191,13 @@ def stations_router(fetch: Fetch) -> APIRouter:
         rows = await fetch(
             f"{_STATIONS} WHERE station_id > %s ORDER BY station_id LIMIT %s", after, limit
         )
-        return [StationView(**r) for r in rows]
+        return [StationView(**_view(r)) for r in rows]
 
     async def station_row(station_id: str) -> dict[str, Any]:
         rows = await fetch(f"{_STATIONS} WHERE station_id = %s", station_id)
         if not rows:
             raise HTTPException(404, f"no station {station_id!r}: not registered, never seen")
-        return rows[0]
+        return _view(rows[0])
 
     @router.get("/stations/{station_id}", response_model=StationDetail, tags=["stations"])
     async def get_station(station_id: str) -> StationDetail:
@@ -211,7 +262,75 @@ def stations_router(fetch: Fetch) -> APIRouter:
         return [
             StatusChange(
                 **{**r, "evse_id": None if r["evse_id"] == NO_EVSE else r["evse_id"]},
-                log_position=f"{r['stream']}/{r['partition']}/{r['offset']}",
+                log_position=_position(r),
+            )
+            for r in rows
+        ]
+
+    async def notifications(
+        station_id: str,
+        kind: str,
+        from_: datetime | None,
+        to: datetime | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        await station_row(station_id)
+        return await fetch(
+            "SELECT * FROM station_notifications WHERE station_id = %s AND kind = %s"
+            " AND (%s::timestamptz IS NULL OR occurred_at >= %s)"
+            " AND (%s::timestamptz IS NULL OR occurred_at < %s)"
+            ' ORDER BY occurred_at, partition, "offset" LIMIT %s',
+            station_id,
+            kind,
+            from_,
+            from_,
+            to,
+            to,
+            limit,
+        )
+
+    def status_reports(kind: str, what: str) -> None:
+        @router.get(
+            f"/stations/{{station_id}}/{kind}-status-history",
+            response_model=list[ReportedStatusChange],
+            tags=["stations"],
+            name=f"{kind}_status_history",
+            description=f"Every {what} status the station reported, in the order the gateway"
+            " confirmed them.",
+        )
+        async def history(
+            station_id: str,
+            from_: AwareDatetime | None = Query(None, alias="from"),
+            to: AwareDatetime | None = Query(None),
+            limit: int = Query(1000, ge=1, le=10000),
+        ) -> list[ReportedStatusChange]:
+            rows = await notifications(station_id, kind, from_, to, limit)
+            return [ReportedStatusChange(**r, log_position=_position(r)) for r in rows]
+
+    status_reports("firmware", "firmware update")
+    status_reports("diagnostics", "diagnostics or log upload")
+
+    @router.get(
+        "/stations/{station_id}/security-events",
+        response_model=list[SecurityEvent],
+        tags=["stations"],
+    )
+    async def security_events(
+        station_id: str,
+        from_: AwareDatetime | None = Query(None, alias="from"),
+        to: AwareDatetime | None = Query(None),
+        limit: int = Query(1000, ge=1, le=10000),
+    ) -> list[SecurityEvent]:
+        """The security events the station reported (SecurityEventNotification, OCPP 1.6
+        security extension and 2.x), in the station's time order."""
+        rows = await notifications(station_id, "security", from_, to, limit)
+        return [
+            SecurityEvent(
+                type=r["status"],
+                timestamp=r["occurred_at"],
+                tech_info=r["tech_info"],
+                received_at=r["received_at"],
+                log_position=_position(r),
             )
             for r in rows
         ]

@@ -20,6 +20,7 @@ CONNECTIONS = "ocpp.connections"
 SESSIONS = "ledger.sessions"
 METER_READINGS = "ledger.meter-readings"
 STATION_STATUS = "ledger.station-status"
+STATION_NOTIFICATIONS = "ledger.station-notifications"
 COMPLETIONS = "invoicing.completions"
 INVOICES = "invoicing.invoices"
 STATIONS = "config.stations"
@@ -233,6 +234,33 @@ class StationStatusChange:
 
 
 @dataclass(frozen=True, slots=True)
+class StationNotification:
+    """A firmware, diagnostics (log upload) or security report a station sent and the central
+    system confirmed."""
+
+    SCHEMA: ClassVar[str] = "chargeledger.ledger.StationNotification"
+    STREAM: ClassVar[str] = STATION_NOTIFICATIONS
+
+    event_id: str
+    station_id: str
+    kind: str  # firmware, diagnostics or security
+    action: str
+    status: str  # for a security event: its type
+    occurred_at: datetime
+    received_at: datetime
+    ocpp_version: str
+    source_stream: str
+    source_partition: int
+    source_offset: int
+    request_id: int | None = None
+    tech_info: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+
+@dataclass(frozen=True, slots=True)
 class InvoiceLine:
     description: str
     quantity: str
@@ -439,6 +467,7 @@ Event = (
     | SessionEvent
     | MeterReading
     | StationStatusChange
+    | StationNotification
     | Invoice
     | ReviewDecision
     | StationRegistration
@@ -456,6 +485,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SessionEvent,
     MeterReading,
     StationStatusChange,
+    StationNotification,
     Invoice,
     ReviewDecision,
     StationRegistration,

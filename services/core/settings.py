@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     tls_client_ca_file: Path | None = Field(
         None, description="CA (PEM) that signs station certificates, profile 3."
     )
+    csms_ca_cert_file: Path | None = Field(
+        None,
+        description="CA certificate (PEM) with which the gateway signs the CSRs stations send in"
+        " SignCertificate; unset: SignCertificate is Rejected (CHARGELEDGER_CSMS_CA_CERT_FILE).",
+    )
+    csms_ca_key_file: Path | None = Field(
+        None,
+        description="That CA's private key (PEM, unencrypted) (CHARGELEDGER_CSMS_CA_KEY_FILE).",
+    )
 
     @model_validator(mode="after")
     def _check_security(self) -> Settings:
@@ -96,6 +105,11 @@ class Settings(BaseSettings):
                 f"security profile {self.security_profile} needs a server certificate and key"
                 " (--tls-cert and --tls-key, or CHARGELEDGER_TLS_CERT_FILE and"
                 " CHARGELEDGER_TLS_KEY_FILE)"
+            )
+        if (self.csms_ca_cert_file is None) != (self.csms_ca_key_file is None):
+            raise ValueError(
+                "signing station certificates needs both the CA certificate and its key"
+                " (--csms-ca-cert and --csms-ca-key)"
             )
         if self.security_profile == 3 and self.tls_client_ca_file is None:
             raise ValueError(

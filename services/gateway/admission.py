@@ -31,6 +31,7 @@ _FOR_UNKNOWN: dict[str, RegistrationStatus] = {
 }
 # TriggerMessage's requestedMessage -> the action the station then sends.
 _TRIGGERED_ACTION = {
+    "SignChargePointCertificate": "SignCertificate",  # 1.6 ExtendedTriggerMessage
     "SignChargingStationCertificate": "SignCertificate",
     "SignV2GCertificate": "SignCertificate",
     "SignCombinedCertificate": "SignCertificate",

@@ -11,7 +11,7 @@ from typing import Any
 
 from ocpp.exceptions import PropertyConstraintViolationError, TypeConstraintViolationError
 
-from ..core.meter import parse_timestamp
+from ..core.meter import MAX_INT32, parse_timestamp
 
 
 def timestamp(field: str, value: str) -> None:
@@ -39,3 +39,9 @@ def printable(field: str, value: str) -> None:
 def meter_value_times(field: str, meter_values: list[dict[str, Any]]) -> None:
     for meter_value in meter_values:
         timestamp(f"{field}.timestamp", meter_value["timestamp"])
+
+
+def request_id(value: int | None) -> None:
+    """A requestId is an OCPP integer: 32 bits."""
+    if value is not None:
+        in_range("requestId", value, -MAX_INT32 - 1, MAX_INT32)

@@ -26,43 +26,11 @@ from ..core import codec
 from ..core.events import COMMANDS, Command, CommandResult
 from ..core.log import EventLog, LogError, Record
 from . import metrics
+from .actions import COMMAND_ACTIONS
 from .validation import Validators
 
 logger = logging.getLogger(__name__)
 
-COMMAND_ACTIONS: dict[str, frozenset[str]] = {
-    "ocpp1.6": frozenset(
-        {
-            "RemoteStartTransaction",
-            "RemoteStopTransaction",
-            "Reset",
-            "ChangeAvailability",
-            "UnlockConnector",
-            "TriggerMessage",
-            "GetConfiguration",
-            "ChangeConfiguration",
-            "ReserveNow",
-            "CancelReservation",
-        }
-    ),
-    **dict.fromkeys(
-        ("ocpp2.0.1", "ocpp2.1"),
-        frozenset(
-            {
-                "RequestStartTransaction",
-                "RequestStopTransaction",
-                "Reset",
-                "ChangeAvailability",
-                "UnlockConnector",
-                "TriggerMessage",
-                "GetVariables",
-                "SetVariables",
-                "ReserveNow",
-                "CancelReservation",
-            }
-        ),
-    ),
-}
 MAX_TIMEOUT_S = 300
 
 
@@ -115,15 +83,7 @@ class CommandSender:
     async def send(self, station_id: str, action: str, payload: Any, timeout_s: int) -> Outcome:
         if not 1 <= timeout_s <= MAX_TIMEOUT_S:
             raise CommandError(f"timeout_s must be 1 to {MAX_TIMEOUT_S} seconds", 422)
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(
-                "SELECT connection_id, ocpp_version FROM station_connections WHERE station_id = %s",
-                (station_id,),
-            )
-            row = await cursor.fetchone()
-        if row is None:
-            raise CommandError(f"station {station_id!r} is not connected", 409)
-        connection_id, version = row
+        connection_id, version = await self.connection(station_id)
         if action not in COMMAND_ACTIONS[version]:
             raise CommandError(
                 f"{action} is not a command for {version} stations; use one of "
@@ -166,6 +126,18 @@ class CommandSender:
             message = f"the command could not be logged, so it was not sent: {exc}"
             raise CommandError(message, 503) from exc
         return await self._wait(command_id, timeout_s + 5)
+
+    async def connection(self, station_id: str) -> tuple[str, str]:
+        """The id and OCPP version of the station's connection; 409 when it has none."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT connection_id, ocpp_version FROM station_connections WHERE station_id = %s",
+                (station_id,),
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            raise CommandError(f"station {station_id!r} is not connected", 409)
+        return str(row[0]), str(row[1])
 
     async def _wait(self, command_id: str, wait_s: float) -> Outcome:
         loop = asyncio.get_running_loop()

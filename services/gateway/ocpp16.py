@@ -1,4 +1,6 @@
-"""OCPP 1.6J: answers to the CALLs a charge point sends (built on the ``ocpp`` library)."""
+"""OCPP 1.6J: answers to every CALL a charge point sends, the security extension's included
+(built on the ``ocpp`` library). Notifications are acknowledged: the frame is in the log, which
+is what the ledger reads."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from . import checks
 from .admission import Registration
 from .routing import FastRouting
 from .services import StationServices
+from .signing import CertificateSigning
 from .transaction_ids import request_key
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -27,7 +30,13 @@ def on(action: str) -> Callable[[Handler], Handler]:
     return register
 
 
-class CentralSystem16(FastRouting, ChargePoint):  # type: ignore[misc]
+def after(action: str) -> Callable[[Handler], Handler]:
+    """``ocpp.routing.after`` with types: runs once the answer to the action is sent."""
+    register: Callable[[Handler], Handler] = routing.after(action)
+    return register
+
+
+class CentralSystem16(FastRouting, CertificateSigning, ChargePoint):  # type: ignore[misc]
     """One station's connection. Every frame passes through the logged connection first."""
 
     actions = frozenset(Action)
@@ -43,6 +52,7 @@ class CentralSystem16(FastRouting, ChargePoint):  # type: ignore[misc]
         super().__init__(station_id, connection)
         self._services = services
         self._registration = registration
+        self._signed = {}
 
     async def _id_tag_info(self, id_tag: str) -> IdTagInfo:
         verdict = await self._services.tokens.verdict(id_tag)
@@ -129,3 +139,42 @@ class CentralSystem16(FastRouting, ChargePoint):  # type: ignore[misc]
     def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
         # No vendor extensions are known yet; the spec's answer for that is UnknownVendorId.
         return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status_notification(
+        self, **_: Any
+    ) -> call_result.DiagnosticsStatusNotification:
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status_notification(self, **_: Any) -> call_result.FirmwareStatusNotification:
+        return call_result.FirmwareStatusNotification()
+
+    # The security extension (OCPP 1.6 security whitepaper).
+
+    @on(Action.security_event_notification)
+    def on_security_event_notification(self, **_: Any) -> call_result.SecurityEventNotification:
+        return call_result.SecurityEventNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status_notification(self, **payload: Any) -> call_result.LogStatusNotification:
+        checks.request_id(payload.get("request_id"))
+        return call_result.LogStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status_notification(
+        self, **payload: Any
+    ) -> call_result.SignedFirmwareStatusNotification:
+        checks.request_id(payload.get("request_id"))
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.sign_certificate)
+    def on_sign_certificate(
+        self, csr: str, call_unique_id: str, **_: Any
+    ) -> call_result.SignCertificate:
+        refusal = self._refusal(call_unique_id, csr)
+        return call_result.SignCertificate(status="Rejected" if refusal else "Accepted")
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, call_unique_id: str, **_: Any) -> None:
+        await self._deliver(call_unique_id)

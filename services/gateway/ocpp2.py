@@ -1,7 +1,8 @@
 """OCPP 2.0.1 and 2.1: answers to every request a charging station can send.
 
 Requests that only report something (notifications) are acknowledged: the frame is in the log,
-which is what the ledger reads. Requests for services ChargeLedger does not offer yet (ISO 15118
+which is what the ledger reads. SignCertificate is signed by the CSMS's CA where one is
+configured (``signing.py``). Requests for services ChargeLedger does not offer yet (ISO 15118
 certificates, smart charging schedules, VAT number checks, periodic event streams) are answered
 with the status the protocol has for "not available", never with a silent Accepted.
 """
@@ -15,15 +16,14 @@ from ocpp import v21, v201
 
 from . import checks
 from .admission import Registration
-from .ocpp16 import on
+from .ocpp16 import after, on
 from .routing import FastRouting
 from .services import StationServices
+from .signing import CertificateSigning
 
 # Station-to-CSMS requests whose answer has no required content: acknowledged as logged.
 ACKNOWLEDGED_201 = (
     "ClearedChargingLimit",
-    "FirmwareStatusNotification",
-    "LogStatusNotification",
     "NotifyChargingLimit",
     "NotifyCustomerInformation",
     "NotifyDisplayMessages",
@@ -58,7 +58,7 @@ def _acknowledge(action: str) -> Callable[..., Any]:
     return on(action)(acknowledge)
 
 
-class Ocpp2Answers:
+class Ocpp2Answers(CertificateSigning):
     """Handlers shared by OCPP 2.0.1 and 2.1 (their common requests have the same shape)."""
 
     _call_result: Any
@@ -76,6 +76,7 @@ class Ocpp2Answers:
         super().__init__(station_id, connection)  # type: ignore[call-arg]
         self._services = services
         self._registration = registration
+        self._signed = {}
 
     async def _id_token_info(self, id_token: dict[str, Any]) -> dict[str, Any]:
         if id_token.get("type") == "NoAuthorization":
@@ -142,8 +143,36 @@ class Ocpp2Answers:
         return self._call_result.GetCertificateStatus(status="Failed", status_info=NOT_SUPPORTED)
 
     @on("SignCertificate")
-    def on_sign_certificate(self, **_: Any) -> Any:
-        return self._call_result.SignCertificate(status="Rejected", status_info=NOT_SUPPORTED)
+    def on_sign_certificate(
+        self,
+        csr: str,
+        call_unique_id: str,
+        certificate_type: str | None = None,
+        request_id: int | None = None,
+        **_: Any,
+    ) -> Any:
+        checks.request_id(request_id)
+        refusal = self._refusal(call_unique_id, csr, certificate_type, request_id)
+        if refusal is None:
+            return self._call_result.SignCertificate(status="Accepted")
+        code = "NotSupported" if self._services.certificate_authority is None else "InvalidCSR"
+        return self._call_result.SignCertificate(
+            status="Rejected", status_info={"reason_code": code, "additional_info": refusal}
+        )
+
+    @after("SignCertificate")
+    async def after_sign_certificate(self, call_unique_id: str, **_: Any) -> None:
+        await self._deliver(call_unique_id)
+
+    @on("FirmwareStatusNotification")
+    def on_firmware_status_notification(self, **payload: Any) -> Any:
+        checks.request_id(payload.get("request_id"))
+        return self._call_result.FirmwareStatusNotification()
+
+    @on("LogStatusNotification")
+    def on_log_status_notification(self, **payload: Any) -> Any:
+        checks.request_id(payload.get("request_id"))
+        return self._call_result.LogStatusNotification()
 
     @on("NotifyEVChargingNeeds")
     def on_notify_ev_charging_needs(self, **_: Any) -> Any:

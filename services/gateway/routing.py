@@ -4,11 +4,14 @@ The library parses the frame again, converts every payload key with two regular 
 inspects the handler's signature on every message; profiles put these near the top of the
 gateway's time. Here the CALL parsed by the logged connection is used, key conversions are
 memoised (same rules, so the same results; a unit test compares them with the library's) and
-each handler's signature is read once. Schema validation happened before (validation.py).
+each handler's signature is read once. Schema validation happened before (validation.py). As in
+the library, an action's ``@after`` handler runs once its answer is sent, as a task of its own
+(it may send CALLs, whose answers the connection must keep reading).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import re
@@ -67,6 +70,15 @@ def _wants_unique_id(function: Any) -> bool:
     return "call_unique_id" in inspect.signature(function).parameters
 
 
+def _call(handler: Any, kwargs: dict[str, Any], unique_id: str) -> Any:
+    if _wants_unique_id(handler.__func__):
+        return handler(**kwargs, call_unique_id=unique_id)
+    return handler(**kwargs)
+
+
+_AFTER_TASKS: set[asyncio.Task[Any]] = set()
+
+
 class FastRouting:
     """Mixin before the library's ChargePoint; its connection is a ``LoggedConnection``, which
     hands over only CALLs of handled actions, validated and parsed (``last_call``)."""
@@ -79,13 +91,10 @@ class FastRouting:
     async def route_message(self, raw_msg: str) -> None:
         _, unique_id, action, payload = self._connection.last_call
         call = Call(unique_id, action, payload)
-        handler = self.route_map[action]["_on_action"]
+        handlers = self.route_map[action]
         kwargs = to_snake(payload)
         try:
-            if _wants_unique_id(handler.__func__):
-                response = handler(**kwargs, call_unique_id=unique_id)
-            else:
-                response = handler(**kwargs)
+            response = _call(handlers["_on_action"], kwargs, unique_id)
             if inspect.isawaitable(response):
                 response = await response
         except OCPPError as error:
@@ -109,3 +118,23 @@ class FastRouting:
             return
         answer = to_camel(remove_nones(serialize_as_dict(response)))
         await self._send(call.create_call_result(answer).to_json())
+        after = handlers.get("_after_action")
+        if after is not None:
+            task = asyncio.ensure_future(self._after(after, kwargs, unique_id, action))
+            _AFTER_TASKS.add(task)
+            task.add_done_callback(_AFTER_TASKS.discard)
+
+    async def _after(
+        self, handler: Any, kwargs: dict[str, Any], unique_id: str, action: str
+    ) -> None:
+        try:
+            result = _call(handler, kwargs, unique_id)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception(
+                "%s: what follows %s failed",
+                self.id,
+                action,
+                extra={"station_id": self.id, "unique_id": unique_id},
+            )

@@ -244,7 +244,7 @@ class LoggedConnection:
         finally:
             self._calls.pop(unique_id, None)
         accepted = isinstance(answer.payload, dict) and answer.payload.get("status") == "Accepted"
-        if action == "TriggerMessage" and accepted:
+        if action in ("TriggerMessage", "ExtendedTriggerMessage") and accepted:
             # Without a connector (1.6) or EVSE (2.x), the station may answer per connector.
             one = "connectorId" in payload or "evse" in payload
             self.registration.trigger(str(payload.get("requestedMessage")), once=one)

@@ -1,4 +1,4 @@
-"""What a station's central system needs to answer it: the registries and the clock."""
+"""What a station's central system needs to answer it: the registries, the CA and the clock."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from .admission import Admission
 from .authorization import TokenCache
+from .certificates import StationCa
 from .transaction_ids import TransactionIdAllocator
 
 
@@ -19,6 +20,7 @@ class StationServices:
     clock: Callable[[], datetime]
     heartbeat_interval_s: int = 300
     boot_retry_interval_s: int = 60
+    certificate_authority: StationCa | None = None  # signs station certificates (CSRs)
 
     def ocpp_time(self, moment: datetime | None = None) -> str:
         moment = self.clock() if moment is None else moment

@@ -16,6 +16,7 @@ from ..core.events import (
     Event,
     Frame,
     SessionEvent,
+    StationNotification,
     StationStatusChange,
 )
 from ..core.log import Position
@@ -247,6 +248,8 @@ class StationSink(Sink):
         for out in outputs:
             if isinstance(out, StationStatusChange):
                 await _status(conn, out)
+            elif isinstance(out, StationNotification):
+                await _notification(conn, out)
 
     async def flush(self, conn: AsyncConnection[Any]) -> None:
         if not self._seen:
@@ -331,6 +334,40 @@ async def _status(conn: AsyncConnection[Any], c: StationStatusChange) -> None:
         " since = CASE WHEN connector_status.status = EXCLUDED.status"
         " THEN connector_status.since ELSE EXCLUDED.since END",
         (c.station_id, evse, c.connector_id, *details, c.occurred_at),
+    )
+
+
+async def _notification(conn: AsyncConnection[Any], n: StationNotification) -> None:
+    await conn.execute(
+        'INSERT INTO station_notifications (stream, partition, "offset", station_id, kind,'
+        " action, status, occurred_at, received_at, request_id, tech_info)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (
+            n.source_stream,
+            n.source_partition,
+            n.source_offset,
+            n.station_id,
+            n.kind,
+            n.action,
+            n.status,
+            n.occurred_at,
+            n.received_at,
+            n.request_id,
+            n.tech_info,
+        ),
+    )
+    if n.kind not in ("firmware", "diagnostics"):
+        return
+    # The status is new (and its "since" moves) when it or the request it reports on changes.
+    k = n.kind
+    await conn.execute(
+        f"INSERT INTO station_info (station_id, {k}_status, {k}_status_since, {k}_request_id)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT (station_id) DO UPDATE SET"
+        f" {k}_status_since = CASE WHEN station_info.{k}_status = EXCLUDED.{k}_status"
+        f" AND station_info.{k}_request_id IS NOT DISTINCT FROM EXCLUDED.{k}_request_id"
+        f" THEN station_info.{k}_status_since ELSE EXCLUDED.{k}_status_since END,"
+        f" {k}_status = EXCLUDED.{k}_status, {k}_request_id = EXCLUDED.{k}_request_id",
+        (n.station_id, n.status, n.occurred_at, n.request_id),
     )
 
 

@@ -1,7 +1,8 @@
-"""Station information from the log: connector status, presence and availability.
+"""Station information from the log: connector status, reports, presence and availability.
 
 ``StationStatusProcessor`` folds confirmed StatusNotifications (1.6 and 2.x) into each
-connector's current status and emits a ``StationStatusChange`` when it changes.
+connector's current status and emits a ``StationStatusChange`` when it changes; each confirmed
+firmware, diagnostics (log upload) and security report becomes a ``StationNotification``.
 ``PresenceProcessor`` reads connection events; its sink keeps who is online. Boot data and
 heartbeats need no state: the sink writes them from the frames (``projections.StationSink``).
 ``availability`` turns presence and status history into the share of a day a station could charge.
@@ -15,16 +16,33 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ..core.events import CONNECTIONS, FRAMES, Event, Frame, StationStatusChange
+from ..core.events import (
+    CONNECTIONS,
+    FRAMES,
+    Event,
+    Frame,
+    StationNotification,
+    StationStatusChange,
+)
 from ..core.log import Position
 from ..core.meter import parse_timestamp
 from ..core.runtime import Processor
+from ..core.text import storable, storable_or_none
 
 NO_EVSE = -1  # OCPP 1.6 has connectors only
 _MICROSECOND = timedelta(microseconds=1)
 _MAX_OPEN_CALLS = 16
 # A connector in one of these cannot charge; Faulted (or a 1.6 errorCode) is also a fault.
 DOWN = frozenset({"Faulted", "Unavailable"})
+# Reports a station sends about itself, by action: what they report on.
+NOTIFICATION_KINDS = {
+    "FirmwareStatusNotification": "firmware",
+    "SignedFirmwareStatusNotification": "firmware",  # 1.6 security extension
+    "DiagnosticsStatusNotification": "diagnostics",  # 1.6
+    "LogStatusNotification": "diagnostics",  # 1.6 security extension and 2.x
+    "SecurityEventNotification": "security",
+}
+_FOLDED = frozenset({"StatusNotification", "NotifyEvent", *NOTIFICATION_KINDS})
 
 
 @dataclass(slots=True)
@@ -57,7 +75,7 @@ class StationStatusProcessor(Processor[StationStatus]):
             return state, []
         call_key = f"{event.connection_id}/{event.unique_id}"
         if event.direction == "INBOUND" and event.message_type == 2:
-            if event.action not in ("StatusNotification", "NotifyEvent"):
+            if event.action not in _FOLDED:
                 return state, []
             calls = {**state.open_calls, call_key: event.raw}
             while len(calls) > _MAX_OPEN_CALLS:
@@ -74,6 +92,8 @@ class StationStatusProcessor(Processor[StationStatus]):
         request = call[3]
         if not isinstance(request, dict):
             return state, []
+        if call[2] in NOTIFICATION_KINDS:
+            return state, [_notification(event, call[2], request, position)]
         if call[2] == "NotifyEvent":
             found = _problems(
                 event.station_id, request, state.connectors, event.received_at, position
@@ -142,6 +162,31 @@ def _problems(
             )
         )
     return changes
+
+
+def _notification(
+    answer: Frame, action: str, request: dict[str, Any], position: Position
+) -> StationNotification:
+    security = action == "SecurityEventNotification"
+    request_id = request.get("requestId")
+    return StationNotification(
+        event_id=f"{answer.station_id}:{position.stream}:{position.partition}:{position.offset}",
+        station_id=answer.station_id,
+        kind=NOTIFICATION_KINDS[action],
+        action=action,
+        status=storable(str(request.get("type" if security else "status"))),
+        occurred_at=_time(request.get("timestamp"), answer.received_at)
+        if security
+        else answer.received_at,
+        received_at=answer.received_at,
+        ocpp_version=answer.ocpp_version,
+        source_stream=position.stream,
+        source_partition=position.partition,
+        source_offset=position.offset,
+        # The gateway confirms 32-bit request ids only.
+        request_id=request_id if type(request_id) is int else None,
+        tech_info=storable_or_none(request.get("techInfo")) if security else None,
+    )
 
 
 def _time(value: Any, fallback: datetime) -> datetime:

@@ -15,39 +15,16 @@ from websockets.exceptions import ConnectionClosed
 from chargeledger.core import codec
 from chargeledger.core.events import FRAMES, Frame
 from chargeledger.core.log import PostgresLog, partition_for
-from chargeledger.gateway.ocpp2 import ACKNOWLEDGED_21, ACKNOWLEDGED_201
+from chargeledger.gateway.actions import STATION_ACTIONS
 from chargeledger.gateway.server import Gateway
 from tests.schema_examples import example, request_schema
 from tests.support import booted, station_services
 
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
 
-STATION_REQUESTS_201 = sorted(
-    {
-        *ACKNOWLEDGED_201,
-        "Authorize",
-        "BootNotification",
-        "DataTransfer",
-        "Get15118EVCertificate",
-        "GetCertificateStatus",
-        "Heartbeat",
-        "MeterValues",
-        "NotifyEVChargingNeeds",
-        "NotifyEVChargingSchedule",
-        "SignCertificate",
-        "TransactionEvent",
-    }
-)
-STATION_REQUESTS_21 = sorted(
-    {
-        *STATION_REQUESTS_201,
-        *ACKNOWLEDGED_21,
-        "GetCertificateChainStatus",
-        "OpenPeriodicEventStream",
-        "PullDynamicScheduleUpdate",
-        "VatNumberValidation",
-    }
-)
+STATION_REQUESTS = {version: sorted(actions) for version, actions in STATION_ACTIONS.items()}
+# A schema-valid 1.6 StartTransaction with connector 0 would be refused (connectors count from 1).
+FIX_16 = {"StartTransaction": {"connectorId": 1}}
 
 
 @pytest.fixture
@@ -96,17 +73,19 @@ async def test_a_station_offering_no_known_version_is_closed(
 
 def request_examples(version: str, action: str) -> list[dict[str, Any]]:
     schema = request_schema(version, action)
-    return [example(schema, full=False), example(schema, full=True)]
+    fix = FIX_16.get(action, {}) if version == "v16" else {}
+    return [{**example(schema, full=full), **fix} for full in (False, True)]
 
 
 @pytest.mark.parametrize(
-    ("subprotocol", "folder", "actions"),
-    [("ocpp2.0.1", "v201", STATION_REQUESTS_201), ("ocpp2.1", "v21", STATION_REQUESTS_21)],
+    ("subprotocol", "folder"),
+    [("ocpp1.6", "v16"), ("ocpp2.0.1", "v201"), ("ocpp2.1", "v21")],
 )
 async def test_every_station_request_is_answered_and_logged(
-    gateway: tuple[Gateway, PostgresLog], subprotocol: str, folder: str, actions: list[str]
+    gateway: tuple[Gateway, PostgresLog], subprotocol: str, folder: str
 ) -> None:
     gw, log = gateway
+    actions = STATION_REQUESTS[subprotocol]
     station_id = f"CP-{folder}"
     answers: dict[str, list[Any]] = {}
     async with connect(
@@ -121,7 +100,8 @@ async def test_every_station_request_is_answered_and_logged(
                 assert answer[0] == 3, f"{action} {payload!r} got {answer!r}"
                 answers.setdefault(action, []).append(answer[2])
     assert set(answers) == set(actions)
-    assert all(a["idTokenInfo"]["status"] == "Accepted" for a in answers["Authorize"])
+    token_info = "idTagInfo" if subprotocol == "ocpp1.6" else "idTokenInfo"
+    assert all(a[token_info]["status"] == "Accepted" for a in answers["Authorize"])
     assert all(a["status"] == "UnknownVendorId" for a in answers["DataTransfer"])
     assert all(a["status"] == "Rejected" for a in answers["SignCertificate"])
 

@@ -5,21 +5,100 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from chargeledger.core.events import Event, StationStatusChange
+from chargeledger.core import codec
+from chargeledger.core.events import Event, StationNotification, StationStatusChange
 from chargeledger.core.log import Position
 from chargeledger.ledger.stations import StationStatusProcessor, availability, is_fault
-from tests.ledger_scenarios import Cp, ts
+from tests.ledger_scenarios import RECEIVED_AT, Cp, ts
 
 
-def changes(cp: Cp) -> list[StationStatusChange]:
+def outputs(cp: Cp) -> list[Event]:
     processor = StationStatusProcessor()
     state = processor.initial_state()
     out: list[Event] = []
     for offset, frame in enumerate(cp.frames):
         state, emitted = processor.evolve(state, frame, Position("ocpp.frames", 0, offset))
+        # The state survives being stored between batches.
+        state = processor.load_state(processor.dump_state(state))
         out += emitted
+    return out
+
+
+def changes(cp: Cp) -> list[StationStatusChange]:
+    out = outputs(cp)
     assert all(isinstance(o, StationStatusChange) for o in out)
     return out  # type: ignore[return-value]
+
+
+def notifications(cp: Cp) -> list[StationNotification]:
+    out = outputs(cp)
+    assert all(isinstance(o, StationNotification) for o in out)
+    for n in out:
+        assert codec.decode(codec.encode(n)) == n  # every one can go on the log as it is
+    return out  # type: ignore[return-value]
+
+
+def test_firmware_diagnostics_and_security_reports_of_1_6() -> None:
+    cp = (
+        Cp("CP-1")
+        .call("FirmwareStatusNotification", {"status": "Downloading"})
+        .call("FirmwareStatusNotification", {"status": "Installed"})
+        .call("DiagnosticsStatusNotification", {"status": "Uploaded"})
+        .call("SignedFirmwareStatusNotification", {"status": "SignatureVerified", "requestId": 7})
+        .call("LogStatusNotification", {"status": "Uploading", "requestId": 8})
+        .call(
+            "SecurityEventNotification",
+            {"type": "FirmwareUpdated", "timestamp": ts(3), "techInfo": "v2.4.1"},
+        )
+    )
+    got = notifications(cp)
+    assert [(n.kind, n.action, n.status, n.request_id) for n in got] == [
+        ("firmware", "FirmwareStatusNotification", "Downloading", None),
+        ("firmware", "FirmwareStatusNotification", "Installed", None),
+        ("diagnostics", "DiagnosticsStatusNotification", "Uploaded", None),
+        ("firmware", "SignedFirmwareStatusNotification", "SignatureVerified", 7),
+        ("diagnostics", "LogStatusNotification", "Uploading", 8),
+        ("security", "SecurityEventNotification", "FirmwareUpdated", None),
+    ]
+    # Firmware and upload reports carry no time: the gateway's; security events their own.
+    assert got[0].occurred_at == RECEIVED_AT
+    assert got[-1].occurred_at == datetime(2026, 5, 1, 10, 3, tzinfo=UTC)
+    assert got[-1].tech_info == "v2.4.1" and got[-1].received_at == RECEIVED_AT
+    # One per confirming answer, named by its log position: a redelivery yields the same ids.
+    assert len({n.event_id for n in got}) == len(got)
+    assert got[0].event_id == "CP-1:ocpp.frames:0:1"
+
+
+def test_a_security_event_with_an_unreadable_time_has_the_gateway_s() -> None:
+    cp = Cp("CS-1", "ocpp2.0.1").call(
+        "SecurityEventNotification", {"type": "TamperDetectionActivated", "timestamp": "garbage"}
+    )
+    [event] = notifications(cp)
+    assert (event.kind, event.status, event.ocpp_version, event.occurred_at) == (
+        "security",
+        "TamperDetectionActivated",
+        "ocpp2.0.1",
+        RECEIVED_AT,
+    )
+
+
+def test_text_postgres_and_avro_cannot_store_is_kept_escaped() -> None:
+    # NUL and a lone surrogate arrive as JSON escapes; the report keeps them as those escapes.
+    cp = Cp("CS-1", "ocpp2.0.1").call(
+        "SecurityEventNotification",
+        {"type": "Tamper\x00", "timestamp": ts(1), "techInfo": "lid\x00open\ud800"},
+    )
+    assert "\\u0000" in cp.frames[0].raw
+    [event] = notifications(cp)
+    assert event.status == "Tamper\\u0000"
+    assert event.tech_info == "lid\\u0000open\\ud800"
+
+
+def test_a_report_answered_with_callerror_is_no_report() -> None:
+    cp = Cp("CP-1")
+    cp._frame("INBOUND", [2, "9", "FirmwareStatusNotification", {"status": "Bogus"}], "x")
+    cp._frame("OUTBOUND", [4, "9", "FormationViolation", "", {}], "FirmwareStatusNotification")
+    assert outputs(cp) == []
 
 
 def test_status_changes_of_1_6_connectors_with_errors() -> None:
