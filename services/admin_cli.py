@@ -58,9 +58,9 @@ def _request(api_url: str, method: str, path: str, body: Any = None, timeout_s: 
         data = response.json()
     except ValueError:
         data = None
-    if response.status_code >= 400 and not (
-        path.endswith("/commands") and isinstance(data, dict) and "command_id" in data
-    ):
+    # A command's outcome is reported as it is, whatever its status.
+    outcome = isinstance(data, dict) and ("command_id" in data or "command_ids" in data)
+    if response.status_code >= 400 and not outcome:
         detail = data.get("detail") if isinstance(data, dict) else response.text
         if isinstance(detail, list):  # FastAPI validation errors
             detail = "; ".join(f"{'.'.join(map(str, d['loc'][1:]))}: {d['msg']}" for d in detail)
@@ -310,20 +310,81 @@ def block_token(id_token: str, api_url: ApiUrl = DEFAULT_API) -> None:
     _print([result], TOKEN_COLUMNS, False)
 
 
+@tokens.command("sync-local-list")
+def sync_local_list(
+    station_id: str,
+    full: Annotated[
+        bool, typer.Option("--full", help="Send the whole list, not only what changed.")
+    ] = False,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for each answer.")] = 30,
+    api_url: ApiUrl = DEFAULT_API,
+    as_json: AsJson = False,
+) -> None:
+    """Send the registered id tokens to a connected station as its local authorization list.
+
+    Versioned and differential: only what changed since the list the station holds (Full when
+    that is not known, or with --full). Exit code 1 unless the station accepted the list or
+    already had it.
+    """
+    result = _request(
+        api_url,
+        "POST",
+        f"/stations/{quote(station_id, safe='')}/local-list/sync",
+        {"full": full, "timeout_s": timeout},
+        timeout_s=3 * timeout + 15,
+    )
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(_sync_summary(result))
+        for skipped in result["skipped"]:
+            typer.echo(f"not sent: {skipped}", err=True)
+    if result["status"] not in ("Accepted", "UpToDate"):
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _sync_summary(result: dict[str, Any]) -> str:
+    where = f"{result['station_id']} ({result['ocpp_version']})"
+    if result["status"] == "UpToDate":
+        return f"{where}: list version {result['list_version']} is up to date; nothing sent"
+    if result["update_type"] is None:
+        return f"{where}: {result['status']}: {result['error']}"
+    counts = (
+        f"{result['added']} entries"
+        if result["update_type"] == "Full"
+        else f"{result['added']} added, {result['changed']} changed, {result['removed']} removed"
+    )
+    return (
+        f"{where}: {result['update_type']} update ({counts}) to list version"
+        f" {result['sent_version']}: {result['status']}"
+    )
+
+
 def send_command(
     station_id: str,
     action: Annotated[str, typer.Argument(help="OCPP action, e.g. Reset or GetVariables.")],
     payload: Annotated[
         str, typer.Option(help='Request payload as JSON, e.g. \'{"type": "Soft"}\'.')
     ] = "{}",
+    payload_file: Annotated[
+        Path | None,
+        typer.Option(help="Read the payload (JSON) from this file instead; - reads stdin."),
+    ] = None,
     timeout: Annotated[int, typer.Option(help="Seconds to wait for the answer.")] = 30,
     api_url: ApiUrl = DEFAULT_API,
 ) -> None:
-    """Send a command to a connected station and print its answer."""
+    """Send a command (any request of the station's OCPP version) and print its answer."""
+    where = "--payload"
+    if payload_file is not None:
+        where = str(payload_file)
+        try:
+            payload = sys.stdin.read() if str(payload_file) == "-" else payload_file.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read {payload_file}: {exc}", EXIT_USAGE)
     try:
         body = {"action": action, "payload": json.loads(payload), "timeout_s": timeout}
     except json.JSONDecodeError as exc:
-        _fail(f"--payload is not JSON: {exc}", EXIT_USAGE)
+        _fail(f"{where} is not JSON: {exc}", EXIT_USAGE)
     result = _request(
         api_url, "POST", f"/stations/{station_id}/commands", body, timeout_s=timeout + 15
     )

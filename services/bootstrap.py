@@ -44,6 +44,7 @@ from .gateway.admission import Admission
 from .gateway.authorization import TokenCache
 from .gateway.certificates import StationCa
 from .gateway.commands import CommandSender
+from .gateway.local_list_sync import LocalListSync
 from .gateway.server import Gateway, InputLimits, tls_context
 from .gateway.services import StationServices
 from .gateway.transaction_ids import TransactionIdAllocator
@@ -264,6 +265,7 @@ class Product:
             check_log=log.ping,
             registry=registry,
             commands=commands,
+            local_list=LocalListSync(self.pool, commands, self.clock),
             tariffs=tariffs,
             meter_keys=meter_keys,
             station_zones=station_zones,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..gateway.commands import CommandSender
+from ..gateway.local_list_sync import LocalListSync
 from ..invoicing.meter_keys import MeterKeyStore
 from ..invoicing.reviews import Reviews
 from ..invoicing.station_zones import StationZoneStore
@@ -106,6 +107,7 @@ def create_app(
     check_log: Callable[[], Awaitable[None]],
     registry: Registry,
     commands: CommandSender,
+    local_list: LocalListSync,
     tariffs: TariffStore,
     meter_keys: MeterKeyStore,
     station_zones: StationZoneStore,
@@ -136,7 +138,7 @@ def create_app(
     app.include_router(station_zones_router(station_zones))
     app.include_router(reviews_router(reviews))  # before /invoices/{invoice_number}
     app.include_router(invoices_router(fetch))
-    app.include_router(commands_router(commands))
+    app.include_router(commands_router(commands, local_list))
 
     def session_out(row: dict[str, Any]) -> Session:
         return Session(**row, log_position=_position(row, "source_"))
