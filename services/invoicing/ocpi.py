@@ -7,11 +7,11 @@ with the field that is wrong.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 DimensionType = Literal["ENERGY", "FLAT", "PARKING_TIME", "TIME"]
 DayOfWeek = Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
@@ -34,6 +34,14 @@ _TIME_OF_DAY = r"^([0-1][0-9]|2[0-3]):[0-5][0-9]$"
 _DATE = r"^([12][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
 
+def _utc_when_naive(value: datetime) -> datetime:
+    # An OCPI DateTime written without a time zone is in UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+DateTime = Annotated[datetime, AfterValidator(_utc_when_naive)]
+
+
 class _Object(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -47,7 +55,10 @@ class PriceComponent(_Object):
     type: DimensionType
     price: Decimal = Field(ge=0, description="Per unit, excl. VAT: per kWh, per hour, or once.")
     vat: Decimal | None = Field(None, ge=0, description="Percent; absent: no VAT (not 0 %).")
-    step_size: int = Field(ge=1, description="Wh for ENERGY, seconds for TIME/PARKING_TIME.")
+    step_size: int = Field(
+        ge=0,
+        description="Wh for ENERGY, seconds for TIME/PARKING_TIME; 0: no step, billed as measured.",
+    )
 
 
 class TariffRestrictions(_Object):
@@ -89,9 +100,10 @@ class Tariff(_Object):
     min_price: Price | None = None
     max_price: Price | None = None
     elements: tuple[TariffElement, ...] = Field(min_length=1)
-    start_date_time: AwareDatetime | None = None
-    end_date_time: AwareDatetime | None = None
-    last_updated: AwareDatetime
+    start_date_time: DateTime | None = None
+    end_date_time: DateTime | None = None
+    # Required by the module, yet its own PUT example leaves it out; nothing is priced by it.
+    last_updated: DateTime | None = None
 
 
 class CdrDimension(_Object):
@@ -100,7 +112,7 @@ class CdrDimension(_Object):
 
 
 class ChargingPeriod(_Object):
-    start_date_time: AwareDatetime
+    start_date_time: DateTime
     dimensions: tuple[CdrDimension, ...] = Field(min_length=1)
     tariff_id: str | None = None
 
@@ -114,8 +126,8 @@ class ChargingPeriod(_Object):
 class CdrSkeleton(_Object):
     """What is needed to price a session: its time span and charging periods."""
 
-    start_date_time: AwareDatetime
-    end_date_time: AwareDatetime
+    start_date_time: DateTime
+    end_date_time: DateTime
     charging_periods: tuple[ChargingPeriod, ...] = Field(min_length=1)
 
     @field_validator("charging_periods")

@@ -13,7 +13,9 @@ The rules, from the tariffs and CDR modules (release-2.2.1-bugfixes):
 - ``step_size`` is applied once per session: to the total energy, with the step of the last
   period's ENERGY component; and to the total of whichever time dimension (TIME or PARKING_TIME)
   the last priced time-based period has, with that component's step. What rounding adds is
-  billed in that last period. Reservation time is rounded the same way, on its own.
+  billed in that last period. Reservation time is rounded the same way, on its own. A
+  ``step_size`` of 0 (the module's Free of Charge example writes it) is no step: that total is
+  billed exactly as measured.
 - VAT per component: absent means no VAT (not 0 %). ``min_price``/``max_price`` bound the total
   cost, excl. and incl. VAT separately.
 - Rounding: OCPI defines none. CDR figures keep 4 decimals, half-up, as OCPI numbers do;
@@ -93,7 +95,7 @@ class Line:
     vat_percent: Decimal | None
     cost: Amount
     element: int  # index of the tariff element
-    step_size: int  # of the price component: Wh, seconds, or 1
+    step_size: int  # of the price component: Wh or seconds; 0: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,6 +464,8 @@ def _apply_step_size(
     last = relevant[-1]
     dimension = lines[last].dimension
     step = Decimal(lines[last].step_size)
+    if step == 0:
+        return lines  # no step: billed exactly as measured
     total = sum((lines[i].quantity for i in relevant if lines[i].dimension == dimension), _ZERO)
     steps = math.ceil(total * per_unit / step)
     extra = Decimal(steps) * step / per_unit - total

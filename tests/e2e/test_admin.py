@@ -182,9 +182,13 @@ async def test_tariffs_are_versioned_exported_exactly_and_logged(
     code, _, err = await cli(product, "tariffs", "assign", "NOPE")
     assert code == 1 and "no tariff 'NOPE'" in err
     bad = tmp_path / "bad.json"
-    bad.write_text(TARIFF.replace('"step_size": 1}]}\n  ]', '"step_size": 0}]}\n  ]'))
+    bad.write_text(TARIFF.replace('"step_size": 1}]}\n  ]', '"step_size": -1}]}\n  ]'))
     code, _, err = await cli(product, "tariffs", "put", str(bad))
-    assert code == 1 and "step_size" in err
+    assert code == 1 and "step_size: Input should be greater than or equal to 0" in err
+    # 0 is no step, as the tariffs module's own Free of Charge example writes it.
+    bad.write_text(TARIFF.replace('"step_size": 1}]}\n  ]', '"step_size": 0}]}\n  ]'))
+    code, out, err = await cli(product, "tariffs", "put", str(bad))
+    assert (code, out.strip()) == (0, "tariff NIGHT revision 3: stored"), err
 
 
 async def test_bad_requests_are_refused_without_echoing_passwords(product: Product) -> None:

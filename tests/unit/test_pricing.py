@@ -248,6 +248,24 @@ def test_step_size_when_parking_becomes_free() -> None:
     assert totals(priced) == ("0.73", "0.73")  # 12 min at 2.40; 8 paid parking minutes -> 15
 
 
+@pytest.mark.parametrize(
+    ("step", "energy_kwh", "time_h"),
+    [
+        (0, "1.2345", "0.5001"),  # no step: exactly as measured
+        (1, "1.235", str(Decimal(1801) / 3600)),  # whole Wh, whole seconds
+    ],
+)
+def test_step_size_0_bills_exactly_what_was_measured(
+    step: int, energy_kwh: str, time_h: str
+) -> None:
+    t = tariff(
+        element(component("ENERGY", "0.20", None, step), component("TIME", "3.60", None, step))
+    )
+    priced = price(cdr(MONDAY, (0, {"ENERGY": "1.2345", "TIME": "0.5001"}), end_minutes=31), t, UTC)
+    billed = {line.dimension: line.billed_quantity for line in priced.lines}
+    assert billed == {"ENERGY": Decimal(energy_kwh), "TIME": Decimal(time_h)}
+
+
 def test_max_power_restriction() -> None:
     t = tariff(
         element(component("ENERGY", "0.20", "20"), max_power=Decimal(16)),

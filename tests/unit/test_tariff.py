@@ -13,7 +13,10 @@ import pytest
 
 from chargeledger.core.events import Invoice, SessionEvent
 from chargeledger.core.log import Position
+from chargeledger.invoicing import tariffs
+from chargeledger.invoicing.cdr_json import dumps
 from chargeledger.invoicing.invoices import InvoiceProcessor
+from chargeledger.invoicing.ocpi import CdrSkeleton
 from chargeledger.invoicing.tariff import TariffError, load_tariff, parse_tariff
 
 
@@ -95,6 +98,100 @@ def test_currency_minor_units() -> None:
 def test_bad_tariffs_get_one_clear_error(text: str, message: str) -> None:
     with pytest.raises(TariffError, match=message):
         parse_tariff(text)
+
+
+def document() -> dict[str, Any]:
+    return json.loads(tariff_json(), parse_float=Decimal)
+
+
+def component_of(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["elements"][0]["price_components"][0]
+
+
+def both_ways(doc: dict[str, Any]) -> list[str]:
+    """What ``--tariff FILE`` and ``PUT /api/v1/tariffs/{id}`` (``tariffs put``) say of it."""
+    messages = []
+    with pytest.raises(TariffError) as from_file:
+        parse_tariff(dumps(doc), "night.json")
+    messages.append(str(from_file.value))
+    with pytest.raises(tariffs.TariffError) as from_put:
+        tariffs.parse_tariff(doc)
+    messages.append(str(from_put.value))
+    return messages
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("step_size", -1, "step_size: Input should be greater than or equal to 0"),
+        ("step_size", Decimal("0.5"), "step_size: Input should be a valid integer"),
+        ("price", Decimal("-0.25"), "price: Input should be greater than or equal to 0"),
+        ("vat", Decimal("-20"), "vat: Input should be greater than or equal to 0"),
+        ("type", "KWH", "type: Input should be 'ENERGY', 'FLAT', 'PARKING_TIME' or 'TIME'"),
+    ],
+)
+def test_a_bad_price_component_is_refused_naming_the_field(
+    field: str, value: Any, message: str
+) -> None:
+    doc = document()
+    component_of(doc)[field] = value
+    for said in both_ways(doc):
+        assert f"elements.0.price_components.0.{message}" in said
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "country_code",
+        "party_id",
+        "id",
+        "currency",
+        "elements",
+        "elements.0.price_components",
+        "elements.0.price_components.0.type",
+        "elements.0.price_components.0.price",
+        "elements.0.price_components.0.step_size",
+    ],
+)
+def test_a_missing_required_field_is_refused_by_name(path: str) -> None:
+    doc = document()
+    *parents, name = path.split(".")
+    holder: Any = doc
+    for part in parents:
+        holder = holder[int(part)] if part.isdigit() else holder[part]
+    del holder[name]
+    for said in both_ways(doc):
+        assert f"{path}: Field required" in said
+
+
+def test_step_size_0_is_accepted() -> None:
+    doc = document()
+    component_of(doc)["step_size"] = 0
+    assert tariffs.parse_tariff(doc).elements[0].price_components[0].step_size == 0
+
+
+def test_ocpi_date_times_without_a_zone_are_utc() -> None:
+    doc = document()
+    doc.update(last_updated="2015-06-29T20:39:09", end_date_time="2019-06-30T23:59:59.5")
+    tariff = tariffs.parse_tariff(doc)
+    assert tariff.last_updated == datetime(2015, 6, 29, 20, 39, 9, tzinfo=UTC)
+    assert tariff.end_date_time == datetime(2019, 6, 30, 23, 59, 59, 500_000, tzinfo=UTC)
+    cdr = CdrSkeleton.model_validate(
+        {
+            "start_date_time": "2026-03-02T09:00:00",
+            "end_date_time": "2026-03-02T10:00:00.123",
+            "charging_periods": [
+                {
+                    "start_date_time": "2026-03-02T09:00:00",
+                    "dimensions": [{"type": "ENERGY", "volume": 1}],
+                }
+            ],
+        }
+    )
+    assert cdr.start_date_time == datetime(2026, 3, 2, 9, tzinfo=UTC)
+    # A zone that is written is kept.
+    doc.update(last_updated="2015-06-29T22:39:09+02:00")
+    assert tariffs.parse_tariff(doc).last_updated == datetime(2015, 6, 29, 20, 39, 9, tzinfo=UTC)
 
 
 def test_missing_tariff_file_names_the_file(tmp_path: Path) -> None:
