@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from chargeledger.invoicing.ocmf import split, verify
 from tests.support import REPO
 
-# The workplace's shared test data, next to the repository (CHARGELEDGER_OCMF_DATA overrides).
-DATA = Path(os.environ.get("CHARGELEDGER_OCMF_DATA", REPO.parent / "shared" / "testdata" / "ocmf"))
-
-
-def setup_module() -> None:
-    assert DATA.is_dir(), f"OCMF test data not found at {DATA}: set CHARGELEDGER_OCMF_DATA"
+# Real meters' records from the transparency software's tests (README and LICENSE there).
+DATA = REPO / "tests" / "fixtures" / "ocmf"
 
 
 def records(name: str) -> list[tuple[str, str]]:
