@@ -174,7 +174,11 @@ def _station_request(
 def register_meter_key(
     station_id: str,
     public_key: Annotated[
-        str, typer.Argument(help="Hex DER (SubjectPublicKeyInfo), or a file holding it or PEM.")
+        str,
+        typer.Argument(
+            help="The key as hex, base64 or PEM (DER SubjectPublicKeyInfo, or the bare EC"
+            " point), or a file holding it."
+        ),
     ],
     meter_serial: Annotated[
         str | None, typer.Option(help="Only for the meter with this serial (OCMF MS).")
@@ -184,7 +188,11 @@ def register_meter_key(
     """Register a meter public key: signed meter values of sessions starting from now on are
     verified with it."""
     path = Path(public_key)
-    if len(public_key) < 4096 and path.is_file():
+    try:
+        is_file = len(public_key) < 4096 and path.is_file()
+    except OSError:  # a key too long for a file name
+        is_file = False
+    if is_file:
         try:
             public_key = path.read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError) as exc:

@@ -14,7 +14,9 @@ class MeterKeyIn(BaseModel):
     public_key: str = Field(
         min_length=1,
         max_length=4096,
-        description="The meter's public key: DER SubjectPublicKeyInfo as hex, or PEM.",
+        description="The meter's public key, EC on a curve OCMF uses: DER SubjectPublicKeyInfo,"
+        " or the bare point (04||X||Y, or X||Y), as hex or base64, or PEM; whitespace is"
+        " ignored. Stored as hex DER.",
     )
     meter_serial: str | None = Field(
         None,
