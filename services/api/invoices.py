@@ -8,11 +8,13 @@ import io
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from ..invoicing.cdr_json import credit_cdr
+from ..invoicing.signed_data import transaction_entries, write_xml
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
 
@@ -77,8 +79,9 @@ class Invoice(BaseModel):
     document_type: Literal["invoice", "credit_note"]
     cancels: str | None = Field(description="Credit note: the invoice it cancels.")
     replaces: str | None = Field(description="Invoice: the invoice it replaces.")
-    signature_status: Literal["verified", "unverified", "none"] = Field(
-        description="The session's signed meter values (OCMF), checked against the meter's key."
+    signature_status: Literal["verified", "unverified", "invalid", "none"] = Field(
+        description="The session's signed meter values (OCMF), checked against the meter's key"
+        " (invalid only on a session a reviewer released)."
     )
     signed_energy_wh: int | None = Field(
         description="Energy between the signed begin and end readings, when both were signed."
@@ -144,11 +147,14 @@ def _stopped_between(
 def invoices_router(fetch: Fetch) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["invoices"])
 
-    async def one(invoice_number: str) -> Invoice:
+    async def row(invoice_number: str) -> dict[str, Any]:
         rows = await fetch("SELECT * FROM invoices WHERE invoice_number = %s", invoice_number)
         if not rows:
             raise HTTPException(404, f"no invoice or credit note {invoice_number!r}")
-        return invoice_out(rows[0])
+        return rows[0]
+
+    async def one(invoice_number: str) -> Invoice:
+        return invoice_out(await row(invoice_number))
 
     @router.get("/cdrs", response_class=Response)
     async def cdrs(
@@ -238,7 +244,38 @@ def invoices_router(fetch: Fetch) -> APIRouter:
     @router.get("/invoices/{invoice_number}.html", response_class=Response)
     async def invoice_html(invoice_number: str) -> Response:
         """The document as a page a customer can read and check."""
-        return Response(render_html(await one(invoice_number)), media_type="text/html")
+        found = await row(invoice_number)
+        page = render_html(invoice_out(found), signed_data=bool(found.get("signed_values")))
+        return Response(page, media_type="text/html")
+
+    @router.get("/invoices/{invoice_number}/signed-data.xml", response_class=Response)
+    async def signed_data_xml(invoice_number: str) -> Response:
+        """The signed meter values (OCMF) the invoice was checked with, each with its key, in
+        the XML format of the S.A.F.E. transparency software, for the customer to check the
+        bill there (or with ``chargeledger ocmf verify``)."""
+        found = await row(invoice_number)
+        values = found.get("signed_values") or []
+        if not values:
+            if found["document_type"] == "credit_note":
+                detail = f"{invoice_number} is a credit note; the invoice it cancels,"
+                detail += f" {found['cancels']}, has the signed meter values"
+            else:
+                detail = f"{invoice_number} has no signed meter values"
+            raise HTTPException(404, detail)
+        # The software wants an integer transaction id: the OCPP 1.6 one, else the number's.
+        number = found["transaction_id"]
+        if number is None:
+            number = int("".join(c for c in invoice_number if c.isdigit()) or "0")
+        entries = transaction_entries(
+            [(v["record"], v.get("public_key")) for v in values], str(number)
+        )
+        return Response(
+            write_xml(entries),
+            media_type="application/xml",
+            headers={
+                "Content-Disposition": f'attachment; filename="{invoice_number}-signed-data.xml"'
+            },
+        )
 
     @router.get("/invoices/{invoice_number}/evidence", response_model=Evidence)
     async def evidence(invoice_number: str) -> Evidence:
@@ -298,13 +335,23 @@ def _signed(doc: Invoice) -> str:
     return f"Signed meter values: {doc.signature_status}{energy}."
 
 
+def _signed_link(doc: Invoice) -> str:
+    href = html.escape(f"{quote(doc.invoice_number, safe='')}/signed-data.xml")
+    return (
+        f'\n<p><a href="{href}">Signed meter values and keys</a> (XML), to check this invoice'
+        " with the transparency software of S.A.F.E. e.V. or with"
+        " <code>chargeledger ocmf verify</code>.</p>"
+    )
+
+
 def _hours(start: datetime, end: datetime) -> str:
     minutes = (end - start) // timedelta(minutes=1)
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def render_html(doc: Invoice) -> str:
-    """What a customer is entitled to check (Eichrecht): times, meter readings, energy."""
+def render_html(doc: Invoice, *, signed_data: bool = False) -> str:
+    """What a customer is entitled to check (Eichrecht): times, meter readings, energy, and,
+    with ``signed_data``, a link to the signed meter values for the transparency software."""
     e = html.escape
     title = "Credit note" if doc.document_type == "credit_note" else "Invoice"
     relation = ""
@@ -329,6 +376,7 @@ def render_html(doc: Invoice) -> str:
         + "</tr>"
         for line in doc.lines
     )
+    link = _signed_link(doc) if signed_data else ""
     meter_start = "-" if doc.meter_start_wh is None else f"{doc.meter_start_wh} Wh"
     meter_stop = "-" if doc.meter_stop_wh is None else f"{doc.meter_stop_wh} Wh"
     return f"""<!doctype html>
@@ -356,7 +404,7 @@ def render_html(doc: Invoice) -> str:
 <tr><th colspan="4">Total</th><td>{e(doc.total_excl_vat)}</td><td>{e(doc.total_vat)}</td>
 <td>{e(doc.total_incl_vat)}</td></tr>
 </table>
-<p>{_signed(doc)}</p>
+<p>{_signed(doc)}</p>{link}
 <p>Derived from {e(doc.source_event_id)}, log position {e(doc.log_position)}.</p>
 </body></html>
 """

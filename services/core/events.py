@@ -141,6 +141,7 @@ class SessionEvent:
     reservation_id: int | None = None
     reserved_at: datetime | None = None
     start_received_at: datetime | None = None
+    signed_data_keys: tuple[str, ...] = ()  # per signed_data record: the key sent with it, or ""
 
     @property
     def key(self) -> str:
@@ -273,6 +274,12 @@ class InvoiceLine:
 
 
 @dataclass(frozen=True, slots=True)
+class SignedValue:
+    record: str  # OCMF, verbatim
+    public_key: str | None  # hex DER of the key it was checked with; None: no key
+
+
+@dataclass(frozen=True, slots=True)
 class Invoice:
     SCHEMA: ClassVar[str] = "chargeledger.invoicing.Invoice"
     STREAM: ClassVar[str] = INVOICES
@@ -304,6 +311,7 @@ class Invoice:
     signature_status: str = "none"
     signed_energy_wh: int | None = None
     cdr: str = ""
+    signed_values: tuple[SignedValue, ...] = field(default_factory=tuple)
 
     @property
     def key(self) -> str:
@@ -506,13 +514,13 @@ def _field_names(event_type: type[Event]) -> tuple[str, ...]:
 
 # Fields holding records of their own, and tuples of plain values.
 _NESTED: dict[type[Any], dict[str, type[Any]]] = {
-    Invoice: {"lines": InvoiceLine},
+    Invoice: {"lines": InvoiceLine, "signed_values": SignedValue},
     SessionEvent: {"charging_periods": ChargingPeriod, "energy_by_hour": HourlyEnergy},
     CompletedSession: {"charging_periods": ChargingPeriod, "energy_by_hour": HourlyEnergy},
 }
 _TUPLES: dict[type[Any], tuple[str, ...]] = {
-    SessionEvent: ("flags", "frame_positions", "signed_data"),
-    CompletedSession: ("flags", "frame_positions", "signed_data"),
+    SessionEvent: ("flags", "frame_positions", "signed_data", "signed_data_keys"),
+    CompletedSession: ("flags", "frame_positions", "signed_data", "signed_data_keys"),
 }
 
 

@@ -40,13 +40,14 @@ from ..core.events import (
     InvoiceLine,
     ReviewDecision,
     SessionEvent,
+    SignedValue,
 )
 from ..core.log import Position
 from ..core.runtime import Processor
 from .cdr_json import dumps, priced_cdr
 from .cdrs import cdr_skeleton, reservation_start
 from .meter_keys import MeterKey, key_at, load_meter_keys
-from .ocmf import meter_serial, verify
+from .ocmf import embedded_key, key_conflict, meter_serial, signed_energy_wh, verify
 from .ocpi import Tariff
 from .pricing import Line, PricedCdr, price
 from .station_zones import StationZone, load_station_zones, zone_at
@@ -250,6 +251,7 @@ class InvoiceProcessor(Processor[IssuerState]):
                 self.invoice(number, event),
                 signature_status=signature.status,
                 signed_energy_wh=signature.energy_wh,
+                signed_values=signature.values,
                 replaces=previous,
             )
         )
@@ -460,14 +462,17 @@ def _cdr_header(invoice_number: str, session: SessionEvent, tariff: Tariff) -> d
 @dataclass(frozen=True)
 class SignedEvidence:
     status: str  # verified, unverified, invalid, or none (no signed values)
-    energy_wh: int | None  # end minus begin reading of the signed values, when both are there
+    energy_wh: int | None  # end minus begin reading of the signed import register, if signed
     hold_reason: str | None
+    values: tuple[SignedValue, ...] = ()  # each record, with the key it was checked with
 
 
 def signed_evidence(session: SessionEvent, keys: Sequence[MeterKey] = ()) -> SignedEvidence:
     """What the meter's own signatures say about the session, and whether that holds it. Each
     record is checked with the key registered for its meter at the session's start; the key the
-    station sent along is used only for a station without any registered key."""
+    station sent along (with the record, or in its fourth section) is used only for a station
+    without any registered key. Records of one session that verify with different keys, or
+    come with different keys, show a key change: invalid."""
     if not session.signed_data:
         return SignedEvidence("none", None, None)
     known = session.start_received_at
@@ -475,8 +480,13 @@ def signed_evidence(session: SessionEvent, keys: Sequence[MeterKey] = ()) -> Sig
         k.station_id == session.station_id and (known is None or k.registered_at <= known)
         for k in keys
     )
+    sent = [
+        (session.signed_data_keys[n] if n < len(session.signed_data_keys) else "")
+        or session.meter_public_key
+        for n in range(len(session.signed_data))
+    ]
     results = []
-    for record in session.signed_data:
+    for record, sent_key in zip(session.signed_data, sent, strict=True):
         registered = key_at(
             keys, session.station_id, meter_serial(record), session.started_at, known
         )
@@ -487,25 +497,27 @@ def signed_evidence(session: SessionEvent, keys: Sequence[MeterKey] = ()) -> Sig
             # time): a key the station sends along proves nothing.
             key = None
         else:
-            key = session.meter_public_key
+            key = sent_key or embedded_key(record)
         results.append(verify(record, key))
+    values = tuple(
+        SignedValue(record, r.public_key)
+        for record, r in zip(session.signed_data, results, strict=True)
+    )
+    conflict = key_conflict(results, sent)
+    if conflict is not None:
+        return SignedEvidence("invalid", None, f"invalid signed meter value: {conflict}", values)
     if any(r.status == "invalid" for r in results):
         reasons = "; ".join(r.reason for r in results if r.status == "invalid")
-        return SignedEvidence("invalid", None, f"invalid signed meter value: {reasons}")
+        return SignedEvidence("invalid", None, f"invalid signed meter value: {reasons}", values)
     status = "verified" if all(r.status == "verified" for r in results) else "unverified"
-    readings = [reading for r in results for reading in r.readings]
-    begin = next((x.energy_wh for x in readings if x.kind == "B" and x.energy_wh is not None), None)
-    end = next(
-        (x.energy_wh for x in reversed(readings) if x.kind == "E" and x.energy_wh is not None),
-        None,
-    )
-    if begin is None or end is None:
-        return SignedEvidence(status, None, None)
-    signed = int((end - begin).to_integral_value(rounding=ROUND_HALF_UP))
-    if abs((end - begin) - session.energy_wh) >= 1:
-        reason = f"signed meter values show {end - begin} Wh, the session {session.energy_wh} Wh"
-        return SignedEvidence(status, signed, reason)
-    return SignedEvidence(status, signed, None)
+    energy = signed_energy_wh([reading for r in results for reading in r.readings])
+    if energy is None:
+        return SignedEvidence(status, None, None, values)
+    signed = int(energy.to_integral_value(rounding=ROUND_HALF_UP))
+    if abs(energy - session.energy_wh) >= 1:
+        reason = f"signed meter values show {energy} Wh, the session {session.energy_wh} Wh"
+        return SignedEvidence(status, signed, reason, values)
+    return SignedEvidence(status, signed, None, values)
 
 
 def _digest(draft: Invoice) -> str:

@@ -30,9 +30,9 @@ async def insert_invoice(conn: AsyncConnection[Any], inv: Invoice, position: Pos
         " transaction_id, id_tag, started_at, stopped_at, meter_start_wh, meter_stop_wh,"
         " energy_wh, tariff_id, currency, lines, total_excl_vat, total_vat, total_incl_vat,"
         ' source_event_id, stream, partition, "offset", transaction_ref, document_type, cancels,'
-        " replaces, signature_status, signed_energy_wh, cdr)"
+        " replaces, signature_status, signed_energy_wh, cdr, signed_values)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-        " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         (
             inv.invoice_number,
             inv.issuer,
@@ -63,5 +63,6 @@ async def insert_invoice(conn: AsyncConnection[Any], inv: Invoice, position: Pos
             inv.signature_status,
             inv.signed_energy_wh,
             inv.cdr,
+            Jsonb([dataclasses.asdict(value) for value in inv.signed_values]),
         ),
     )

@@ -97,9 +97,11 @@ class Session:
     revision: int = 0
     digest: str = ""
     frames: tuple[str, ...] = ()  # log positions of the CALLs and answers that changed it
-    # Signed meter values (OCMF) by "{timestamp}|{context}", and the key the station sent
+    # Signed meter values (OCMF) by "{timestamp}|{context}", the key the station sent first,
+    # and the key it sent with each record (by the same key), where it sent one
     signed: dict[str, str] = field(default_factory=dict)
     signed_key: str | None = None
+    signed_keys: dict[str, str] = field(default_factory=dict)
     reservation_id: int | None = None
     reserved_at: datetime | None = None  # when the reservation it used was accepted (gateway)
     start_received_at: datetime | None = None  # when the gateway received the start
@@ -191,6 +193,7 @@ def _dump_session(s: Session) -> dict[str, Any]:
         "frames": list(s.frames),
         "signed": s.signed,
         "signed_key": s.signed_key,
+        "signed_keys": s.signed_keys,
         "reservation_id": s.reservation_id,
         "reserved_at": _time(s.reserved_at),
         "start_received_at": _time(s.start_received_at),
@@ -214,6 +217,7 @@ def _load_session(d: dict[str, Any]) -> Session:
             "seq_nos": frozenset(d["seq_nos"]),
             "frames": tuple(d.get("frames", ())),
             "signed": dict(d.get("signed", {})),
+            "signed_keys": dict(d.get("signed_keys", {})),
             "samples": {datetime.fromisoformat(k): Sample.load(v) for k, v in d["samples"].items()},
             "states": {datetime.fromisoformat(k): v for k, v in d["states"].items()},
         }
@@ -558,11 +562,17 @@ class _Step:
         if not found:
             return session
         signed = dict(session.signed)
+        keys = dict(session.signed_keys)
         key = session.signed_key
         for record in found:
-            signed[f"{record.timestamp.isoformat()}|{record.context}"] = record.record
+            slot = f"{record.timestamp.isoformat()}|{record.context}"
+            signed[slot] = record.record
+            if record.public_key_hex:
+                keys[slot] = record.public_key_hex
+            else:
+                keys.pop(slot, None)
             key = key or record.public_key_hex
-        return replace(session, signed=signed, signed_key=key)
+        return replace(session, signed=signed, signed_key=key, signed_keys=keys)
 
     def _read(
         self, meter_values: Any, session: Session | None, connector: _Connector | None
@@ -835,4 +845,7 @@ def session_event(
         reservation_id=session.reservation_id,
         reserved_at=session.reserved_at,
         start_received_at=session.start_received_at,
+        signed_data_keys=tuple(session.signed_keys.get(k, "") for k in sorted(session.signed))
+        if session.signed_keys
+        else (),
     )

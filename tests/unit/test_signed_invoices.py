@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -17,7 +19,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_der_public_key,
 )
 
-from chargeledger.core.events import Invoice, SessionEvent
+from chargeledger.api.invoices import invoice_out, render_html
+from chargeledger.core.events import Invoice, SessionEvent, SignedValue
 from chargeledger.core.log import Position
 from chargeledger.invoicing.invoices import InvoiceProcessor, TariffCatalogue
 from chargeledger.invoicing.meter_keys import MeterKey
@@ -25,6 +28,7 @@ from chargeledger.invoicing.ocmf import OcmfError, meter_serial, public_key_hex
 from chargeledger.invoicing.tariff import load_tariff
 from chargeledger.ledger.sessions import SessionsProcessor
 from tests.ledger_scenarios import Cp, energy2, register, ts
+from tests.ocmf_records import ALGORITHMS, Meter, meter_for, payload, reading, record
 from tests.unit.test_ocmf import DATA
 
 
@@ -229,3 +233,154 @@ def test_with_registered_keys_a_key_the_station_sends_proves_nothing() -> None:
     late = registered(another_key(), at=datetime(2019, 8, 14, tzinfo=UTC))
     [invoice], _ = with_keys(session(0, (record,), key), late)
     assert invoice.signature_status == "unverified"
+
+
+# Records made here (tests/ocmf_records.py): registers, keys in every form, key changes.
+
+
+def signed_session(energy_wh: int, *records: str, key: str | None = None,
+                   sent: tuple[str, ...] = ()) -> SessionEvent:  # fmt: skip
+    return replace(session(energy_wh, records, key), signed_data_keys=sent, meter_public_key=key)
+
+
+def test_billed_energy_is_read_from_the_import_register() -> None:
+    meter = meter_for("ECDSA-secp256k1-SHA256")
+    text = payload(
+        reading("B", '"0.0"', "1-0:98.8.0.FF"),
+        reading("E", '"1.0"', "1-0:98.8.0.FF"),
+        reading("B", '"1.0"', "1-0:2.8.0.FF"),
+        reading("E", '"2.0"', "1-0:2.8.0.FF"),
+    )
+    signed = record(meter, text, "ECDSA-secp256k1-SHA256")
+    [invoice], held = invoice_or_hold(signed_session(1000, signed, key=meter.hex))
+    assert (invoice.signature_status, invoice.signed_energy_wh, held) == ("verified", 1000, {})
+    _, held = invoice_or_hold(signed_session(2000, signed, key=meter.hex))
+    assert held == {"CP:1": "signed meter values show 1000.0 Wh, the session 2000 Wh"}
+
+
+def begin_and_end(first: Meter, second: Meter, *, fourth: bool = False) -> tuple[str, str]:
+    begin = record(first, payload(reading("B", "1")), fourth=first.hex if fourth else None)
+    end = record(second, payload(reading("E", "2")), fourth=second.hex if fourth else None)
+    return begin, end
+
+
+def test_a_key_change_within_the_session_is_invalid_and_held() -> None:
+    first, second = meter_for("ECDSA-secp256r1-SHA256"), meter_for("ECDSA-secp256r1-SHA256", 2)
+    # Keys in the records' fourth section, no key registered or sent along.
+    invoices, held = invoice_or_hold(
+        signed_session(1000, *begin_and_end(first, second, fourth=True))
+    )
+    assert invoices == [] and held["CP:1"].startswith(
+        "invalid signed meter value: the meter's key changed within the transaction"
+    )
+    # Keys the station sent along with each record.
+    records = begin_and_end(first, second)
+    invoices, held = invoice_or_hold(
+        signed_session(1000, *records, key=first.hex, sent=(first.hex, second.hex))
+    )
+    assert invoices == [] and "key changed within the transaction" in held["CP:1"]
+    # One key for both: billed.
+    same = begin_and_end(first, first, fourth=True)
+    [invoice], _ = invoice_or_hold(signed_session(1000, *same))
+    assert (invoice.signature_status, invoice.signed_energy_wh) == ("verified", 1000)
+
+
+def test_registered_keys_that_differ_between_begin_and_end_are_a_key_change() -> None:
+    first, second = meter_for("ECDSA-secp256r1-SHA256"), meter_for("ECDSA-secp256r1-SHA256", 2)
+    begin = record(first, payload(reading("B", "1"), serial="M-A"))
+    end = record(second, payload(reading("E", "2"), serial="M-B"))
+    keys = [registered(first.hex, serial="M-A"), registered(second.hex, serial="M-B", revision=2)]
+    invoices, held = with_keys(signed_session(1000, begin, end), *keys)
+    assert invoices == [] and "verify with 2 different keys" in held["CP:1"]
+
+
+def test_a_key_in_the_record_is_used_where_none_is_registered_or_sent() -> None:
+    meter = meter_for("ECDSA-brainpool256r1-SHA256")
+    sa = "ECDSA-brainpool256r1-SHA256"
+    key = base64.b64encode(meter.der).decode()
+    begin = record(meter, payload(reading("B", "1")), sa, fourth=key)
+    end = record(meter, payload(reading("E", "2")), sa, fourth=key)
+    [invoice], _ = invoice_or_hold(signed_session(1000, begin, end))
+    assert invoice.signature_status == "verified"
+    # The invoice keeps each record with the key it was checked with, for the customer.
+    assert invoice.signed_values == (
+        SignedValue(begin, meter.der.hex()),
+        SignedValue(end, meter.der.hex()),
+    )
+    # A registered key comes first: the record's own key proves nothing then.
+    invoices, _ = with_keys(signed_session(1000, begin, end), registered(another_key()))
+    assert invoices == []
+
+
+@pytest.mark.parametrize("sa", ALGORITHMS)
+def test_keys_registered_in_any_form_verify_on_every_curve(sa: str) -> None:
+    meter = meter_for(sa)
+    begin = record(meter, payload(reading("B", "1")), sa)
+    end = record(meter, payload(reading("E", "2")), sa)
+    for form in (meter.hex, base64.b64encode(meter.der).decode(), meter.point[1:].hex()):
+        [invoice], _ = with_keys(signed_session(1000, begin, end), registered(form))
+        assert (invoice.signature_status, invoice.signed_energy_wh) == ("verified", 1000), form
+
+
+def test_the_ledger_keeps_the_key_sent_with_each_signed_value() -> None:
+    first, second = meter_for("ECDSA-secp256r1-SHA256"), meter_for("ECDSA-secp256r1-SHA256", 2)
+    begin, end = begin_and_end(first, second)
+
+    def signed(text: str, meter: Meter, context: str) -> dict[str, Any]:
+        value = dict(energy2(400 if context == "Transaction.Begin" else 1400))
+        value["context"] = context
+        value["signedMeterValue"] = {
+            "signedMeterData": base64.b64encode(text.encode()).decode(),
+            "signingMethod": "ECDSA-secp256r1-SHA256",
+            "encodingMethod": "OCMF",
+            "publicKey": base64.b64encode(meter.der).decode(),
+        }
+        return value
+
+    cs = (
+        Cp("CS-1", "ocpp2.0.1")
+        .event("Started", "T1", 0, ts(0), signed(begin, first, "Transaction.Begin"))
+        .event("Ended", "T1", 1, ts(10), signed(end, second, "Transaction.End"))
+    )
+    got = final(cs)
+    assert got.signed_data == (begin, end)
+    assert got.signed_data_keys == (first.hex, second.hex)
+    invoices, held = invoice_or_hold(replace(got, review_required=False))
+    assert invoices == [] and "key changed within the transaction" in held[got.session_id]
+
+
+def test_an_invoice_page_shows_an_invalid_signature_and_links_the_signed_data() -> None:
+    row = {
+        "invoice_number": "CL-2026-000007",
+        "session_id": "CP:1",
+        "station_id": "CP",
+        "connector_id": 1,
+        "transaction_id": 1,
+        "transaction_ref": "1",
+        "id_tag": None,
+        "started_at": datetime(2026, 5, 1, 10, tzinfo=UTC),
+        "stopped_at": datetime(2026, 5, 1, 11, tzinfo=UTC),
+        "meter_start_wh": 0,
+        "meter_stop_wh": 1000,
+        "energy_wh": 1000,
+        "tariff_id": "T",
+        "currency": "EUR",
+        "lines": [],
+        "total_excl_vat": "0.00",
+        "total_vat": "0.00",
+        "total_incl_vat": "0.00",
+        "source_event_id": "CP:1:2",
+        "document_type": "invoice",
+        "cancels": None,
+        "replaces": None,
+        "signature_status": "invalid",  # released by a reviewer as it was
+        "signed_energy_wh": None,
+        "stream": "invoicing.completions",
+        "partition": 0,
+        "offset": 3,
+        "signed_values": [{"record": "OCMF|{}|{}", "public_key": None}],
+    }
+    page = render_html(invoice_out(row), signed_data=True)
+    assert "Signed meter values: invalid." in page
+    assert '<a href="CL-2026-000007/signed-data.xml">' in page
+    assert "signed-data.xml" not in render_html(invoice_out(row))
