@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 from pythonjsonlogger.json import JsonFormatter
 
-from . import admin_cli
+from . import admin_cli, ocmf_cli
 from .core.db import DatabaseError
 from .core.log import LogError
 from .core.settings import Settings
@@ -35,6 +35,7 @@ app.add_typer(admin_cli.tokens, name="tokens")
 app.add_typer(admin_cli.tariffs, name="tariffs")
 app.add_typer(admin_cli.invoices, name="invoices")
 app.command("command")(admin_cli.send_command)
+app.add_typer(ocmf_cli.ocmf, name="ocmf")
 
 
 @app.callback()

@@ -194,6 +194,10 @@ async def test_a_late_meter_value_is_corrected_by_a_credit_note(data_dir: Path) 
                 ).json()
                 for d in found
             }
+            unsigned = await http.get(f"{evidence.removesuffix('evidence')}signed-data.xml")
+            credited_xml = await http.get(
+                f"/api/v1/invoices/{credit['invoice_number']}/signed-data.xml"
+            )
         rows = [r for r in csv.DictReader(io.StringIO(exported)) if r["station_id"] == "CP-LATE"]
         assert [(r["document_type"], r["amount_incl_vat"], r["cancels"]) for r in rows] == [
             ("invoice", "5.57", ""),
@@ -201,6 +205,15 @@ async def test_a_late_meter_value_is_corrected_by_a_credit_note(data_dir: Path) 
             ("invoice", "5.72", ""),
         ]
         assert "Credit note" in page and f"Cancels invoice {first['invoice_number']}" in page
+        assert "signed-data.xml" not in page  # no signed meter values: no link, and a 404
+        assert unsigned.status_code == 404
+        assert (
+            unsigned.json()["detail"]
+            == f"{replacement['invoice_number']} has no signed meter values"
+        )
+        assert (
+            credited_xml.status_code == 404 and "is a credit note" in credited_xml.json()["detail"]
+        )
         # OCPI: the credit note's Credit CDR is the cancelled CDR, total_cost negated.
         original, credited = cdrs[first["invoice_number"]], cdrs[credit["invoice_number"]]
         assert credited["credit"] is True and "credit" not in original
@@ -354,6 +367,30 @@ async def test_a_registered_meter_key_verifies_signed_values_the_station_sent_wi
 
         issued = eventually(invoice, 30, "the invoice")
         assert issued["signature_status"] == "verified"
+
+        # The customer's check: the page links the signed values, in the transparency
+        # software's XML, which `chargeledger ocmf verify` reads back.
+        number = issued["invoice_number"]
+        async with httpx.AsyncClient(base_url=product.api) as http:
+            page = (await http.get(f"/api/v1/invoices/{number}.html")).text
+            exported = await http.get(f"/api/v1/invoices/{number}/signed-data.xml")
+            unknown = await http.get("/api/v1/invoices/CL-1999-000001/signed-data.xml")
+        assert f'<a href="{number}/signed-data.xml">' in page
+        assert exported.status_code == 200, exported.text
+        assert exported.headers["content-type"].startswith("application/xml")
+        assert f'<signedData format="OCMF" encoding="plain">{record}</signedData>' in exported.text
+        assert f'<publicKey encoding="hex">{key.upper()}</publicKey>' in exported.text
+        assert unknown.status_code == 404 and "no invoice" in unknown.json()["detail"]
+        saved = tmp_path / "signed-data.xml"
+        saved.write_bytes(exported.content)
+        code, out, err = await cli(None, "ocmf", "verify", str(saved))
+        assert code == 0, err
+        [checked] = json.loads(out)
+        assert (checked["status"], checked["meter_serial"], checked["energy_wh"]) == (
+            "verified",
+            "17619300",
+            "0.1000",
+        )
     finally:
         product.kill()
 
