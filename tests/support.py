@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psutil
 from websockets.asyncio.client import ClientConnection, connect
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,6 +154,22 @@ class Product:
         response = httpx.get(self.api + path, params=params, timeout=10)
         response.raise_for_status()
         return response.json()
+
+
+def postgres_pids(data_dir: Path) -> list[int]:
+    """The running processes of the embedded PostgreSQL under ``data_dir``: its postmaster (whose
+    command line names the data directory) and the postmaster's children."""
+    pgdata = str((data_dir / "postgres").resolve())
+    pids = []
+    for process in psutil.process_iter(["name", "cmdline", "status"]):
+        with contextlib.suppress(psutil.Error):
+            cmdline = process.info["cmdline"] or []
+            if process.info["status"] == psutil.STATUS_ZOMBIE or pgdata not in cmdline:
+                continue
+            if process.info["name"] == "postgres":
+                pids.append(process.pid)
+                pids.extend(child.pid for child in process.children())
+    return sorted(pids)
 
 
 def eventually(probe: Callable[[], T | None], timeout_s: float = 20, what: str = "") -> T:
