@@ -101,6 +101,19 @@ def processors(settings: Settings, tariff: Tariff) -> list[tuple[Processor[Any],
     ]
 
 
+def kafka_log(settings: Settings, *, client_id: str) -> KafkaLog:
+    """The Kafka log of ``--log kafka://HOST:PORT``, with the topic settings."""
+    assert settings.kafka_bootstrap is not None
+    return KafkaLog(
+        settings.kafka_bootstrap,
+        partitions=settings.log_partitions,
+        replication_factor=settings.kafka_replication_factor,
+        min_insync_replicas=settings.kafka_min_insync_replicas,
+        topic_prefix=settings.kafka_topic_prefix,
+        client_id=client_id,
+    )
+
+
 def run_faust_ledger(settings: Settings, *, loglevel: str) -> None:
     """``chargeledger ledger``: the processors as faust agents over Kafka (blocks until stopped)."""
     bootstrap = settings.kafka_bootstrap
@@ -113,7 +126,7 @@ def run_faust_ledger(settings: Settings, *, loglevel: str) -> None:
     db.migrate(settings.database_url)
 
     async def ensure_topics() -> None:
-        kafka = KafkaLog(bootstrap, partitions=settings.log_partitions, client_id="ledger-setup")
+        kafka = kafka_log(settings, client_id="ledger-setup")
         await kafka.start()
         try:
             await kafka.ensure_topics(STREAMS)
@@ -128,6 +141,9 @@ def run_faust_ledger(settings: Settings, *, loglevel: str) -> None:
         database_url=settings.database_url,
         partitions=settings.log_partitions,
         processors=processors(settings, tariff),
+        topic_prefix=settings.kafka_topic_prefix,
+        replication_factor=settings.kafka_replication_factor,
+        min_insync_replicas=settings.kafka_min_insync_replicas,
     ).run(loglevel=loglevel)
 
 
@@ -193,7 +209,7 @@ class Product:
         gateway_id = s.gateway_id or f"{socket.gethostname()}:{os.getpid()}"
         log: EventLog
         if s.kafka_bootstrap is not None:
-            kafka = KafkaLog(s.kafka_bootstrap, partitions=s.log_partitions, client_id=gateway_id)
+            kafka = kafka_log(s, client_id=gateway_id)
             await kafka.start()
             self.log = log = kafka
             await kafka.ensure_topics(STREAMS)

@@ -15,7 +15,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from . import admin_cli, ocmf_cli
 from .core.db import DatabaseError
-from .core.log import LogError
+from .core.log import LogError, LogSettingsError
 from .core.settings import Settings
 from .gateway.certificates import CaError
 from .gateway.server import TlsError
@@ -144,6 +144,28 @@ CsmsCaKey = Annotated[
         envvar="CHARGELEDGER_CSMS_CA_KEY_FILE", help="That CA's private key (PEM, unencrypted)"
     ),
 ]
+KafkaReplicationFactor = Annotated[
+    int | None,
+    typer.Option(
+        envvar="CHARGELEDGER_KAFKA_REPLICATION_FACTOR",
+        help="Replicas of each Kafka topic created, at most the brokers (default: 1)",
+    ),
+]
+KafkaMinInsyncReplicas = Annotated[
+    int | None,
+    typer.Option(
+        envvar="CHARGELEDGER_KAFKA_MIN_INSYNC_REPLICAS",
+        help="min.insync.replicas of each Kafka topic created (default: the broker's)",
+    ),
+]
+KafkaTopicPrefix = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CHARGELEDGER_KAFKA_TOPIC_PREFIX",
+        help="Before every Kafka topic and consumer group name, so that deployments share a"
+        " cluster (default: none)",
+    ),
+]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")]
 LogFormat = Annotated[
     str,
@@ -171,6 +193,9 @@ def up(
     tls_client_ca: TlsClientCa = None,
     csms_ca_cert: CsmsCaCert = None,
     csms_ca_key: CsmsCaKey = None,
+    kafka_replication_factor: KafkaReplicationFactor = None,
+    kafka_min_insync_replicas: KafkaMinInsyncReplicas = None,
+    kafka_topic_prefix: KafkaTopicPrefix = None,
     verbose: Verbose = False,
     log_format: LogFormat = "text",
 ) -> None:
@@ -190,6 +215,9 @@ def up(
         tls_client_ca_file=tls_client_ca,
         csms_ca_cert_file=csms_ca_cert,
         csms_ca_key_file=csms_ca_key,
+        kafka_replication_factor=kafka_replication_factor,
+        kafka_min_insync_replicas=kafka_min_insync_replicas,
+        kafka_topic_prefix=kafka_topic_prefix,
     )
     _serve(settings, verbose=verbose, log_format=log_format, with_processors=True)
 
@@ -209,6 +237,9 @@ def gateway(
     tls_client_ca: TlsClientCa = None,
     csms_ca_cert: CsmsCaCert = None,
     csms_ca_key: CsmsCaKey = None,
+    kafka_replication_factor: KafkaReplicationFactor = None,
+    kafka_min_insync_replicas: KafkaMinInsyncReplicas = None,
+    kafka_topic_prefix: KafkaTopicPrefix = None,
     verbose: Verbose = False,
     log_format: LogFormat = "text",
 ) -> None:
@@ -231,6 +262,9 @@ def gateway(
         tls_client_ca_file=tls_client_ca,
         csms_ca_cert_file=csms_ca_cert,
         csms_ca_key_file=csms_ca_key,
+        kafka_replication_factor=kafka_replication_factor,
+        kafka_min_insync_replicas=kafka_min_insync_replicas,
+        kafka_topic_prefix=kafka_topic_prefix,
     )
     _serve(settings, verbose=verbose, log_format=log_format, with_processors=False)
 
@@ -240,6 +274,9 @@ def ledger(
     log: Log = None,
     database_url: DatabaseUrl = None,
     tariff: Tariff = None,
+    kafka_replication_factor: KafkaReplicationFactor = None,
+    kafka_min_insync_replicas: KafkaMinInsyncReplicas = None,
+    kafka_topic_prefix: KafkaTopicPrefix = None,
     verbose: Verbose = False,
 ) -> None:
     """Run ledger and invoicing processors as faust-streaming agents over Kafka (scaled runtime).
@@ -247,13 +284,20 @@ def ledger(
     All `chargeledger ledger` workers with the same --log form one consumer group and share the
     partitions: run as many as there are partitions, next to `chargeledger gateway` processes.
     """
-    settings = _settings(log=log, database_url=database_url, tariff=tariff)
+    settings = _settings(
+        log=log,
+        database_url=database_url,
+        tariff=tariff,
+        kafka_replication_factor=kafka_replication_factor,
+        kafka_min_insync_replicas=kafka_min_insync_replicas,
+        kafka_topic_prefix=kafka_topic_prefix,
+    )
     _configure_logging(verbose, "text")
     from .bootstrap import run_faust_ledger
 
     try:
         run_faust_ledger(settings, loglevel="info" if verbose else "warning")
-    except (ValueError, TariffError) as exc:
+    except (ValueError, TariffError, LogSettingsError) as exc:
         fail(str(exc), EXIT_USAGE)
     except (DatabaseError, LogError) as exc:
         fail(str(exc), EXIT_FAILURE)
@@ -289,6 +333,7 @@ def replay(
     log: Log = None,
     database_url: DatabaseUrl = None,
     tariff: Tariff = None,
+    kafka_topic_prefix: KafkaTopicPrefix = None,
     verify: Annotated[
         bool,
         typer.Option("--verify", help="Compare with the live projections; exit 1 if any differ."),
@@ -298,7 +343,13 @@ def replay(
     ] = False,
 ) -> None:
     """Rebuild every projection from the log, from offset 0, into a fresh database."""
-    settings = _settings(data_dir=data_dir, log=log, database_url=database_url, tariff=tariff)
+    settings = _settings(
+        data_dir=data_dir,
+        log=log,
+        database_url=database_url,
+        tariff=tariff,
+        kafka_topic_prefix=kafka_topic_prefix,
+    )
     _configure_logging(False, "text")
     from rich.console import Console
 
@@ -336,7 +387,7 @@ def _serve(settings: Settings, *, verbose: bool, log_format: str, with_processor
     _configure_logging(verbose, log_format)
     try:
         asyncio.run(_run(settings, with_processors))
-    except (TariffError, TlsError, CaError) as exc:
+    except (TariffError, TlsError, CaError, LogSettingsError) as exc:
         fail(str(exc), EXIT_USAGE)
     except (DatabaseError, LogError) as exc:
         fail(str(exc), EXIT_FAILURE)
@@ -353,8 +404,10 @@ async def _run(settings: Settings, with_processors: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    started = False
     try:
         await product.start()
+        started = True
         host = "127.0.0.1" if settings.ocpp_host == "0.0.0.0" else settings.ocpp_host
         api_host = "127.0.0.1" if settings.http_host == "0.0.0.0" else settings.http_host
         what = "ChargeLedger" if with_processors else "ChargeLedger gateway"
@@ -376,7 +429,8 @@ async def _run(settings: Settings, with_processors: bool) -> None:
             waiting.result()
     finally:
         await product.stop()
-        print("ChargeLedger stopped.", file=sys.stderr, flush=True)
+        if started:  # a start that failed says why in one line, and nothing else
+            print("ChargeLedger stopped.", file=sys.stderr, flush=True)
 
 
 def main() -> None:

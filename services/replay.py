@@ -50,7 +50,7 @@ from .core.events import (
     TOKENS,
     SessionEvent,
 )
-from .core.log import PostgresLog
+from .core.log import KafkaTopics, PostgresLog
 from .core.runtime import ProcessorRunner
 from .core.settings import Settings
 from .invoicing.sequence import CompletionSequencer
@@ -116,7 +116,8 @@ async def replay(settings: Settings, *, verify: bool, keep: bool, console: Conso
     failed = True
     try:
         if settings.kafka_bootstrap is not None:
-            entries = await _copy_from_kafka(settings.kafka_bootstrap, rebuilt, console)
+            topics = KafkaTopics(prefix=settings.kafka_topic_prefix)
+            entries = await _copy_from_kafka(settings.kafka_bootstrap, topics, rebuilt, console)
             await _copy(live, rebuilt, [])  # the reference tables
         else:
             entries = await _copy_inputs(live, rebuilt)
@@ -189,8 +190,11 @@ async def _copy(
         await dst.commit()
 
 
-async def _copy_from_kafka(bootstrap: str, rebuilt: AsyncConnectionPool, console: Console) -> int:
-    """Every input topic, offset 0 to its end now, into the rebuilt database's log."""
+async def _copy_from_kafka(
+    bootstrap: str, topics: KafkaTopics, rebuilt: AsyncConnectionPool, console: Console
+) -> int:
+    """Every input topic, offset 0 to its end now, into the rebuilt database's log (under the
+    names of their streams, without the topic prefix)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         client_id="chargeledger-replay",
@@ -201,12 +205,15 @@ async def _copy_from_kafka(bootstrap: str, rebuilt: AsyncConnectionPool, console
     try:
         await consumer.start()
         wanted = [
-            TopicPartition(stream, partition)
-            for stream, partitions in (await _topic_partitions(bootstrap)).items()
+            TopicPartition(topic, partition)
+            for topic, partitions in (await _topic_partitions(bootstrap, topics)).items()
             for partition in partitions
         ]
-        if not any(tp.topic == FRAMES for tp in wanted):
-            raise ReplayError(f"there is no topic {FRAMES} on Kafka at {bootstrap} to replay")
+        if not any(tp.topic == topics.topic(FRAMES) for tp in wanted):
+            raise ReplayError(
+                f"there is no topic {topics.topic(FRAMES)} on Kafka at {bootstrap} to replay"
+                + (" (check --kafka-topic-prefix)" if topics.prefix else "")
+            )
         starts = await consumer.beginning_offsets(wanted)
         for tp, start in sorted(starts.items()):
             if start > 0:
@@ -242,8 +249,9 @@ async def _copy_from_kafka(bootstrap: str, rebuilt: AsyncConnectionPool, console
                                     break
                                 key = m.key.decode("utf-8", "replace") if m.key else ""
                                 when = datetime.fromtimestamp(m.timestamp / 1000, UTC)
+                                stream = topics.stream(tp.topic)
                                 await copy.write_row(
-                                    (tp.topic, tp.partition, m.offset, key, m.value, when)
+                                    (stream, tp.partition, m.offset, key, m.value, when)
                                 )
                                 last[tp] = m.offset
                                 copied += 1
@@ -260,7 +268,10 @@ async def _copy_from_kafka(bootstrap: str, rebuilt: AsyncConnectionPool, console
                     " VALUES (%s, %s, %s)",
                     # The next offset after the last record copied: no gap at the end for the
                     # rebuild's processors to wait for.
-                    [(tp.topic, tp.partition, offset + 1) for tp, offset in last.items()],
+                    [
+                        (topics.stream(tp.topic), tp.partition, offset + 1)
+                        for tp, offset in last.items()
+                    ],
                 )
             await conn.commit()
     except KafkaError as exc:
@@ -273,13 +284,14 @@ async def _copy_from_kafka(bootstrap: str, rebuilt: AsyncConnectionPool, console
     return copied
 
 
-async def _topic_partitions(bootstrap: str) -> dict[str, list[int]]:
+async def _topic_partitions(bootstrap: str, topics: KafkaTopics) -> dict[str, list[int]]:
     """The input topics that exist, with their partitions."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="chargeledger-replay")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        described = await admin.describe_topics([s for s in INPUT_STREAMS if s in existing])
+        wanted = [topics.topic(s) for s in INPUT_STREAMS]
+        described = await admin.describe_topics([t for t in wanted if t in existing])
     finally:
         await admin.close()
     return {

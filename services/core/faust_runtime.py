@@ -23,12 +23,12 @@ from faust.streams import Stream
 from psycopg_pool import AsyncConnectionPool
 
 from . import db
-from .log import Entry, KafkaLog, Position
+from .log import Entry, KafkaLog, KafkaTopics, Position
 from .runtime import Processor, ProcessorRunner, Sink, load_offsets
 
 logger = logging.getLogger(__name__)
 
-APP_ID = "chargeledger-ledger"
+APP_ID = "chargeledger-ledger"  # the consumer group, after the topic prefix
 
 
 @dataclass
@@ -50,20 +50,26 @@ class FaustLedger:
         batch_size: int = 500,
         app_id: str = APP_ID,
         session_timeout_s: float = 60.0,
+        topic_prefix: str = "",
+        replication_factor: int = 1,
+        min_insync_replicas: int | None = None,
     ) -> None:
         self._bootstrap = bootstrap
         self._database_url = database_url
-        self._partitions = partitions
+        self._topics = KafkaTopics(
+            partitions, replication_factor, min_insync_replicas, topic_prefix
+        )
         self._batch_size = batch_size
         self._connections: _Connections | None = None
         self._opening = asyncio.Lock()
         self._runners: dict[str, ProcessorRunner[Any]] = {}
         self.app = faust.App(
-            app_id,
+            self._topics.group(app_id),
             broker=f"kafka://{bootstrap}",
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
             topic_partitions=partitions,
+            topic_replication_factor=replication_factor,
             topic_allow_declare=False,  # the streams exist (KafkaLog.ensure_topics)
             store="memory://",
             web_enabled=False,
@@ -79,14 +85,21 @@ class FaustLedger:
         async with self._opening:
             if self._connections is None:
                 pool = await db.open_pool(self._database_url)
-                log = KafkaLog(self._bootstrap, partitions=self._partitions)
+                t = self._topics
+                log = KafkaLog(
+                    self._bootstrap,
+                    partitions=t.partitions,
+                    replication_factor=t.replication_factor,
+                    min_insync_replicas=t.min_insync_replicas,
+                    topic_prefix=t.prefix,
+                )
                 await log.start()
                 self._connections = _Connections(pool, log)
             return self._connections
 
     def _add_agent(self, processor: Processor[Any], sink: Sink | None) -> None:
         topic = self.app.topic(
-            processor.input_stream,
+            self._topics.topic(processor.input_stream),
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
@@ -98,7 +111,11 @@ class FaustLedger:
             async for events in stream.take_events(self._batch_size, within=0.2):
                 entries = [
                     Entry(
-                        Position(e.message.topic, e.message.partition, e.message.offset),
+                        Position(
+                            self._topics.stream(e.message.topic),
+                            e.message.partition,
+                            e.message.offset,
+                        ),
                         (e.message.key or b"").decode("utf-8", "replace"),
                         e.message.value or b"",
                         datetime.fromtimestamp(e.message.timestamp, UTC),

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .log.kafka_topics import prefix_problem
 from .zones import zone
 
 
@@ -41,7 +42,31 @@ class Settings(BaseSettings):
     )
     heartbeat_interval_s: int = Field(300, ge=1, description="Interval sent in BootNotification.")
     log_partitions: int = Field(
-        8, ge=1, le=1024, description="Partitions per stream (PostgreSQL log; new Kafka topics)."
+        8,
+        ge=1,
+        le=1024,
+        description="Partitions per stream, on either log; fixed when the stream is created:"
+        " a PostgreSQL log or a Kafka topic with another number is refused at start-up"
+        " (CHARGELEDGER_LOG_PARTITIONS).",
+    )
+    kafka_replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replicas of each Kafka topic ChargeLedger creates; at most the number of"
+        " brokers, and existing topics must have at least as many"
+        " (CHARGELEDGER_KAFKA_REPLICATION_FACTOR).",
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        description="min.insync.replicas of the Kafka topics ChargeLedger creates: an append"
+        " (acks=all) is confirmed once this many replicas have it; at most the replication"
+        " factor; unset: the broker's default (CHARGELEDGER_KAFKA_MIN_INSYNC_REPLICAS).",
+    )
+    kafka_topic_prefix: str = Field(
+        "",
+        description="Put before every Kafka topic name and consumer group id, so that several"
+        " deployments share one cluster, e.g. 'site-a.' (CHARGELEDGER_KAFKA_TOPIC_PREFIX).",
     )
     max_frame_bytes: int = Field(
         1 << 20, ge=1024, description="Frames above this size are rejected (logged, answered)."
@@ -117,6 +142,25 @@ class Settings(BaseSettings):
                 " or CHARGELEDGER_TLS_CLIENT_CA_FILE)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _check_kafka(self) -> Settings:
+        replicas, in_sync = self.kafka_replication_factor, self.kafka_min_insync_replicas
+        if in_sync is not None and in_sync > replicas:
+            raise ValueError(
+                f"kafka_min_insync_replicas is {in_sync}, more than kafka_replication_factor"
+                f" {replicas}: no append could be acknowledged; set --kafka-min-insync-replicas"
+                f" to at most {replicas}"
+            )
+        return self
+
+    @field_validator("kafka_topic_prefix")
+    @classmethod
+    def _check_topic_prefix(cls, value: str) -> str:
+        problem = prefix_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("timezone")
     @classmethod

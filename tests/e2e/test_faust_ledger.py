@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support import REPO, OcppClient, Product, eventually
 
@@ -44,9 +45,10 @@ async def test_gateway_and_faust_ledger_on_kafka(
     tmp_path: Path, kafka_bootstrap: str, database_url: str
 ) -> None:
     kafka = f"kafka://{kafka_bootstrap}"
-    gateway = Product(
-        tmp_path / "gw", log=kafka, extra=["--database-url", database_url], command="gateway"
-    ).start()
+    # A deployment of its own on the shared broker: its topics and consumer groups are prefixed.
+    prefix = f"site-{uuid.uuid4().hex[:6]}."
+    shared = ["--database-url", database_url, "--kafka-topic-prefix", prefix]
+    gateway = Product(tmp_path / "gw", log=kafka, extra=shared, command="gateway").start()
     ledger = subprocess.Popen(  # noqa: ASYNC220 -- started once, waited for in `finally`
         [
             sys.executable,
@@ -55,8 +57,7 @@ async def test_gateway_and_faust_ledger_on_kafka(
             "ledger",
             "--log",
             kafka,
-            "--database-url",
-            database_url,
+            *shared,
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -141,6 +142,16 @@ async def test_gateway_and_faust_ledger_on_kafka(
             (f["station_id"], f["error_code"]) for f in fleet if f["station_id"] == station
         ] == [(station, "RCD-TRIP")]
         await client.close()
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            groups = {g[0] for g in await admin.list_consumer_groups()}
+            topics = set(await admin.list_topics())
+        finally:
+            await admin.close()
+        assert f"{prefix}chargeledger-ledger" in groups
+        assert f"{prefix}ocpp.frames" in topics and f"{prefix}ledger.sessions" in topics
     finally:
         ledger.terminate()
         try:

@@ -15,13 +15,22 @@ from chargeledger.core.runtime import load_offsets
 PARTITIONS = 4
 
 
-@pytest.fixture(params=["postgres", pytest.param("kafka", marks=pytest.mark.kafka)])
+@pytest.fixture(
+    params=[
+        "postgres",
+        pytest.param("kafka", marks=pytest.mark.kafka),
+        # A deployment with a topic prefix sees the same log, under the streams' names.
+        pytest.param("kafka-prefixed", marks=pytest.mark.kafka),
+    ]
+)
 async def log(request: pytest.FixtureRequest, pool: AsyncConnectionPool) -> AsyncIterator[EventLog]:
     adapter: EventLog
     if request.param == "postgres":
         adapter = PostgresLog(pool, partitions=PARTITIONS)
     else:
-        adapter = KafkaLog(request.getfixturevalue("kafka_bootstrap"), partitions=PARTITIONS)
+        prefix = f"p{uuid.uuid4().hex[:8]}." if request.param == "kafka-prefixed" else ""
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        adapter = KafkaLog(bootstrap, partitions=PARTITIONS, topic_prefix=prefix)
     await adapter.start()
     yield adapter
     await adapter.close()
@@ -161,7 +170,9 @@ async def test_appended_entries_outlive_the_adapter(
     if isinstance(log, PostgresLog):
         reopened = PostgresLog(pool, partitions=PARTITIONS)
     else:
-        reopened = KafkaLog(request.getfixturevalue("kafka_bootstrap"), partitions=PARTITIONS)
+        assert isinstance(log, KafkaLog)
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        reopened = KafkaLog(bootstrap, partitions=PARTITIONS, topic_prefix=log.topics.prefix)
     await reopened.start()
     try:
         values = await read_all(reopened, stream, positions[0].partition)

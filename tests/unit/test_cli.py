@@ -44,6 +44,22 @@ def test_json_log_lines_carry_station_and_unique_id(capsys: pytest.CaptureFixtur
             ["ledger", "--log", "kafka://127.0.0.1:1"],
             "chargeledger ledger needs --log kafka://HOST:PORT and --database-url",
         ),
+        (
+            ["up", "--kafka-min-insync-replicas", "2"],
+            "kafka_min_insync_replicas is 2, more than kafka_replication_factor 1",
+        ),
+        (
+            ["gateway", "--kafka-replication-factor", "0"],
+            "kafka_replication_factor: Input should be greater than or equal to 1",
+        ),
+        (
+            ["ledger", "--kafka-topic-prefix", "site a/"],
+            "kafka_topic_prefix: 'site a/' cannot start a Kafka topic name",
+        ),
+        (
+            ["replay", "--kafka-topic-prefix", "ü."],
+            "kafka_topic_prefix: 'ü.' cannot start a Kafka topic name",
+        ),
     ],
 )
 def test_bad_options_get_one_line_and_exit_code_2(args: list[str], message: str) -> None:

@@ -4,6 +4,7 @@ from .base import (
     Entry,
     EventLog,
     LogError,
+    LogSettingsError,
     OffsetLoader,
     Position,
     Record,
@@ -11,13 +12,16 @@ from .base import (
     partition_for,
 )
 from .kafka import KafkaLog
+from .kafka_topics import KafkaTopics
 from .postgres import PostgresLog
 
 __all__ = [
     "Entry",
     "EventLog",
     "KafkaLog",
+    "KafkaTopics",
     "LogError",
+    "LogSettingsError",
     "OffsetLoader",
     "Position",
     "PostgresLog",

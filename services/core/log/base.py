@@ -45,6 +45,10 @@ class LogError(RuntimeError):
     """The log could not do what was asked; the message names the log and what to do."""
 
 
+class LogSettingsError(LogError):
+    """The log's settings are not possible on this log (a setting to change, not an outage)."""
+
+
 @lru_cache(maxsize=65536)
 def partition_for(key: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2 of the key bytes), used by both adapters.

@@ -18,7 +18,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from .base import Entry, LogError, OffsetLoader, Position, Record, partition_for
+from .base import Entry, LogError, LogSettingsError, OffsetLoader, Position, Record, partition_for
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class PostgresLog:
             row = await cursor.fetchone()
         assert row is not None
         if int(row[0]) != self._partitions:
-            raise LogError(
+            raise LogSettingsError(
                 f"this PostgreSQL log was created with {row[0]} partitions, not "
                 f"{self._partitions}: set CHARGELEDGER_LOG_PARTITIONS={row[0]} (changing it "
                 "would move stations to other partitions and break their order)"
