@@ -1,6 +1,6 @@
 """Runs the sessions processor over one stream in a process of its own, slowly, to be killed.
 
-    python -m tests.processor_process DATABASE_URL STREAM [KAFKA_BOOTSTRAP [faust]]
+    python -m tests.processor_process DATABASE_URL STREAM [KAFKA_BOOTSTRAP TOPIC_PREFIX [faust]]
 
 On the embedded runtime (ProcessorRunner) over the PostgreSQL log, or over Kafka; with "faust",
 as a faust-streaming agent. Every projection write takes a little time, so that a SIGKILL lands
@@ -40,18 +40,18 @@ class SlowSessionSink(SessionSink):
         await asyncio.sleep(0.01)
 
 
-async def main(dsn: str, stream: str, kafka: str | None) -> None:
+async def main(dsn: str, stream: str, kafka: str | None, prefix: str) -> None:
     pool = await db.open_pool(dsn)
     log: EventLog
     if kafka:
-        log = KafkaLog(kafka, partitions=PARTITIONS)
+        log = KafkaLog(kafka, partitions=PARTITIONS, topic_prefix=prefix)
     else:
         log = PostgresLog(pool, partitions=PARTITIONS)
     await log.start()
     await ProcessorRunner(sessions_over(stream), SlowSessionSink(), log, pool, batch_size=25).run()
 
 
-def run_faust(dsn: str, stream: str, kafka: str, app_id: str) -> None:
+def run_faust(dsn: str, stream: str, kafka: str, prefix: str, app_id: str) -> None:
     from chargeledger.core.faust_runtime import FaustLedger
 
     FaustLedger(
@@ -62,11 +62,13 @@ def run_faust(dsn: str, stream: str, kafka: str, app_id: str) -> None:
         batch_size=25,
         app_id=app_id,
         session_timeout_s=6.0,  # the broker's minimum: a killed worker's partitions move on soon
+        topic_prefix=prefix,
     ).run()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 4 and sys.argv[4] == "faust":
-        run_faust(sys.argv[1], sys.argv[2], sys.argv[3], f"test-ledger-{sys.argv[2]}")
+    dsn, stream, *kafka = sys.argv[1:]
+    if kafka[2:] == ["faust"]:
+        run_faust(dsn, stream, kafka[0], kafka[1], f"test-ledger-{stream}")
     else:
-        asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))
+        asyncio.run(main(dsn, stream, kafka[0] if kafka else None, kafka[1] if kafka else ""))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +33,8 @@ async def log(request: pytest.FixtureRequest, pool: AsyncConnectionPool) -> Asyn
     log: EventLog
     if request.param == "kafka":
         bootstrap = request.getfixturevalue("kafka_bootstrap")
-        kafka = KafkaLog(bootstrap, partitions=2)
+        # Topics of their own, not the shared broker's ocpp.frames with its 8 partitions.
+        kafka = KafkaLog(bootstrap, partitions=2, topic_prefix=f"t{uuid.uuid4().hex[:8]}.")
         await kafka.start()
         log = kafka
     else:

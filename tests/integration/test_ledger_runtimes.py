@@ -31,7 +31,12 @@ async def log(request: pytest.FixtureRequest, pool: AsyncConnectionPool) -> Asyn
     if request.param == "postgres":
         adapter = PostgresLog(pool, partitions=PARTITIONS)
     else:
-        adapter = KafkaLog(request.getfixturevalue("kafka_bootstrap"), partitions=PARTITIONS)
+        # Topics of their own (the outputs too), not the shared broker's with 8 partitions.
+        adapter = KafkaLog(
+            request.getfixturevalue("kafka_bootstrap"),
+            partitions=PARTITIONS,
+            topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+        )
     await adapter.start()
     yield adapter
     await adapter.close()
@@ -194,7 +199,7 @@ async def test_sigkill_mid_batch_neither_loses_nor_double_counts(
     total = sum(len(SCENARIOS[i].build(s)) for s, i in stations.items())
     args = [sys.executable, "-m", "tests.processor_process", database_url, stream]
     if isinstance(log, KafkaLog):
-        args.append(request.getfixturevalue("kafka_bootstrap"))
+        args += [request.getfixturevalue("kafka_bootstrap"), log.topics.prefix]
     process = await asyncio.create_subprocess_exec(*args, cwd=REPO)
     try:
         for _ in range(600):  # until some batches are committed, but not all
@@ -219,7 +224,7 @@ async def test_sigkill_mid_batch_neither_loses_nor_double_counts(
 
 
 async def start_faust_worker(
-    database_url: str, stream: str, kafka: str
+    database_url: str, stream: str, kafka: str, prefix: str
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -228,6 +233,7 @@ async def start_faust_worker(
         database_url,
         stream,
         kafka,
+        prefix,
         "faust",
         cwd=REPO,
     )
@@ -251,7 +257,8 @@ async def test_scenarios_as_faust_agents_killed_mid_batch(
 ) -> None:
     """The same processor as a faust-streaming agent: SIGKILLed while it works through the
     scenarios, then started again; the projection ends exactly as expected."""
-    log = KafkaLog(kafka_bootstrap, partitions=PARTITIONS)
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    log = KafkaLog(kafka_bootstrap, partitions=PARTITIONS, topic_prefix=prefix)
     await log.start()
     try:
         stream = f"test.frames.{uuid.uuid4().hex[:8]}"
@@ -259,7 +266,7 @@ async def test_scenarios_as_faust_agents_killed_mid_batch(
     finally:
         await log.close()
     total = sum(len(SCENARIOS[i].build(s)) for s, i in stations.items())
-    worker = await start_faust_worker(database_url, stream, kafka_bootstrap)
+    worker = await start_faust_worker(database_url, stream, kafka_bootstrap, prefix)
     try:
         done_before_kill = await wait_processed(pool, stream, 1, 90)
         await asyncio.sleep(0.12)
@@ -267,7 +274,7 @@ async def test_scenarios_as_faust_agents_killed_mid_batch(
         worker.send_signal(signal.SIGKILL)
         await asyncio.wait_for(worker.wait(), 10)
         assert 0 < done_before_kill < total, "the kill should land while work is left"
-        worker = await start_faust_worker(database_url, stream, kafka_bootstrap)
+        worker = await start_faust_worker(database_url, stream, kafka_bootstrap, prefix)
         assert await wait_processed(pool, stream, total, 120) == total
     finally:
         if worker.returncode is None:
