@@ -239,9 +239,10 @@ async def _min_insync(
 
 
 async def _describe(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> list[ExistingTopic]:
+    """These topics as the cluster has them, in the order given."""
     in_sync = await _min_insync(admin, ConfigResourceType.TOPIC, topics)
-    return [
-        ExistingTopic(
+    described = {
+        t["topic"]: ExistingTopic(
             t["topic"],
             len(t["partitions"]),
             min(len(p["replicas"]) for p in t["partitions"]),
@@ -249,7 +250,8 @@ async def _describe(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> list[E
         )
         for t in await admin.describe_topics(list(topics))
         if t["error_code"] == 0 and t["partitions"]
-    ]
+    }
+    return [described[t] for t in topics if t in described]
 
 
 def _entry(stream: str, message: object) -> Entry:
