@@ -133,7 +133,7 @@ class KafkaLog:
                     if code in (0, _TOPIC_EXISTS):
                         continue
                     message = f"creating topic {error['topic']} on Kafka at {self._bootstrap}"
-                    reason = error["error_message"] or f"error code {code}"
+                    reason = error.get("error_message") or f"error code {code}"
                     if code in _SETTING_ERRORS:
                         raise LogSettingsError(f"{message} was refused: {reason}")
                     raise LogError(f"{message} failed: {reason}")
