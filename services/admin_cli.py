@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 import typer
 
+from .core.ids import STATION_ID_RULE, is_station_id
 from .registry import passwords
 
 EXIT_USAGE = 2
@@ -68,6 +69,13 @@ def _request(api_url: str, method: str, path: str, body: Any = None, timeout_s: 
     return data
 
 
+def _station(station_id: str) -> str:
+    """A station id as a segment of an API path; exit 2 when it is not one."""
+    if not is_station_id(station_id):
+        _fail(f"station id {station_id!r} is not {STATION_ID_RULE}", EXIT_USAGE)
+    return quote(station_id, safe="")
+
+
 def _print(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -109,6 +117,7 @@ def add_station(
     api_url: ApiUrl = DEFAULT_API,
 ) -> None:
     """Register a station; with a password it must use HTTP Basic auth."""
+    _station(station_id)
     body = {
         "station_id": station_id,
         "password": _password(password_stdin, generate_password),
@@ -126,14 +135,14 @@ def list_stations(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> Non
 @stations.command("disable")
 def disable_station(station_id: str, api_url: ApiUrl = DEFAULT_API) -> None:
     """Disable a station: its BootNotification is answered Rejected."""
-    result = _request(api_url, "PATCH", f"/stations/{station_id}", {"enabled": False})
+    result = _request(api_url, "PATCH", f"/stations/{_station(station_id)}", {"enabled": False})
     _print([result], STATION_COLUMNS, False)
 
 
 @stations.command("enable")
 def enable_station(station_id: str, api_url: ApiUrl = DEFAULT_API) -> None:
     """Enable a station again."""
-    result = _request(api_url, "PATCH", f"/stations/{station_id}", {"enabled": True})
+    result = _request(api_url, "PATCH", f"/stations/{_station(station_id)}", {"enabled": True})
     _print([result], STATION_COLUMNS, False)
 
 
@@ -150,7 +159,11 @@ def set_station_password(
     if (password is None) == (not remove):
         _fail("give --password-stdin, --generate-password or --remove", EXIT_USAGE)
     body = {"password": password, "remove_password": remove}
-    _print([_request(api_url, "PATCH", f"/stations/{station_id}", body)], STATION_COLUMNS, False)
+    _print(
+        [_request(api_url, "PATCH", f"/stations/{_station(station_id)}", body)],
+        STATION_COLUMNS,
+        False,
+    )
 
 
 METER_KEY_COLUMNS = ["station_id", "revision", "meter_serial", "valid_from", "public_key"]
@@ -166,7 +179,7 @@ def _station_request(
     as_json: bool,
 ) -> None:
     """A request about one of a station's settings; its answer (one row or a list) printed."""
-    result = _request(api_url, method, f"/stations/{quote(station_id, safe='')}/{what}", body)
+    result = _request(api_url, method, f"/stations/{_station(station_id)}/{what}", body)
     _print(result if isinstance(result, list) else [result], columns, as_json)
 
 
@@ -337,7 +350,7 @@ def sync_local_list(
     result = _request(
         api_url,
         "POST",
-        f"/stations/{quote(station_id, safe='')}/local-list/sync",
+        f"/stations/{_station(station_id)}/local-list/sync",
         {"full": full, "timeout_s": timeout},
         timeout_s=3 * timeout + 15,
     )
@@ -394,7 +407,7 @@ def send_command(
     except json.JSONDecodeError as exc:
         _fail(f"{where} is not JSON: {exc}", EXIT_USAGE)
     result = _request(
-        api_url, "POST", f"/stations/{station_id}/commands", body, timeout_s=timeout + 15
+        api_url, "POST", f"/stations/{_station(station_id)}/commands", body, timeout_s=timeout + 15
     )
     typer.echo(json.dumps(result, indent=2))
     if result["status"] != "Answered":

@@ -60,13 +60,19 @@ def describe(raw: str, ocpp_version: str = "ocpp1.6") -> FrameInfo:
         message = json.loads(raw)
     except (ValueError, RecursionError):
         return FrameInfo(None, None, None, "not valid JSON")
-    # Cheap bound first: nesting needs an opening bracket per level.
-    if raw.count("[") + raw.count("{") > MAX_DEPTH and _depth(message) > MAX_DEPTH:
-        return FrameInfo(None, None, None, f"JSON nested deeper than {MAX_DEPTH} levels")
     if not isinstance(message, list) or not message:
         return FrameInfo(None, None, None, "not a JSON array")
     message_type = message[0] if type(message[0]) is int else None
     unique_id = message[1] if len(message) > 1 and _printable(message[1], 36) else None
+    # Cheap bound first: nesting needs an opening bracket per level.
+    if raw.count("[") + raw.count("{") > MAX_DEPTH and _depth(message) > MAX_DEPTH:
+        # The envelope is at the top: a CALL's MessageId can still be read, and answered.
+        return FrameInfo(
+            message_type if message_type in arity else None,
+            unique_id,
+            None,
+            f"Payload nested deeper than {MAX_DEPTH} levels",
+        )
     if message_type not in arity:
         return FrameInfo(None, unique_id, None, "unknown MessageTypeId")
     assert message_type is not None

@@ -28,8 +28,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from ..core.ids import STATION_ID_RULE, is_station_id
 from ..core.log import EventLog
-from ..registry.store import STATION_ID
 from . import metrics
 from .admission import AuthenticationError, Registration
 from .bad_input import RateLimiter, call_error, error_answer, spelled_for, unhandled_action
@@ -53,7 +53,7 @@ def station_id_from_path(path: str) -> str | None:
     if not path.startswith(prefix):
         return None
     station_id = unquote(path[len(prefix) :])
-    return station_id if STATION_ID.fullmatch(station_id) else None
+    return station_id if is_station_id(station_id) else None
 
 
 def select_subprotocol(
@@ -355,7 +355,7 @@ class Gateway:
             metrics.REFUSED_CONNECTIONS.labels("path").inc()
             return connection.respond(
                 HTTPStatus.NOT_FOUND,
-                "Connect to /ocpp/{station_id}; the station id is 1-48 printable characters.\n",
+                f"Connect to /ocpp/{{station_id}}; the station id is {STATION_ID_RULE}.\n",
             )
         try:
             remote = connection.remote_address

@@ -17,13 +17,12 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 
 from ..core.events import StationRegistration, TokenRegistration
+from ..core.ids import STATION_ID_RULE, is_station_id
 from ..core.outbox import OutboxWriter
 from . import passwords
 
 TokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 TOKEN_STATUSES: tuple[str, ...] = get_args(TokenStatus)
-# OCPP 1.6 chargeBoxIdentity is a CiString48; printable ASCII without '/' keeps URLs unambiguous.
-STATION_ID = re.compile(r"[\x21-\x2e\x30-\x7e]{1,48}")
 # idTag (1.6) is 20 characters, idToken (2.x) 36 (2.0.1) or 255 (2.1): printable, no spaces,
 # and none of / ? # % so that a token is one segment of a URL path as it is.
 ID_TOKEN = re.compile(r"[\x21\x22\x24\x26-\x2e\x30-\x3e\x40-\x7e]{1,255}")
@@ -63,10 +62,8 @@ class IdToken:
 
 
 def check_station_id(station_id: str) -> None:
-    if not STATION_ID.fullmatch(station_id):
-        raise RegistryError(
-            f"station id {station_id!r} is not 1-48 printable ASCII characters without '/'"
-        )
+    if not is_station_id(station_id):
+        raise RegistryError(f"station id {station_id!r} is not {STATION_ID_RULE}")
 
 
 def _station(row: dict[str, Any]) -> Station:

@@ -185,6 +185,13 @@ async def test_deeply_nested_custom_data_is_rejected_not_fatal(
     async with connect(f"ws://127.0.0.1:{gw.port}/ocpp/CP-DEEP", subprotocols=["ocpp2.1"]) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps([2, "d", "Heartbeat", {"customData": deep}]))
         answer = json.loads(await ws.recv())
-        assert answer[:3] == [4, "-1", "RpcFrameworkError"]
+        # The MessageId can be read, so the answer names it (2.x: a payload error).
+        assert answer[:3] == [4, "d", "FormatViolation"]
+        assert "nested deeper than 32 levels" in answer[3]
+        await still_answers(ws)
+    async with connect(f"ws://127.0.0.1:{gw.port}/ocpp/CP-DEEP", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps([2, "d16", "Heartbeat", {"x": deep}]))
+        answer = json.loads(await ws.recv())
+        assert answer[:3] == [4, "d16", "FormationViolation"]
         assert "nested deeper than 32 levels" in answer[3]
         await still_answers(ws)

@@ -86,3 +86,26 @@ def test_unusable_tls_files_are_named(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert f"chargeledger: error: cannot use TLS certificate {cert} with key {key}" in result.output
+
+
+@pytest.mark.parametrize("station_id", [".", "..", "A?B", "A#B", "A%B", "A/B", "CP 1", "x" * 49])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stations", "add"],
+        ["stations", "disable"],
+        ["stations", "meter-keys"],
+        ["command"],
+        ["tokens", "sync-local-list"],
+    ],
+)
+def test_a_station_id_the_gateway_would_refuse_is_refused_before_any_request(
+    command: list[str], station_id: str
+) -> None:
+    args = [*command, station_id] + (["Reset"] if command == ["command"] else [])
+    # No API runs at this address: the id is refused before anything is sent.
+    result = CliRunner().invoke(app, [*args, "--api-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 2, result.output
+    assert "is not 1-48 printable ASCII characters without / ? # % (and not . or ..)" in (
+        result.output
+    )

@@ -38,7 +38,11 @@ from chargeledger.gateway.server import station_id_from_path
         ("[" * 100_000 + "]" * 100_000, FrameInfo(None, None, None, "not valid JSON")),
         (
             '[2,"1","Heartbeat",' + '{"a":' * 40 + "1" + "}" * 40 + "]",
-            FrameInfo(None, None, None, "JSON nested deeper than 32 levels"),
+            FrameInfo(2, "1", None, "Payload nested deeper than 32 levels"),
+        ),
+        (
+            "[2," + "[" * 40 + "]" * 40 + ',"Heartbeat",{}]',
+            FrameInfo(2, None, None, "Payload nested deeper than 32 levels"),
         ),
         ('[2,"1","Heartbeat"]', FrameInfo(2, "1", None, "wrong number of elements")),
         ('[2,"1",5,{}]', FrameInfo(2, "1", None, "Action is not 1-64 printable characters")),
@@ -66,6 +70,13 @@ def test_describe(raw: str, info: FrameInfo) -> None:
         ("/ocpp/" + "x" * 48, "x" * 48),
         ("/ocpp/" + "x" * 49, None),
         ("/ocpp/%00", None),
+        # Ids the API and the CLI could not address the same way: one rule everywhere.
+        ("/ocpp/%2e%2e", None),
+        ("/ocpp/.", None),
+        ("/ocpp/A%3FB", None),
+        ("/ocpp/A%23B", None),
+        ("/ocpp/A%25B", None),
+        ("/ocpp/CP.1:a_b@c", "CP.1:a_b@c"),
     ],
 )
 def test_station_id_from_path(path: str, station_id: str | None) -> None:
