@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/gateway_load.py run
 	$(VENV)/bin/python benchmarks/ledger_replay.py
 	$(VENV)/bin/python benchmarks/replay.py
+	$(VENV)/bin/python benchmarks/fault_injection.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
