@@ -77,6 +77,13 @@ class ConnectionEvent:
     remote_address: str | None = None
     close_code: int | None = None
     close_reason: str | None = None
+    # CLOSED because a newer connection of the station opened: that connection's id.
+    replaced_by: str | None = None
+    # CLOSED by another gateway (detected_by), which found the lease of the gateway holding the
+    # connection run out: that gateway died or lost PostgreSQL without seeing it close.
+    detected: bool = False
+    detected_at: datetime | None = None
+    detected_by: str | None = None
 
     @property
     def key(self) -> str:
