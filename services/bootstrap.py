@@ -254,6 +254,7 @@ class Product:
             gateway_id=gateway_id,
             limits=InputLimits(s.max_frame_bytes, s.rate_limit_per_s, s.rate_limit_burst),
             ssl_context=ssl_context,
+            lease_s=s.gateway_lease_s,
         )
         try:
             await self.gateway.start(s.ocpp_host, s.ocpp_port)

@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     transaction_id_lease_size: int = Field(
         100, ge=1, description="Transaction ids a gateway leases from PostgreSQL at a time."
     )
+    gateway_lease_s: float = Field(
+        15.0,
+        ge=1,
+        le=3600,
+        description="A gateway's presence lease in PostgreSQL, renewed every third of it; when"
+        " it runs out (the gateway was killed or lost PostgreSQL), another gateway closes that"
+        " gateway's connections in the log (CHARGELEDGER_GATEWAY_LEASE_S).",
+    )
 
     unknown_stations: Literal["accept", "pending", "reject"] = Field(
         "accept",

@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -32,6 +32,9 @@ from .validation import Validators
 logger = logging.getLogger(__name__)
 
 MAX_TIMEOUT_S = 300
+# How long past a command's timeout the API waits for the gateway's own report of it (which
+# comes at the timeout) before it gives the command up as timed out (its gateway died).
+REPORT_GRACE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class CommandSender:
     async def send(self, station_id: str, action: str, payload: Any, timeout_s: int) -> Outcome:
         if not 1 <= timeout_s <= MAX_TIMEOUT_S:
             raise CommandError(f"timeout_s must be 1 to {MAX_TIMEOUT_S} seconds", 422)
+        deadline = asyncio.get_running_loop().time() + timeout_s + REPORT_GRACE_S
         connection_id, version = await self.connection(station_id)
         if action not in COMMAND_ACTIONS[version]:
             raise CommandError(
@@ -125,13 +129,16 @@ class CommandSender:
                 )
             message = f"the command could not be logged, so it was not sent: {exc}"
             raise CommandError(message, 503) from exc
-        return await self._wait(command_id, timeout_s + 5)
+        return await self._wait(command_id, deadline)
 
     async def connection(self, station_id: str) -> tuple[str, str]:
-        """The id and OCPP version of the station's connection; 409 when it has none."""
+        """The id and OCPP version of the station's connection; 409 when it has none, or when
+        the lease of the gateway holding it ran out (that gateway is dead)."""
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
-                "SELECT connection_id, ocpp_version FROM station_connections WHERE station_id = %s",
+                "SELECT c.connection_id, c.ocpp_version FROM station_connections c"
+                " LEFT JOIN gateway_leases l ON l.lease_id = c.lease_id"
+                " WHERE c.station_id = %s AND (c.lease_id IS NULL OR l.expires_at > now())",
                 (station_id,),
             )
             row = await cursor.fetchone()
@@ -139,9 +146,8 @@ class CommandSender:
             raise CommandError(f"station {station_id!r} is not connected", 409)
         return str(row[0]), str(row[1])
 
-    async def _wait(self, command_id: str, wait_s: float) -> Outcome:
+    async def _wait(self, command_id: str, deadline: float) -> Outcome:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
         pause_s = 0.01
         while True:
             outcome = await self.outcome(command_id)
@@ -186,7 +192,7 @@ class CommandRunner:
         *,
         gateway_id: str,
         clock: Callable[[], datetime],
-        connections: dict[str, CallsStations],
+        connections: Mapping[str, CallsStations],
     ) -> None:
         self._pool = pool
         self._log = log

@@ -50,7 +50,7 @@ COMMANDS = Counter(
 )
 REFUSED_CONNECTIONS = Counter(
     "chargeledger_gateway_refused_connections_total",
-    "WebSocket handshakes refused, by reason (authentication, path).",
+    "WebSocket handshakes refused, by reason (authentication, path, lease).",
     ["reason"],
 )
 

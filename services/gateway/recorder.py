@@ -128,6 +128,7 @@ class FrameRecorder:
         remote_address: str | None = None,
         close_code: int | None = None,
         close_reason: str | None = None,
+        replaced_by: str | None = None,
     ) -> Position:
         seq = self._seq
         self._seq += 1
@@ -144,6 +145,7 @@ class FrameRecorder:
                 remote_address=remote_address,
                 close_code=close_code,
                 close_reason=close_reason,
+                replaced_by=replaced_by,
             )
         )
 

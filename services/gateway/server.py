@@ -28,16 +28,20 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from ..core import codec
+from ..core.events import CONNECTIONS, ConnectionEvent
 from ..core.ids import STATION_ID_RULE, is_station_id
 from ..core.log import EventLog
 from . import metrics
 from .admission import AuthenticationError, Registration
 from .bad_input import RateLimiter, call_error, error_answer, spelled_for, unhandled_action
-from .commands import Answer, CallsStations, CommandRunner
+from .commands import Answer, CommandRunner
+from .leases import LEASE_LOST, REPLACED, GatewayLease, LeaseLost
 from .ocpp2 import CentralSystem21, CentralSystem201
 from .ocpp16 import CentralSystem16
 from .recorder import FrameInfo, FrameRecorder, describe
 from .services import StationServices
+from .succession import Succession
 from .validation import Validators
 
 logger = logging.getLogger(__name__)
@@ -102,6 +106,18 @@ def tls_context(cert_file: str, key_file: str, client_ca_file: str | None = None
 
 
 @dataclass(frozen=True)
+class Ending:
+    """Why the gateway closes a connection: the close code and reason it sends."""
+
+    code: int
+    reason: str
+    replaced_by: str | None = None
+
+
+LEASE_LOST_ENDING = Ending(LEASE_LOST, "this gateway lost its lease; reconnect")
+
+
+@dataclass(frozen=True)
 class InputLimits:
     max_frame_bytes: int = 1 << 20
     rate_per_s: float = 50.0
@@ -134,6 +150,16 @@ class LoggedConnection:
         self._validators = Validators(recorder.ocpp_version)
         self._asked: dict[str, str] = {}  # unique id -> action of CALLs handed to the library
         self._boot_asked: asyncio.Task[None] | None = None
+        self.ending: Ending | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    def end(self, ending: Ending) -> None:
+        """Close the connection. From now on nothing it sends is answered: what still arrives
+        is logged as rejected, and answers in the making are dropped."""
+        if self.ending is not None:
+            return
+        self.ending = ending
+        self._closing = asyncio.create_task(self._websocket.close(ending.code, ending.reason))
 
     async def recv(self) -> str:
         station_id = self._recorder.station_id
@@ -141,6 +167,13 @@ class LoggedConnection:
         while True:
             await self._rate.take()
             message = await self._websocket.recv()
+            if self.ending is not None:
+                if isinstance(message, bytes):
+                    message = message.decode("utf-8", errors="replace")
+                why = f"the connection is closing: {self.ending.reason}"
+                with contextlib.suppress(Exception):
+                    await self._recorder.frame("INBOUND", message, why)
+                continue
             if isinstance(message, bytes):
                 await self._recorder.frame(
                     "INBOUND", message.decode("utf-8", errors="replace"), "binary frame"
@@ -220,6 +253,8 @@ class LoggedConnection:
             return message
 
     async def send(self, message: str) -> None:
+        if self.ending is not None:
+            return  # never confirm anything on a connection being closed
         if message.startswith(("[3", "[4")):
             answer = json.loads(message)
             action = self._asked.pop(answer[1], None)
@@ -236,6 +271,8 @@ class LoggedConnection:
 
     async def call(self, unique_id: str, action: str, payload: Any, timeout_s: float) -> Answer:
         """Send a CALL to the station (logged first) and wait for its answer."""
+        if self.ending is not None:
+            raise ConnectionError(f"the connection is closing: {self.ending.reason}")
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._calls[unique_id] = future
         try:
@@ -287,6 +324,7 @@ class Gateway:
         limits: InputLimits = InputLimits(),
         ssl_context: ssl.SSLContext | None = None,
         new_connection_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        lease_s: float = 15.0,
     ) -> None:
         self._log = log
         self._pool = pool
@@ -296,7 +334,8 @@ class Gateway:
         self._ssl_context = ssl_context
         self._new_connection_id = new_connection_id
         self._server: Server | None = None
-        self._connections: dict[str, CallsStations] = {}
+        self._connections: dict[str, LoggedConnection] = {}  # those commands may go to
+        self._live: dict[str, LoggedConnection] = {}  # every open connection
         self._commands = CommandRunner(
             pool,
             log,
@@ -305,18 +344,29 @@ class Gateway:
             connections=self._connections,
         )
         self._command_task: asyncio.Task[None] | None = None
+        self._lease = GatewayLease(
+            pool, log, gateway_id=gateway_id, lease_s=lease_s, clock=services.clock
+        )
+        self._succession = Succession()
+        self._follow_next: dict[int, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, host: str, port: int) -> None:
         # Routes skip the library's validation (validation.py does it); should any run, it runs
         # inline: under the GIL a thread pool buys nothing and each hop costs more than it does.
         ocpp.messages.ASYNC_VALIDATION = False
-        async with self._pool.connection() as conn:
-            # Left over if this gateway id was killed before: those connections are gone.
-            await conn.execute(
-                "DELETE FROM station_connections WHERE gateway_id = %s", (self.gateway_id,)
-            )
+        # What a previous run under this id left (killed) is closed in the log here.
+        await self._lease.acquire()
         await self._commands.start_offsets()
+        partitions = await self._log.partitions(CONNECTIONS)
+        self._follow_next = {
+            p: await self._log.end_offset(CONNECTIONS, p) for p in range(partitions)
+        }
         self._command_task = asyncio.create_task(self._commands.run(), name="gateway-commands")
+        self._tasks = [
+            asyncio.create_task(self._follow_connections(), name="gateway-connections"),
+            asyncio.create_task(self._keep_lease(), name="gateway-lease"),
+        ]
         self._server = await serve(
             self._handle,
             host,
@@ -346,6 +396,115 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._command_task
             self._command_task = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        try:
+            await self._lease.release()
+        except Exception as exc:  # it runs out, and another gateway closes what is left
+            logger.warning("could not release the lease of gateway %s: %s", self.gateway_id, exc)
+
+    async def _follow_connections(self) -> None:
+        """Every gateway's OPENED events: a newer connection of a station this gateway holds
+        replaces the one here (see ``succession``)."""
+        group = f"gateway-connections.{self.gateway_id}.{uuid.uuid4().hex[:8]}"
+
+        async def offsets(stream: str, partitions: Sequence[int]) -> dict[int, int]:
+            return {p: self._follow_next[p] for p in partitions if p in self._follow_next}
+
+        subscription = self._log.subscribe(CONNECTIONS, group, offsets)
+        try:
+            while True:
+                try:
+                    entries = await subscription.poll(500, 0.5)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("reading ocpp.connections failed; retrying in 1 s")
+                    await asyncio.sleep(1)
+                    continue
+                for entry in entries:
+                    self._follow_next[entry.position.partition] = entry.position.offset + 1
+                    with contextlib.suppress(codec.DecodeError):
+                        event = codec.decode(entry.value)
+                        if isinstance(event, ConnectionEvent):
+                            self._follow(event, entry.position.offset)
+        finally:
+            await subscription.close()
+
+    def _follow(self, event: ConnectionEvent, offset: int) -> None:
+        if event.kind == "OPENED":
+            replaced = self._succession.opened(
+                event.station_id, event.connection_id, offset, here=False
+            )
+            for connection_id in replaced:
+                self._replace(event.station_id, connection_id)
+        elif event.detected and event.connection_id in self._live:
+            # Another gateway found this one's lease run out: the log says it is closed.
+            self._live[event.connection_id].end(LEASE_LOST_ENDING)
+
+    def _replace(self, station_id: str, connection_id: str) -> None:
+        connection = self._live.get(connection_id)
+        if connection is None:
+            return
+        newer = self._succession.newest(station_id)
+        logger.info(
+            "%s: connection %s replaced by the newer connection %s",
+            station_id,
+            connection_id,
+            newer,
+            extra={"station_id": station_id},
+        )
+        connection.end(Ending(REPLACED, "replaced by a newer connection", newer))
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease, and close the connections of gateways whose lease ran out. A
+        gateway that loses its own lease closes its connections, and takes a new lease once
+        they are gone: its stations reconnect, here or elsewhere, and presence follows."""
+        lease = self._lease
+        failing = False
+        while True:
+            await asyncio.sleep(lease.interval_s)
+            try:
+                if lease.lease_id is None:
+                    if not self._live:
+                        await asyncio.wait_for(lease.acquire(), lease.lease_s)
+                        logger.warning("gateway %s holds a lease again", self.gateway_id)
+                    continue
+                try:
+                    # No longer than until the next renewal: PostgreSQL may not answer at all.
+                    held = await asyncio.wait_for(lease.renew(), lease.interval_s)
+                    failing = False
+                except Exception as exc:
+                    if not failing:
+                        logger.warning("could not renew the lease of this gateway: %r", exc)
+                    failing = True
+                    held = not lease.overdue
+                    if not held:
+                        lease.lose()
+                if not held:
+                    self._lease_lost()
+                    continue
+                if not failing:
+                    closed = await asyncio.wait_for(lease.expire_dead(), lease.lease_s)
+                    if closed:
+                        logger.warning(
+                            "closed %d connections of gateways whose lease ran out", closed
+                        )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # PostgreSQL or the log is away: try again next time
+                logger.warning("lease upkeep failed: %r", exc)
+
+    def _lease_lost(self) -> None:
+        logger.error(
+            "gateway %s lost its lease: closing its %d connections, their stations reconnect",
+            self.gateway_id,
+            len(self._live),
+        )
+        for connection in list(self._live.values()):
+            connection.end(LEASE_LOST_ENDING)
 
     async def _check_request(
         self, connection: ServerConnection, request: Request
@@ -356,6 +515,12 @@ class Gateway:
             return connection.respond(
                 HTTPStatus.NOT_FOUND,
                 f"Connect to /ocpp/{{station_id}}; the station id is {STATION_ID_RULE}.\n",
+            )
+        if self._lease.lease_id is None:
+            metrics.REFUSED_CONNECTIONS.labels("lease").inc()
+            return connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "This gateway lost its lease in PostgreSQL; connect again later or elsewhere.\n",
             )
         try:
             remote = connection.remote_address
@@ -427,9 +592,26 @@ class Gateway:
                 subprotocol,
                 extra={"station_id": station_id},
             )
-            await recorder.connection("OPENED", remote_address=remote_address)
-            await self._present(station_id, connection_id, subprotocol)
-            self._connections[connection_id] = connection
+            self._live[connection_id] = connection
+            opened = await recorder.connection("OPENED", remote_address=remote_address)
+            # The newest connection wins: older ones here close now, on other gateways once
+            # they read this OPENED; this one, if a newer one was seen first.
+            for older in self._succession.opened(
+                station_id, connection_id, opened.offset, here=True
+            ):
+                self._replace(station_id, older)
+            if connection.ending is None:
+                try:
+                    await self._lease.hold(
+                        station_id,
+                        connection_id,
+                        subprotocol,
+                        opened.offset,
+                        self._services.clock(),
+                    )
+                    self._connections[connection_id] = connection
+                except LeaseLost:
+                    connection.end(LEASE_LOST_ENDING)
             await central_system.start()
         except ConnectionClosed:
             pass
@@ -446,35 +628,31 @@ class Gateway:
         finally:
             metrics.CONNECTIONS.labels(subprotocol).dec()
             self._connections.pop(connection_id, None)
+            self._live.pop(connection_id, None)
+            self._succession.closed(station_id, connection_id)
             if connection is not None:
                 connection.closed()
-            await self._closed(recorder, websocket)
+            await self._closed(recorder, websocket, connection)
 
-    async def _present(self, station_id: str, connection_id: str, subprotocol: str) -> None:
-        """Note that this gateway holds the station's connection now (commands go here)."""
-        async with self._pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO station_connections (station_id, connection_id, gateway_id,"
-                " ocpp_version, connected_at) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (station_id) DO UPDATE SET connection_id = EXCLUDED.connection_id,"
-                " gateway_id = EXCLUDED.gateway_id, ocpp_version = EXCLUDED.ocpp_version,"
-                " connected_at = EXCLUDED.connected_at",
-                (station_id, connection_id, self.gateway_id, subprotocol, self._services.clock()),
-            )
-
-    async def _closed(self, recorder: FrameRecorder, websocket: ServerConnection) -> None:
+    async def _closed(
+        self,
+        recorder: FrameRecorder,
+        websocket: ServerConnection,
+        connection: LoggedConnection | None,
+    ) -> None:
         code: Any = websocket.close_code
+        reason = websocket.close_reason
+        ending = connection.ending if connection is not None else None
+        if ending is not None:  # what the gateway sent, whether or not the station answered
+            code, reason = ending.code, ending.reason
         with contextlib.suppress(Exception):
-            async with self._pool.connection() as conn:
-                await conn.execute(
-                    "DELETE FROM station_connections WHERE connection_id = %s",
-                    (recorder.connection_id,),
-                )
+            await self._lease.drop(recorder.connection_id)
         with contextlib.suppress(Exception):
             await recorder.connection(
                 "CLOSED",
                 close_code=int(code) if code is not None else None,
-                close_reason=websocket.close_reason,
+                close_reason=reason,
+                replaced_by=ending.replaced_by if ending is not None else None,
             )
         logger.info(
             "%s disconnected (%s)",

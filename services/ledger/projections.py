@@ -373,7 +373,10 @@ async def _notification(conn: AsyncConnection[Any], n: StationNotification) -> N
 
 class PresenceSink(Sink):
     """Online while the station's newest connection is open: a station has one connection at a
-    time, so a new one replaces any the log never saw closed (its gateway was killed)."""
+    time, so a new one replaces any other (the gateway closes it; if it was killed, the log may
+    never see that one closed). ``presence_history`` gets a row when presence changes: every
+    OPENED, and the CLOSED of the connection the station is online with, never that of a
+    connection a newer one replaced."""
 
     async def write(
         self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
@@ -381,6 +384,22 @@ class PresenceSink(Sink):
         if not isinstance(event, ConnectionEvent):
             return
         online = event.kind == "OPENED"
+        if online:
+            await conn.execute(
+                "INSERT INTO station_presence (station_id, online, connection_id, gateway_id,"
+                " since) VALUES (%s, true, %s, %s, %s) ON CONFLICT (station_id) DO UPDATE SET"
+                " online = true, connection_id = EXCLUDED.connection_id,"
+                " gateway_id = EXCLUDED.gateway_id, since = EXCLUDED.since",
+                (event.station_id, event.connection_id, event.gateway_id, event.occurred_at),
+            )
+        else:
+            cursor = await conn.execute(
+                "UPDATE station_presence SET online = false, since = %s"
+                " WHERE station_id = %s AND connection_id = %s AND online RETURNING station_id",
+                (event.occurred_at, event.station_id, event.connection_id),
+            )
+            if await cursor.fetchone() is None:
+                return  # replaced by a newer connection, or closed before
         await conn.execute(
             'INSERT INTO presence_history (stream, partition, "offset", station_id, online,'
             " connection_id, occurred_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
@@ -395,17 +414,3 @@ class PresenceSink(Sink):
                 event.occurred_at,
             ),
         )
-        if online:
-            await conn.execute(
-                "INSERT INTO station_presence (station_id, online, connection_id, gateway_id,"
-                " since) VALUES (%s, true, %s, %s, %s) ON CONFLICT (station_id) DO UPDATE SET"
-                " online = true, connection_id = EXCLUDED.connection_id,"
-                " gateway_id = EXCLUDED.gateway_id, since = EXCLUDED.since",
-                (event.station_id, event.connection_id, event.gateway_id, event.occurred_at),
-            )
-        else:
-            await conn.execute(
-                "UPDATE station_presence SET online = false, since = %s"
-                " WHERE station_id = %s AND connection_id = %s AND online",
-                (event.occurred_at, event.station_id, event.connection_id),
-            )
