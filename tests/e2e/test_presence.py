@@ -98,7 +98,7 @@ async def test_a_killed_gateways_stations_go_offline_and_commands_to_them_end_in
         assert in_flight.status_code == 504, in_flight.text
         assert in_flight.json()["status"] == "Timeout"
         # The protocol timeout is kept: not the timeout plus five seconds.
-        assert 2 <= took_s < 3.5, took_s
+        assert 2 <= took_s < 4.5, took_s
 
         for station_id in stations[1:]:
             await until(
