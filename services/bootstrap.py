@@ -287,6 +287,7 @@ class Product:
             meter_keys=meter_keys,
             station_zones=station_zones,
             reviews=reviews,
+            max_request_body_bytes=s.max_request_body_bytes,
         )
         http_socket = _listen(s.http_host, s.http_port)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")

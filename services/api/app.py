@@ -5,19 +5,22 @@ OpenAPI is served at /openapi.json, interactive docs at /docs. Money is a decima
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from .. import __version__
+from ..core.bounds import INT4_MAX, INT8_MAX
+from ..core.db import tolerate_out_of_range_times
 from ..gateway.commands import CommandSender
 from ..gateway.local_list_sync import LocalListSync
 from ..invoicing.meter_keys import MeterKeyStore
@@ -25,9 +28,12 @@ from ..invoicing.reviews import Reviews
 from ..invoicing.station_zones import StationZoneStore
 from ..invoicing.tariffs import TariffStore
 from ..registry.store import Registry
+from . import paging
 from .commands import commands_router
+from .guard import InputGuard
 from .invoices import Invoice, invoice_out, invoices_router
 from .meter_keys import meter_keys_router
+from .paging import AFTER, PAGED, page
 from .registry import registry_router
 from .reviews import reviews_router
 from .station_zones import station_zones_router
@@ -100,6 +106,23 @@ def _position(row: dict[str, Any], prefix: str = "") -> str:
     return f"{row[prefix + 'stream']}/{row[prefix + 'partition']}/{row[prefix + 'offset']}"
 
 
+DEFAULT_MAX_REQUEST_BODY_BYTES = 1 << 20
+# A page of frames stops once it holds this many bytes of raw frames (at least one frame).
+EVENTS_PAGE_BYTES = 4 << 20
+
+
+def _frame_position(after: str) -> tuple[int, int]:
+    """The partition and offset of a frame's ``log_position`` (STREAM/PARTITION/OFFSET)."""
+    parts = after.rsplit("/", 2)
+    try:
+        partition, offset = int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        partition = offset = -1
+    if len(parts) != 3 or not 0 <= partition <= INT4_MAX or not 0 <= offset <= INT8_MAX:
+        raise paging.bad_cursor("not a log_position (STREAM/PARTITION/OFFSET)")
+    return partition, offset
+
+
 def create_app(
     pool: AsyncConnectionPool,
     *,
@@ -112,6 +135,7 @@ def create_app(
     meter_keys: MeterKeyStore,
     station_zones: StationZoneStore,
     reviews: Reviews,
+    max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES,
 ) -> FastAPI:
     app = FastAPI(
         title="ChargeLedger",
@@ -126,10 +150,25 @@ def create_app(
         errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
 
+    app.add_middleware(InputGuard, max_body_bytes=max_request_body_bytes)
+
     async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
         async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            tolerate_out_of_range_times(cur)
             await cur.execute(sql, params)
             return await cur.fetchall()
+
+    async def stream(sql: str, *params: Any) -> AsyncIterator[dict[str, Any]]:
+        # A server-side cursor: the answer is never all in memory, here or in the driver.
+        async with (
+            pool.connection() as conn,
+            conn.cursor(name="export", row_factory=dict_row) as cur,
+        ):
+            tolerate_out_of_range_times(cur)
+            cur.itersize = 200
+            await cur.execute(sql, params)
+            async for row in cur:
+                yield row
 
     app.include_router(registry_router(registry))
     app.include_router(stations_router(fetch))
@@ -137,7 +176,7 @@ def create_app(
     app.include_router(meter_keys_router(meter_keys))
     app.include_router(station_zones_router(station_zones))
     app.include_router(reviews_router(reviews))  # before /invoices/{invoice_number}
-    app.include_router(invoices_router(fetch))
+    app.include_router(invoices_router(fetch, stream))
     app.include_router(commands_router(commands, local_list))
 
     def session_out(row: dict[str, Any]) -> Session:
@@ -148,7 +187,12 @@ def create_app(
         """Liveness: the process serves requests."""
         return Health(status="ok", version=__version__, log=log_name)
 
-    @app.get("/readyz", response_model=Health, tags=["operations"])
+    @app.get(
+        "/readyz",
+        response_model=Health,
+        tags=["operations"],
+        responses={503: {"description": "Not ready: PostgreSQL or the log does not answer."}},
+    )
     async def readyz() -> Health:
         """Readiness: PostgreSQL and the event log answer (503 with the reason otherwise)."""
         try:
@@ -158,21 +202,35 @@ def create_app(
             raise HTTPException(503, f"not ready: {exc}") from exc
         return Health(status="ok", version=__version__, log=log_name)
 
-    app.mount("/metrics", make_asgi_app())
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def metrics() -> Response:
+        """Prometheus metrics, in its text format."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/api/v1/sessions", response_model=list[Session], tags=["sessions"])
+    @app.get("/api/v1/sessions", response_model=list[Session], tags=["sessions"], responses=PAGED)
     async def list_sessions(
+        request: Request,
+        response: Response,
         station_id: str | None = Query(None, description="Only this station's sessions."),
         status: Literal["active", "completed", "incomplete"] | None = Query(None),
         review_required: bool | None = Query(
             None, description="true: only sessions held for review (not invoiced)."
         ),
+        after: str | None = Query(None, description=AFTER + " Opaque."),
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[Session]:
+        """Sessions by start time."""
+        key = paging.decode(after, datetime, str) if after else None
         rows = await fetch(
             "SELECT * FROM sessions WHERE (%s::text IS NULL OR station_id = %s)"
             " AND (%s::text IS NULL OR status = %s)"
             " AND (%s::boolean IS NULL OR review_required = %s)"
+            " AND (%s OR (started_at, session_id) > (%s, %s))"
             " ORDER BY started_at, session_id LIMIT %s",
             station_id,
             station_id,
@@ -180,47 +238,148 @@ def create_app(
             status,
             review_required,
             review_required,
-            limit,
+            key is None,
+            *(key or (None, None)),
+            limit + 1,
         )
-        return [session_out(r) for r in rows]
 
-    @app.get("/api/v1/sessions/{session_id}", response_model=Session, tags=["sessions"])
+        def cursor(r: dict[str, Any]) -> str:
+            return paging.encode(r["started_at"], r["session_id"])
+
+        return [session_out(r) for r in page(rows, limit, cursor, request, response)]
+
+    @app.get(
+        "/api/v1/sessions/{session_id}",
+        response_model=Session,
+        tags=["sessions"],
+        responses={404: {"description": "No such session."}},
+    )
     async def get_session(session_id: str) -> Session:
         rows = await fetch("SELECT * FROM sessions WHERE session_id = %s", session_id)
         if not rows:
             raise HTTPException(404, f"no session {session_id!r}")
         return session_out(rows[0])
 
-    @app.get("/api/v1/invoices", response_model=list[Invoice], tags=["invoices"])
+    @app.get("/api/v1/invoices", response_model=list[Invoice], tags=["invoices"], responses=PAGED)
     async def list_invoices(
+        request: Request,
+        response: Response,
         session_id: str | None = Query(None, description="Only invoices of this session."),
+        after: str | None = Query(None, description=AFTER + " The last invoice_number of a page."),
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[Invoice]:
+        """Invoices and credit notes by number."""
         rows = await fetch(
             "SELECT * FROM invoices WHERE (%s::text IS NULL OR session_id = %s)"
+            " AND (%s::text IS NULL OR invoice_number > %s)"
             " ORDER BY invoice_number LIMIT %s",
             session_id,
             session_id,
-            limit,
+            after,
+            after,
+            limit + 1,
         )
-        return [invoice_out(r) for r in rows]
+        return [
+            invoice_out(r)
+            for r in page(rows, limit, lambda r: str(r["invoice_number"]), request, response)
+        ]
 
-    @app.get("/api/v1/events", response_model=list[FrameOut], tags=["events"])
+    @app.get("/api/v1/events", response_model=list[FrameOut], tags=["events"], responses=PAGED)
     async def list_events(
+        request: Request,
+        response: Response,
         station_id: str = Query(description="The station whose frames to list."),
-        after_offset: int = Query(-1, ge=-1, description="Only frames after this log offset."),
+        after: str | None = Query(
+            None, description=AFTER + " The log_position of the last frame of a page."
+        ),
+        after_offset: int = Query(
+            -1,
+            ge=-1,
+            le=INT8_MAX,
+            description="Only frames after this log offset (the older form of `after`).",
+        ),
         limit: int = Query(1000, ge=1, le=10000),
     ) -> list[FrameOut]:
-        rows = await fetch(
-            'SELECT * FROM frames WHERE station_id = %s AND "offset" > %s'
-            ' ORDER BY partition, "offset" LIMIT %s',
+        """The station's raw frames in log order. A page holds at most ``limit`` frames and
+        ends after the frame that brings it past 4 MiB of raw frames."""
+        start: tuple[int, ...] = (after_offset,)
+        where = '"offset" > %s'
+        if after is not None:
+            start, where = _frame_position(after), '(partition, "offset") > (%s, %s)'
+        sizes = await fetch(
+            f'SELECT partition, "offset", octet_length(raw) AS size FROM frames'
+            f' WHERE station_id = %s AND {where} ORDER BY partition, "offset" LIMIT %s',
             station_id,
-            after_offset,
-            limit,
+            *start,
+            limit + 1,
         )
+        kept, total = 0, 0
+        for row in sizes[:limit]:
+            if kept and total + row["size"] > EVENTS_PAGE_BYTES:
+                break
+            kept, total = kept + 1, total + row["size"]
+        if not kept:
+            return []
+        last = sizes[kept - 1]
+        rows = await fetch(
+            f"SELECT * FROM frames WHERE station_id = %s AND {where}"
+            ' AND (partition, "offset") <= (%s, %s) ORDER BY partition, "offset" LIMIT %s',
+            station_id,
+            *start,
+            last["partition"],
+            last["offset"],
+            kept,
+        )
+        if kept < len(sizes):
+            paging.set_next(request, response, _position(rows[-1]))
         return [
             FrameOut(**{**r, "raw": bytes(r["raw"]).decode("utf-8")}, log_position=_position(r))
             for r in rows
         ]
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _documented(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                ),
+                max_request_body_bytes,
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _documented(schema: dict[str, Any], max_body_bytes: int) -> dict[str, Any]:
+    """What every operation may answer besides its own answers: 413 for a body above the
+    limit, 422 (``detail``: a list naming each field and why, or one message) for a bad one."""
+    errors = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+    if errors is not None:
+        errors["properties"]["detail"] = {
+            "anyOf": [errors["properties"]["detail"], {"type": "string"}],
+            "title": "Detail",
+        }
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "413", {"description": f"The body is larger than {max_body_bytes} bytes."}
+                )
+            if operation.get("parameters") or "requestBody" in operation:
+                responses.setdefault(
+                    "422",
+                    {
+                        "description": "Validation Error",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/HTTPValidationError"}
+                            }
+                        },
+                    },
+                )
+    return schema

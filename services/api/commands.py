@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..gateway.actions import COMMAND_ACTIONS
-from ..gateway.commands import CommandError, CommandSender, Outcome
+from ..gateway.commands import MAX_TIMEOUT_S, CommandError, CommandSender, Outcome
 from ..gateway.local_list_sync import LocalListSync
+from .inputs import Text
 
 
 class CommandIn(BaseModel):
-    action: str = Field(
+    action: Text = Field(
         description="Any request the central system sends in the station's OCPP version: "
         + "; ".join(
             f"{version}: {', '.join(sorted(actions))}"
@@ -26,7 +27,9 @@ class CommandIn(BaseModel):
     payload: dict[str, Any] = Field(
         default_factory=dict, description="The request payload as on the wire (camelCase)."
     )
-    timeout_s: int = Field(30, description="How long to wait for the station's answer (1-300).")
+    timeout_s: int = Field(
+        30, ge=1, le=MAX_TIMEOUT_S, description="How long to wait for the station's answer."
+    )
 
 
 class CommandOut(BaseModel):
@@ -43,7 +46,9 @@ class CommandOut(BaseModel):
 
 class LocalListSyncIn(BaseModel):
     full: bool = Field(False, description="Send the whole list, not only what changed.")
-    timeout_s: int = Field(30, description="How long to wait for each answer (1-300).")
+    timeout_s: int = Field(
+        30, ge=1, le=MAX_TIMEOUT_S, description="How long to wait for each answer."
+    )
 
 
 class LocalListSyncOut(BaseModel):
@@ -99,6 +104,7 @@ def commands_router(sender: CommandSender, local_list: LocalListSync) -> APIRout
         "/stations/{station_id}/commands",
         response_model=CommandOut,
         responses={
+            202: {"description": "Sent; no outcome yet.", "model": CommandOut},
             409: {"description": "The station is not connected."},
             502: {"description": "The station answered with a CALLERROR."},
             503: {"description": "The station disconnected before answering."},
@@ -140,7 +146,12 @@ def commands_router(sender: CommandSender, local_list: LocalListSync) -> APIRout
         out = LocalListSyncOut(**result.__dict__)
         return JSONResponse(out.model_dump(mode="json"), status_code=_HTTP_STATUS[result.outcome])
 
-    @router.get("/stations/{station_id}/local-list", response_model=LocalListOut, tags=["commands"])
+    @router.get(
+        "/stations/{station_id}/local-list",
+        response_model=LocalListOut,
+        tags=["commands"],
+        responses={404: {"description": "No local list is known for the station."}},
+    )
     async def get_local_list(station_id: str) -> LocalListOut:
         """The local authorization list the station holds, from the updates it accepted."""
         known = await local_list.known(station_id)
@@ -157,7 +168,11 @@ def commands_router(sender: CommandSender, local_list: LocalListSync) -> APIRout
             ],
         )
 
-    @router.get("/commands/{command_id}", response_model=CommandOut)
+    @router.get(
+        "/commands/{command_id}",
+        response_model=CommandOut,
+        responses={404: {"description": "No such command."}},
+    )
     async def get_command(command_id: str) -> CommandOut:
         outcome = await sender.outcome(command_id)
         if outcome is None:

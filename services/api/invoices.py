@@ -5,18 +5,27 @@ from __future__ import annotations
 import csv
 import html
 import io
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..invoicing.cdr_json import credit_cdr
 from ..invoicing.signed_data import transaction_entries, write_xml
+from .inputs import Day
+from .paging import AFTER, PAGED, next_headers
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
+# Rows of a query read from a server-side cursor, a batch at a time.
+Stream = Callable[..., AsyncIterator[dict[str, Any]]]
+_CHUNK_CHARS = 64 * 1024  # an export is sent in pieces of about this size
+_NO_DOCUMENT: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such invoice or credit note."}
+}
 
 # One row per invoice line; documented in docs/exports.md.
 CSV_COLUMNS = (
@@ -144,7 +153,49 @@ def _stopped_between(
     return where, (start, start, end, end)
 
 
-def invoices_router(fetch: Fetch) -> APIRouter:
+async def _chunks(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
+    """``pieces`` joined into chunks of about _CHUNK_CHARS."""
+    buffered: list[str] = []
+    size = 0
+    async for piece in pieces:
+        buffered.append(piece)
+        size += len(piece)
+        if size >= _CHUNK_CHARS:
+            yield "".join(buffered)
+            buffered, size = [], 0
+    if buffered:
+        yield "".join(buffered)
+
+
+def _csv_rows(document: Invoice) -> Iterable[tuple[Any, ...]]:
+    for n, line in enumerate(document.lines, start=1):
+        yield (
+            document.invoice_number,
+            document.document_type,
+            document.cancels or "",
+            document.replaces or "",
+            document.session_id,
+            document.station_id,
+            document.connector_id,
+            document.id_tag or "",
+            document.started_at.isoformat(),
+            document.stopped_at.isoformat(),
+            document.energy_wh,
+            document.currency,
+            n,
+            line.description,
+            line.quantity,
+            line.unit,
+            line.unit_price_excl_vat,
+            line.vat_rate_percent,
+            line.amount_excl_vat,
+            line.vat_amount,
+            line.amount_incl_vat,
+            document.signature_status,
+        )
+
+
+def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["invoices"])
 
     async def row(invoice_number: str) -> dict[str, Any]:
@@ -156,70 +207,122 @@ def invoices_router(fetch: Fetch) -> APIRouter:
     async def one(invoice_number: str) -> Invoice:
         return invoice_out(await row(invoice_number))
 
-    @router.get("/cdrs", response_class=Response)
+    @router.get(
+        "/cdrs",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "An OCPI 2.2.1 JSON array of CDRs.",
+                "content": {"application/json": {"schema": {"type": "array", "items": {}}}},
+                "headers": PAGED[200]["headers"],
+            }
+        },
+    )
     async def cdrs(
-        from_: date | None = Query(None, alias="from", description="Stopped on or after (UTC)."),
-        to: date | None = Query(None, description="Stopped before this day (UTC)."),
-    ) -> Response:
+        request: Request,
+        from_: Annotated[
+            Day | None, Query(alias="from", description="Stopped on or after (UTC).")
+        ] = None,
+        to: Annotated[Day | None, Query(description="Stopped before this day (UTC).")] = None,
+        after: str | None = Query(None, description=AFTER + " The last invoice_number of a page."),
+        limit: int | None = Query(
+            None, ge=1, le=100_000, description="At most this many documents; default: all."
+        ),
+    ) -> StreamingResponse:
         """Every CDR as an OCPI 2.2.1 JSON array, in document-number order: the CDR of each
-        invoice and the Credit CDR of each credit note, numbers exact (docs/exports.md)."""
-        where, params = _stopped_between("d.stopped_at", from_, to)
-        rows = await fetch(
+        invoice and the Credit CDR of each credit note, numbers exact (docs/exports.md).
+        Streamed as it is read, so any range can be exported at once."""
+        where, dates = _stopped_between("d.stopped_at", from_, to)
+        where += " AND (%s::text IS NULL OR d.invoice_number > %s)"
+        params: tuple[Any, ...] = (*dates, after, after)
+        headers: dict[str, str] = {}
+        last: str | None = None
+        if limit is not None:
+            # The page's last document, and whether another follows it.
+            ends = await fetch(
+                f"SELECT d.invoice_number FROM invoices d WHERE {where}"
+                " ORDER BY d.invoice_number OFFSET %s LIMIT 2",
+                *params,
+                limit - 1,
+            )
+            if ends:
+                last = str(ends[0]["invoice_number"])
+            if last is not None and len(ends) == 2:
+                headers = next_headers(request, last)
+        # Up to the page's last document; with none, fewer than ``limit`` remain: all of them.
+        rows = stream(
             "SELECT d.invoice_number, d.cdr, c.cdr AS cancelled_cdr FROM invoices d"
             " LEFT JOIN invoices c ON d.document_type = 'credit_note'"
-            f" AND c.invoice_number = d.cancels WHERE {where} ORDER BY d.invoice_number",
+            f" AND c.invoice_number = d.cancels WHERE {where}"
+            " AND (%s::text IS NULL OR d.invoice_number <= %s) ORDER BY d.invoice_number",
             *params,
+            last,
+            last,
         )
-        documents = []
-        for row in rows:
-            if row["cdr"]:
-                documents.append(row["cdr"])
-            elif row["cancelled_cdr"]:
-                documents.append(credit_cdr(row["cancelled_cdr"], row["invoice_number"]))
-        return Response("[" + ",\n".join(documents) + "]\n", media_type="application/json")
 
-    @router.get("/invoices.csv", response_class=Response)
-    async def invoices_csv(
-        from_: date | None = Query(None, alias="from", description="Stopped on or after (UTC)."),
-        to: date | None = Query(None, description="Stopped before this day (UTC)."),
-    ) -> Response:
-        """Every invoice and credit note line, for accounting (columns: docs/exports.md)."""
-        where, params = _stopped_between("stopped_at", from_, to)
-        rows = await fetch(f"SELECT * FROM invoices WHERE {where} ORDER BY invoice_number", *params)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        for document in map(invoice_out, rows):
-            for n, line in enumerate(document.lines, start=1):
-                writer.writerow(
-                    (
-                        document.invoice_number,
-                        document.document_type,
-                        document.cancels or "",
-                        document.replaces or "",
-                        document.session_id,
-                        document.station_id,
-                        document.connector_id,
-                        document.id_tag or "",
-                        document.started_at.isoformat(),
-                        document.stopped_at.isoformat(),
-                        document.energy_wh,
-                        document.currency,
-                        n,
-                        line.description,
-                        line.quantity,
-                        line.unit,
-                        line.unit_price_excl_vat,
-                        line.vat_rate_percent,
-                        line.amount_excl_vat,
-                        line.vat_amount,
-                        line.amount_incl_vat,
-                        document.signature_status,
-                    )
+        async def documents() -> AsyncIterator[str]:
+            yield "["
+            first = True
+            async for row in rows:
+                document = row["cdr"] or (
+                    credit_cdr(row["cancelled_cdr"], row["invoice_number"])
+                    if row["cancelled_cdr"]
+                    else None
                 )
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+                if document:
+                    yield document if first else ",\n" + document
+                    first = False
+            yield "]\n"
 
-    @router.get("/invoices/{invoice_number}/cdr", response_class=Response)
+        return StreamingResponse(
+            _chunks(documents()), media_type="application/json", headers=headers
+        )
+
+    @router.get(
+        "/invoices.csv",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "One row per document line (docs/exports.md).",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def invoices_csv(
+        from_: Annotated[
+            Day | None, Query(alias="from", description="Stopped on or after (UTC).")
+        ] = None,
+        to: Annotated[Day | None, Query(description="Stopped before this day (UTC).")] = None,
+    ) -> StreamingResponse:
+        """Every invoice and credit note line, for accounting (columns: docs/exports.md).
+        Streamed as it is read, so any range can be exported at once."""
+        where, params = _stopped_between("stopped_at", from_, to)
+        rows = stream(f"SELECT * FROM invoices WHERE {where} ORDER BY invoice_number", *params)
+
+        async def lines() -> AsyncIterator[str]:
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(CSV_COLUMNS)
+            yield out.getvalue()
+            async for row in rows:
+                out.seek(0)
+                out.truncate()
+                writer.writerows(_csv_rows(invoice_out(row)))
+                yield out.getvalue()
+
+        return StreamingResponse(_chunks(lines()), media_type="text/csv; charset=utf-8")
+
+    @router.get(
+        "/invoices/{invoice_number}/cdr",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "OCPI 2.2.1 CDR JSON.",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            **_NO_DOCUMENT,
+        },
+    )
     async def invoice_cdr(invoice_number: str) -> Response:
         """The priced OCPI 2.2.1 CDR the invoice was made from, as issued; for a credit note,
         the Credit CDR of the invoice it cancels (``credit``: true, ``credit_reference_id``,
@@ -241,14 +344,28 @@ def invoices_router(fetch: Fetch) -> APIRouter:
             )
         return Response(row["cdr"], media_type="application/json")
 
-    @router.get("/invoices/{invoice_number}.html", response_class=Response)
+    @router.get(
+        "/invoices/{invoice_number}.html",
+        response_class=Response,
+        responses={
+            200: {"content": {"text/html": {"schema": {"type": "string"}}}},
+            **_NO_DOCUMENT,
+        },
+    )
     async def invoice_html(invoice_number: str) -> Response:
         """The document as a page a customer can read and check."""
         found = await row(invoice_number)
         page = render_html(invoice_out(found), signed_data=bool(found.get("signed_values")))
         return Response(page, media_type="text/html")
 
-    @router.get("/invoices/{invoice_number}/signed-data.xml", response_class=Response)
+    @router.get(
+        "/invoices/{invoice_number}/signed-data.xml",
+        response_class=Response,
+        responses={
+            200: {"content": {"application/xml": {"schema": {"type": "string"}}}},
+            404: {"description": "No such document, or it has no signed meter values."},
+        },
+    )
     async def signed_data_xml(invoice_number: str) -> Response:
         """The signed meter values (OCMF) the invoice was checked with, each with its key, in
         the XML format of the S.A.F.E. transparency software, for the customer to check the
@@ -277,7 +394,11 @@ def invoices_router(fetch: Fetch) -> APIRouter:
             },
         )
 
-    @router.get("/invoices/{invoice_number}/evidence", response_model=Evidence)
+    @router.get(
+        "/invoices/{invoice_number}/evidence",
+        response_model=Evidence,
+        responses={404: {"description": "No such document, or its session is not known."}},
+    )
     async def evidence(invoice_number: str) -> Evidence:
         """The chain behind a document: invoice → session → every OCPP frame that made the
         session's figures, each with its log position, so an auditor can check each figure."""
@@ -317,7 +438,7 @@ def invoices_router(fetch: Fetch) -> APIRouter:
             ],
         )
 
-    @router.get("/invoices/{invoice_number}", response_model=Invoice)
+    @router.get("/invoices/{invoice_number}", response_model=Invoice, responses=_NO_DOCUMENT)
     async def get_invoice(invoice_number: str) -> Invoice:
         return await one(invoice_number)
 

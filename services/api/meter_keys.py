@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from ..core.bounds import INT4_MAX
 from ..invoicing.meter_keys import MeterKey, MeterKeyError, MeterKeyStore
+from .inputs import Text
+from .paging import AFTER, PAGED, page
 
 
 class MeterKeyIn(BaseModel):
-    public_key: str = Field(
+    public_key: Text = Field(
         min_length=1,
         max_length=4096,
         description="The meter's public key, EC on a curve OCMF uses: DER SubjectPublicKeyInfo,"
         " or the bare point (04||X||Y, or X||Y), as hex or base64, or PEM; whitespace is"
         " ignored. Stored as hex DER.",
     )
-    meter_serial: str | None = Field(
+    meter_serial: Text | None = Field(
         None,
         max_length=100,
         description="The meter's serial (OCMF MS) the key belongs to; absent: any meter of the"
@@ -30,7 +33,7 @@ class MeterKeyOut(BaseModel):
     station_id: str
     revision: int
     meter_serial: str | None
-    public_key: str = Field(description="DER SubjectPublicKeyInfo, lower-case hex.")
+    public_key: Text = Field(description="DER SubjectPublicKeyInfo, lower-case hex.")
     valid_from: datetime = Field(description="Sessions starting from then are verified with it.")
     registered_at: datetime
 
@@ -53,9 +56,18 @@ def meter_keys_router(store: MeterKeyStore) -> APIRouter:
             raise HTTPException(422, f"public_key: {exc}") from None
         return _out(key)
 
-    @router.get("/stations/{station_id}/meter-keys")
-    async def list_meter_keys(station_id: str) -> list[MeterKeyOut]:
+    @router.get("/stations/{station_id}/meter-keys", responses=PAGED)
+    async def list_meter_keys(
+        request: Request,
+        response: Response,
+        station_id: str,
+        after: int | None = Query(
+            None, ge=0, le=INT4_MAX, description=AFTER + " The last revision of a page."
+        ),
+        limit: int = Query(1000, ge=1, le=10000),
+    ) -> list[MeterKeyOut]:
         """Every key registered for the station, oldest first."""
-        return [_out(k) for k in await store.keys(station_id)]
+        keys = [k for k in await store.keys(station_id) if after is None or k.revision > after]
+        return [_out(k) for k in page(keys, limit, lambda k: str(k.revision), request, response)]
 
     return router

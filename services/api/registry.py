@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from ..registry import store
 from ..registry.store import Registry, RegistryError
+from .inputs import Moment, Text
+from .paging import AFTER, PAGED, page
 
 
 class StationIn(BaseModel):
-    station_id: str = Field(description="The id stations use in ws://.../ocpp/{station_id}.")
-    password: str | None = Field(
+    station_id: Text = Field(description="The id stations use in ws://.../ocpp/{station_id}.")
+    password: Text | None = Field(
         None, description="HTTP Basic auth password (16-40 characters); stored hashed only."
     )
     enabled: bool = True
@@ -22,7 +24,7 @@ class StationIn(BaseModel):
 
 class StationChange(BaseModel):
     enabled: bool | None = None
-    password: str | None = Field(None, description="A new password (16-40 characters).")
+    password: Text | None = Field(None, description="A new password (16-40 characters).")
     remove_password: bool = False
 
 
@@ -39,20 +41,22 @@ TokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 
 
 class TokenIn(BaseModel):
-    id_token: str = Field(description="idTag (1.6) / idToken (2.x); matched case-insensitively.")
+    id_token: Text = Field(description="idTag (1.6) / idToken (2.x); matched case-insensitively.")
     status: TokenStatus = "Accepted"
-    token_type: str | None = Field(None, description="OCPP 2.x IdTokenEnumType, e.g. ISO14443.")
-    expires_at: AwareDatetime | None = Field(None, description="After this, answered Expired.")
-    group_id: str | None = Field(None, description="Parent id tag (1.6) / group id token (2.x).")
-    account_id: str | None = Field(None, description="The account billed for this token.")
+    token_type: Text | None = Field(None, description="OCPP 2.x IdTokenEnumType, e.g. ISO14443.")
+    expires_at: Moment | None = Field(
+        None, description="After this, answered Expired (0001-01-02 to 9999-12-30 in UTC)."
+    )
+    group_id: Text | None = Field(None, description="Parent id tag (1.6) / group id token (2.x).")
+    account_id: Text | None = Field(None, description="The account billed for this token.")
 
 
 class TokenChange(BaseModel):
     status: TokenStatus | None = None
-    token_type: str | None = None
-    expires_at: AwareDatetime | None = None
-    group_id: str | None = None
-    account_id: str | None = None
+    token_type: Text | None = None
+    expires_at: Moment | None = None
+    group_id: Text | None = None
+    account_id: Text | None = None
 
 
 class TokenOut(BaseModel):
@@ -88,7 +92,13 @@ def _http(exc: RegistryError) -> HTTPException:
 def registry_router(registry: Registry) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
-    @router.post("/stations", status_code=201, response_model=StationOut, tags=["stations"])
+    @router.post(
+        "/stations",
+        status_code=201,
+        response_model=StationOut,
+        tags=["stations"],
+        responses={409: {"description": "The station is registered already."}},
+    )
     async def add_station(body: StationIn) -> StationOut:
         """Register a station (409 if it is registered already)."""
         try:
@@ -99,7 +109,12 @@ def registry_router(registry: Registry) -> APIRouter:
             raise _http(exc) from None
         return _station_out(station)
 
-    @router.patch("/stations/{station_id}", response_model=StationOut, tags=["stations"])
+    @router.patch(
+        "/stations/{station_id}",
+        response_model=StationOut,
+        tags=["stations"],
+        responses={404: {"description": "No such station: add it first."}},
+    )
     async def change_station(station_id: str, body: StationChange) -> StationOut:
         """Enable or disable a station (disabled: BootNotification is answered Rejected),
         set or remove its password."""
@@ -114,7 +129,13 @@ def registry_router(registry: Registry) -> APIRouter:
             raise _http(exc) from None
         return _station_out(station)
 
-    @router.post("/tokens", status_code=201, response_model=TokenOut, tags=["tokens"])
+    @router.post(
+        "/tokens",
+        status_code=201,
+        response_model=TokenOut,
+        tags=["tokens"],
+        responses={409: {"description": "The id token is registered already."}},
+    )
     async def add_token(body: TokenIn) -> TokenOut:
         """Register an id token (409 if it is registered already)."""
         try:
@@ -123,21 +144,35 @@ def registry_router(registry: Registry) -> APIRouter:
             raise _http(exc) from None
         return _token_out(token)
 
-    @router.get("/tokens", response_model=list[TokenOut], tags=["tokens"])
+    @router.get("/tokens", response_model=list[TokenOut], tags=["tokens"], responses=PAGED)
     async def list_tokens(
-        after: str = Query("", description="Only id tokens after this one (paging)."),
+        request: Request,
+        response: Response,
+        after: str = Query("", description=AFTER + " The last id_token of a page."),
         limit: int = Query(1000, ge=1, le=10000),
     ) -> list[TokenOut]:
-        return [_token_out(t) for t in await registry.tokens(limit=limit, after=after)]
+        """Registered id tokens, by id_token."""
+        found = await registry.tokens(limit=limit + 1, after=after)
+        return [_token_out(t) for t in page(found, limit, lambda t: t.id_token, request, response)]
 
-    @router.get("/tokens/{id_token}", response_model=TokenOut, tags=["tokens"])
+    @router.get(
+        "/tokens/{id_token}",
+        response_model=TokenOut,
+        tags=["tokens"],
+        responses={404: {"description": "No such id token."}},
+    )
     async def get_token(id_token: str) -> TokenOut:
         token = await registry.token(id_token)
         if token is None:
             raise HTTPException(404, f"no id token {id_token!r}")
         return _token_out(token)
 
-    @router.patch("/tokens/{id_token}", response_model=TokenOut, tags=["tokens"])
+    @router.patch(
+        "/tokens/{id_token}",
+        response_model=TokenOut,
+        tags=["tokens"],
+        responses={404: {"description": "No such id token: add it first."}},
+    )
     async def change_token(id_token: str, body: TokenChange) -> TokenOut:
         """Change the fields given (a field given as null is cleared); gateways see the change
         within their token cache time (token_cache_ttl_s)."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ..invoicing.reviews import ReviewError, Reviews
+from .inputs import Int4, Text
+from .paging import AFTER, PAGED, page
 
 
 class Held(BaseModel):
@@ -24,9 +26,9 @@ class Held(BaseModel):
 
 
 class DecisionIn(BaseModel):
-    reviewer: str = Field(min_length=1, max_length=100, description="Who decides.")
-    note: str = Field("", max_length=1000, description="Why; kept on the log.")
-    revision: int | None = Field(
+    reviewer: Text = Field(min_length=1, max_length=100, description="Who decides.")
+    note: Text = Field("", max_length=1000, description="Why; kept on the log.")
+    revision: Int4 | None = Field(
         None, description="The revision looked at; refused (409) if another is held now."
     )
 
@@ -43,11 +45,21 @@ class DecisionOut(BaseModel):
 def reviews_router(reviews: Reviews) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["invoices"])
 
-    @router.get("/invoices/held")
-    async def held() -> list[Held]:
+    @router.get("/invoices/held", responses=PAGED)
+    async def held(
+        request: Request,
+        response: Response,
+        after: str | None = Query(None, description=AFTER + " The last session_id of a page."),
+        limit: int = Query(1000, ge=1, le=10000),
+    ) -> list[Held]:
         """Completed sessions not invoiced until a person decides: flags that need review, or
         signed meter values that do not back the figures (an invalid signature, or signed
         readings that disagree). With the reason and the revision held."""
+        found = sorted(
+            (session_id, h)
+            for session_id, h in (await reviews.held()).items()
+            if after is None or session_id > after
+        )
         return [
             Held(
                 session_id=session_id,
@@ -60,7 +72,7 @@ def reviews_router(reviews: Reviews) -> APIRouter:
                 energy_wh=h.session.energy_wh,
                 flags=list(h.session.flags),
             )
-            for session_id, h in sorted((await reviews.held()).items())
+            for session_id, h in page(found, limit, lambda f: f[0], request, response)
         ]
 
     async def decide(
@@ -85,13 +97,27 @@ def reviews_router(reviews: Reviews) -> APIRouter:
             decided_at=event.decided_at,
         )
 
-    @router.post("/invoices/held/{session_id}/release", status_code=202)
+    @router.post(
+        "/invoices/held/{session_id}/release",
+        status_code=202,
+        responses={
+            404: {"description": "The session is not held."},
+            409: {"description": "Another revision of the session is held now."},
+        },
+    )
     async def release(session_id: str, body: DecisionIn) -> DecisionOut:
         """Invoice the held session as it is (its signature status and flags stay on record).
         202: the decision is on the log; the invoice follows when invoicing reads it."""
         return await decide(session_id, "release", body)
 
-    @router.post("/invoices/held/{session_id}/dismiss", status_code=202)
+    @router.post(
+        "/invoices/held/{session_id}/dismiss",
+        status_code=202,
+        responses={
+            404: {"description": "The session is not held."},
+            409: {"description": "Another revision of the session is held now."},
+        },
+    )
     async def dismiss(session_id: str, body: DecisionIn) -> DecisionOut:
         """Never invoice the held session (a test, a fault); the decision stays on the log."""
         return await decide(session_id, "dismiss", body)

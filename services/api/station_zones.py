@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from ..core.bounds import INT4_MAX
 from ..invoicing.station_zones import StationZone, StationZoneStore, TimeZoneError
+from .inputs import Text
+from .paging import AFTER, PAGED, page
 
 
 class TimeZoneIn(BaseModel):
-    time_zone: str = Field(max_length=64, description="An IANA name, e.g. Europe/Stockholm.")
+    time_zone: Text = Field(max_length=64, description="An IANA name, e.g. Europe/Stockholm.")
 
 
 class TimeZoneOut(BaseModel):
@@ -39,9 +42,18 @@ def station_zones_router(store: StationZoneStore) -> APIRouter:
         except TimeZoneError as exc:
             raise HTTPException(422, f"time_zone: {exc}") from None
 
-    @router.get("/stations/{station_id}/time-zones")
-    async def list_time_zones(station_id: str) -> list[TimeZoneOut]:
+    @router.get("/stations/{station_id}/time-zones", responses=PAGED)
+    async def list_time_zones(
+        request: Request,
+        response: Response,
+        station_id: str,
+        after: int | None = Query(
+            None, ge=0, le=INT4_MAX, description=AFTER + " The last revision of a page."
+        ),
+        limit: int = Query(1000, ge=1, le=10000),
+    ) -> list[TimeZoneOut]:
         """Every time zone set for the station, oldest first."""
-        return [_out(z) for z in await store.zones(station_id)]
+        zones = [z for z in await store.zones(station_id) if after is None or z.revision > after]
+        return [_out(z) for z in page(zones, limit, lambda z: str(z.revision), request, response)]
 
     return router

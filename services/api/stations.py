@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from ..ledger.stations import NO_EVSE, availability, is_fault
+from . import paging
+from .inputs import Day, Moment
+from .paging import AFTER, PAGED, page
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
 
@@ -140,6 +143,11 @@ _STATIONS = (
     " LEFT JOIN station_presence p USING (station_id)"
 )
 
+_UNKNOWN_STATION: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such station: not registered, never seen."}
+}
+_OPAQUE = AFTER + " Opaque."
+
 _GROUPS: dict[str, tuple[str, str]] = {  # group_by -> (select, group by)
     "station": ("station_id", "station_id"),
     "connector": ("station_id, evse_id, connector_id", "station_id, evse_id, connector_id"),
@@ -181,17 +189,22 @@ def _day_bounds(value: date) -> datetime:
 def stations_router(fetch: Fetch) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
-    @router.get("/stations", response_model=list[StationView], tags=["stations"])
+    @router.get("/stations", response_model=list[StationView], tags=["stations"], responses=PAGED)
     async def list_stations(
-        after: str = Query("", description="Only station ids after this one (paging)."),
+        request: Request,
+        response: Response,
+        after: str = Query("", description=AFTER + " The last station_id of a page."),
         limit: int = Query(1000, ge=1, le=10000),
     ) -> list[StationView]:
         """Every station the registry or the log knows, with its registration and whether it is
         online, when it was last heard from, what it says it is, and how many faults it has."""
         rows = await fetch(
-            f"{_STATIONS} WHERE station_id > %s ORDER BY station_id LIMIT %s", after, limit
+            f"{_STATIONS} WHERE station_id > %s ORDER BY station_id LIMIT %s", after, limit + 1
         )
-        return [StationView(**_view(r)) for r in rows]
+        return [
+            StationView(**_view(r))
+            for r in page(rows, limit, lambda r: str(r["station_id"]), request, response)
+        ]
 
     async def station_row(station_id: str) -> dict[str, Any]:
         rows = await fetch(f"{_STATIONS} WHERE station_id = %s", station_id)
@@ -199,7 +212,12 @@ def stations_router(fetch: Fetch) -> APIRouter:
             raise HTTPException(404, f"no station {station_id!r}: not registered, never seen")
         return _view(rows[0])
 
-    @router.get("/stations/{station_id}", response_model=StationDetail, tags=["stations"])
+    @router.get(
+        "/stations/{station_id}",
+        response_model=StationDetail,
+        tags=["stations"],
+        responses=_UNKNOWN_STATION,
+    )
     async def get_station(station_id: str) -> StationDetail:
         """One station with each connector's status, error and since when, and its faults."""
         row = await station_row(station_id)
@@ -216,69 +234,101 @@ def stations_router(fetch: Fetch) -> APIRouter:
             **row, connectors=connectors, current_faults=[c for c in connectors if c.fault]
         )
 
-    @router.get("/faults", response_model=list[Fault], tags=["stations"])
+    @router.get("/faults", response_model=list[Fault], tags=["stations"], responses=PAGED)
     async def current_faults(
+        request: Request,
+        response: Response,
+        after: str | None = Query(None, description=_OPAQUE),
         limit: int = Query(1000, ge=1, le=10000),
     ) -> list[Fault]:
         """Every connector in a fault now, across the fleet, oldest first: what to fix."""
+        key = paging.decode(after, datetime, str, int, int) if after else None
         rows = await fetch(
             "SELECT c.station_id, c.evse_id, c.connector_id, c.status, c.error_code, c.info,"
             " c.vendor_id, c.vendor_error_code, c.since, coalesce(p.online, false) AS online"
             " FROM connector_status c LEFT JOIN station_presence p USING (station_id)"
-            " WHERE c.status = 'Faulted' OR coalesce(c.error_code, 'NoError') <> 'NoError'"
+            " WHERE (c.status = 'Faulted' OR coalesce(c.error_code, 'NoError') <> 'NoError')"
+            " AND (%s"
+            "  OR (c.since, c.station_id, c.evse_id, c.connector_id) > (%s, %s, %s, %s))"
             " ORDER BY c.since, c.station_id, c.evse_id, c.connector_id LIMIT %s",
-            limit,
+            key is None,
+            *(key or (None,) * 4),
+            limit + 1,
         )
+
+        def cursor(r: dict[str, Any]) -> str:
+            return paging.encode(r["since"], r["station_id"], r["evse_id"], r["connector_id"])
+
         return [
             Fault(**{**r, "evse_id": None if r["evse_id"] == NO_EVSE else r["evse_id"]}, fault=True)
-            for r in rows
+            for r in page(rows, limit, cursor, request, response)
         ]
 
     @router.get(
         "/stations/{station_id}/status-history",
         response_model=list[StatusChange],
         tags=["stations"],
+        responses={**PAGED, **_UNKNOWN_STATION},
     )
     async def status_history(
+        request: Request,
+        response: Response,
         station_id: str,
-        from_: AwareDatetime | None = Query(None, alias="from"),
-        to: AwareDatetime | None = Query(None),
+        from_: Annotated[Moment | None, Query(alias="from")] = None,
+        to: Annotated[Moment | None, Query()] = None,
+        after: str | None = Query(None, description=_OPAQUE),
         limit: int = Query(1000, ge=1, le=10000),
     ) -> list[StatusChange]:
         """Connector status changes in the station's time order (station clock)."""
+        key = paging.decode(after, datetime, int, int, int, int) if after else None
         await station_row(station_id)
         rows = await fetch(
             "SELECT * FROM status_history WHERE station_id = %s"
             " AND (%s::timestamptz IS NULL OR occurred_at >= %s)"
             " AND (%s::timestamptz IS NULL OR occurred_at < %s)"
+            " AND (%s"
+            '  OR (occurred_at, partition, "offset", evse_id, connector_id) > (%s, %s, %s, %s, %s))'
             ' ORDER BY occurred_at, partition, "offset", evse_id, connector_id LIMIT %s',
             station_id,
             from_,
             from_,
             to,
             to,
-            limit,
+            key is None,
+            *(key or (None,) * 5),
+            limit + 1,
         )
+
+        def cursor(r: dict[str, Any]) -> str:
+            return paging.encode(
+                r["occurred_at"], r["partition"], r["offset"], r["evse_id"], r["connector_id"]
+            )
+
         return [
             StatusChange(
                 **{**r, "evse_id": None if r["evse_id"] == NO_EVSE else r["evse_id"]},
                 log_position=_position(r),
             )
-            for r in rows
+            for r in page(rows, limit, cursor, request, response)
         ]
 
     async def notifications(
+        request: Request,
+        response: Response,
         station_id: str,
         kind: str,
         from_: datetime | None,
         to: datetime | None,
+        after: str | None,
         limit: int,
     ) -> list[dict[str, Any]]:
+        key = paging.decode(after, datetime, int, int) if after else None
         await station_row(station_id)
-        return await fetch(
+        rows = await fetch(
             "SELECT * FROM station_notifications WHERE station_id = %s AND kind = %s"
             " AND (%s::timestamptz IS NULL OR occurred_at >= %s)"
             " AND (%s::timestamptz IS NULL OR occurred_at < %s)"
+            ' AND (%s OR (occurred_at, partition, "offset") > (%s, %s, %s))'
             ' ORDER BY occurred_at, partition, "offset" LIMIT %s',
             station_id,
             kind,
@@ -286,25 +336,36 @@ def stations_router(fetch: Fetch) -> APIRouter:
             from_,
             to,
             to,
-            limit,
+            key is None,
+            *(key or (None,) * 3),
+            limit + 1,
         )
+
+        def cursor(r: dict[str, Any]) -> str:
+            return paging.encode(r["occurred_at"], r["partition"], r["offset"])
+
+        return page(rows, limit, cursor, request, response)
 
     def status_reports(kind: str, what: str) -> None:
         @router.get(
             f"/stations/{{station_id}}/{kind}-status-history",
             response_model=list[ReportedStatusChange],
             tags=["stations"],
+            responses={**PAGED, **_UNKNOWN_STATION},
             name=f"{kind}_status_history",
             description=f"Every {what} status the station reported, in the order the gateway"
             " confirmed them.",
         )
         async def history(
+            request: Request,
+            response: Response,
             station_id: str,
-            from_: AwareDatetime | None = Query(None, alias="from"),
-            to: AwareDatetime | None = Query(None),
+            from_: Annotated[Moment | None, Query(alias="from")] = None,
+            to: Annotated[Moment | None, Query()] = None,
+            after: str | None = Query(None, description=_OPAQUE),
             limit: int = Query(1000, ge=1, le=10000),
         ) -> list[ReportedStatusChange]:
-            rows = await notifications(station_id, kind, from_, to, limit)
+            rows = await notifications(request, response, station_id, kind, from_, to, after, limit)
             return [ReportedStatusChange(**r, log_position=_position(r)) for r in rows]
 
     status_reports("firmware", "firmware update")
@@ -314,16 +375,22 @@ def stations_router(fetch: Fetch) -> APIRouter:
         "/stations/{station_id}/security-events",
         response_model=list[SecurityEvent],
         tags=["stations"],
+        responses={**PAGED, **_UNKNOWN_STATION},
     )
     async def security_events(
+        request: Request,
+        response: Response,
         station_id: str,
-        from_: AwareDatetime | None = Query(None, alias="from"),
-        to: AwareDatetime | None = Query(None),
+        from_: Annotated[Moment | None, Query(alias="from")] = None,
+        to: Annotated[Moment | None, Query()] = None,
+        after: str | None = Query(None, description=_OPAQUE),
         limit: int = Query(1000, ge=1, le=10000),
     ) -> list[SecurityEvent]:
         """The security events the station reported (SecurityEventNotification, OCPP 1.6
         security extension and 2.x), in the station's time order."""
-        rows = await notifications(station_id, "security", from_, to, limit)
+        rows = await notifications(
+            request, response, station_id, "security", from_, to, after, limit
+        )
         return [
             SecurityEvent(
                 type=r["status"],
@@ -339,11 +406,12 @@ def stations_router(fetch: Fetch) -> APIRouter:
         "/stations/{station_id}/availability",
         response_model=list[DayAvailability],
         tags=["stations"],
+        responses=_UNKNOWN_STATION,
     )
     async def station_availability(
         station_id: str,
-        from_: date = Query(alias="from", description="First UTC day."),
-        to: date = Query(description="Last UTC day (included)."),
+        from_: Annotated[Day, Query(alias="from", description="First UTC day.")],
+        to: Annotated[Day, Query(description="Last UTC day (included).")],
     ) -> list[DayAvailability]:
         """Availability per UTC day: online (gateway clock) with a connector that could charge
         (not Faulted or Unavailable, station clock)."""
@@ -396,8 +464,8 @@ def stations_router(fetch: Fetch) -> APIRouter:
     @router.get("/energy", response_model=list[EnergyTotal], tags=["energy"])
     async def energy_totals(
         group_by: GroupBy = Query(description="How to total the energy."),
-        from_: AwareDatetime | None = Query(None, alias="from", description="Readings from."),
-        to: AwareDatetime | None = Query(None, description="Readings before."),
+        from_: Annotated[Moment | None, Query(alias="from", description="Readings from.")] = None,
+        to: Annotated[Moment | None, Query(description="Readings before.")] = None,
         station_id: str | None = Query(None, description="Only this station."),
         limit: int = Query(10000, ge=1, le=100000),
     ) -> list[EnergyTotal]:

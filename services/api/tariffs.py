@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
+from ..core.bounds import INT4_MAX
 from ..invoicing.cdr_json import dumps
+from ..invoicing.ocpi import Tariff
 from ..invoicing.tariffs import Assignment, TariffError, TariffStore
+from .guard import validation_error
+from .inputs import Int4, JsonInputError, Moment, Text, load_json
+from .paging import AFTER, PAGED, page
 
 
 class TariffSummary(BaseModel):
@@ -24,12 +28,12 @@ class TariffSummary(BaseModel):
 
 
 class AssignmentIn(BaseModel):
-    tariff_id: str
-    station_id: str | None = Field(None, description="Absent: the default for every station.")
-    evse_id: int | None = None
-    connector_id: int | None = Field(None, description="With station_id: only this connector.")
-    valid_from: AwareDatetime | None = Field(None, description="Default: now.")
-    valid_to: AwareDatetime | None = None
+    tariff_id: Text
+    station_id: Text | None = Field(None, description="Absent: the default for every station.")
+    evse_id: Int4 | None = None
+    connector_id: Int4 | None = Field(None, description="With station_id: only this connector.")
+    valid_from: Moment | None = Field(None, description="Default: now.")
+    valid_to: Moment | None = None
 
 
 class AssignmentOut(BaseModel):
@@ -41,6 +45,36 @@ class AssignmentOut(BaseModel):
     valid_from: datetime
     valid_to: datetime | None
     assigned_at: datetime
+
+
+_REVISION_HEADER = {
+    "X-Tariff-Revision": {"description": "The revision returned.", "schema": {"type": "integer"}}
+}
+# The document as stored: OCPI 2.2.1 Tariff JSON, with any fields OCPI adds kept as sent.
+_DOCUMENT = {"application/json": {"schema": {"type": "object", "description": "OCPI Tariff"}}}
+
+
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """``schema`` with its references to ``defs`` written out (OpenAPI resolves "$ref" from
+    the document's root, where a model's own "$defs" are not)."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _inline(defs[schema["$ref"].rsplit("/", 1)[1]], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+_TARIFF_SCHEMA = Tariff.model_json_schema()
+_TARIFF_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _inline(_TARIFF_SCHEMA, _TARIFF_SCHEMA.get("$defs", {}))}
+        },
+    }
+}
 
 
 def _json(document: Any, revision: int, status_code: int = 200) -> Response:
@@ -59,12 +93,32 @@ def _assignment(a: Assignment) -> AssignmentOut:
 def tariffs_router(store: TariffStore) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["tariffs"])
 
-    @router.put("/tariffs/{tariff_id}", responses={200: {}, 201: {}})
+    @router.put(
+        "/tariffs/{tariff_id}",
+        response_class=Response,
+        openapi_extra=_TARIFF_BODY,
+        responses={
+            200: {
+                "description": "The same as the current version: stored before.",
+                "content": _DOCUMENT,
+                "headers": _REVISION_HEADER,
+            },
+            201: {
+                "description": "Stored as the next version.",
+                "content": _DOCUMENT,
+                "headers": _REVISION_HEADER,
+            },
+            400: {"description": "The body is not JSON."},
+            422: {"description": "Not an OCPI 2.2.1 tariff this ledger can store; says why."},
+        },
+    )
     async def put_tariff(tariff_id: str, request: Request) -> Response:
         """Store an OCPI 2.2.1 Tariff (JSON body) as the tariff's next version: 201 when it is
         new, 200 when it is the same as the current version. Numbers are kept exactly."""
         try:
-            document = json.loads(await request.body(), parse_float=Decimal)
+            document = load_json(await request.body(), parse_float=Decimal)
+        except JsonInputError as exc:
+            raise HTTPException(422, [validation_error(["body", *exc.loc], str(exc))]) from None
         except ValueError as exc:
             raise HTTPException(400, f"the body is not JSON: {exc}") from None
         if not isinstance(document, dict):
@@ -75,9 +129,17 @@ def tariffs_router(store: TariffStore) -> APIRouter:
             raise HTTPException(exc.status, str(exc)) from None
         return _json(stored.document, stored.revision, 201 if new else 200)
 
-    @router.get("/tariffs/{tariff_id}")
+    @router.get(
+        "/tariffs/{tariff_id}",
+        response_class=Response,
+        responses={
+            200: {"description": "OCPI 2.2.1 Tariff JSON.", "content": _DOCUMENT},
+            404: {"description": "No such tariff (or revision)."},
+        },
+    )
     async def get_tariff(
-        tariff_id: str, revision: int | None = Query(None, ge=1, description="Default: newest.")
+        tariff_id: str,
+        revision: int | None = Query(None, ge=1, le=INT4_MAX, description="Default: newest."),
     ) -> Response:
         """The tariff as OCPI 2.2.1 Tariff JSON."""
         stored = await store.version(tariff_id, revision)
@@ -87,9 +149,15 @@ def tariffs_router(store: TariffStore) -> APIRouter:
             )
         return _json(stored.document, stored.revision)
 
-    @router.get("/tariffs", response_model=list[TariffSummary])
-    async def list_tariffs() -> list[TariffSummary]:
-        """The newest version of every tariff."""
+    @router.get("/tariffs", response_model=list[TariffSummary], responses=PAGED)
+    async def list_tariffs(
+        request: Request,
+        response: Response,
+        after: str | None = Query(None, description=AFTER + " The last tariff_id of a page."),
+        limit: int = Query(1000, ge=1, le=10000),
+    ) -> list[TariffSummary]:
+        """The newest version of every tariff, by tariff_id."""
+        found = await store.latest(after=after, limit=limit + 1)
         return [
             TariffSummary(
                 tariff_id=t.tariff_id,
@@ -99,10 +167,15 @@ def tariffs_router(store: TariffStore) -> APIRouter:
                 valid_to=t.valid_to,
                 put_at=t.put_at,
             )
-            for t in await store.latest()
+            for t in page(found, limit, lambda t: t.tariff_id, request, response)
         ]
 
-    @router.post("/tariff-assignments", status_code=201, response_model=AssignmentOut)
+    @router.post(
+        "/tariff-assignments",
+        status_code=201,
+        response_model=AssignmentOut,
+        responses={404: {"description": "No such tariff: put it first."}},
+    )
     async def assign(body: AssignmentIn) -> AssignmentOut:
         """Assign a tariff to a connector, a station, or as the default, from a time on."""
         try:
@@ -110,8 +183,20 @@ def tariffs_router(store: TariffStore) -> APIRouter:
         except TariffError as exc:
             raise HTTPException(exc.status, str(exc)) from None
 
-    @router.get("/tariff-assignments", response_model=list[AssignmentOut])
-    async def assignments() -> list[AssignmentOut]:
-        return [_assignment(a) for a in await store.assignments()]
+    @router.get("/tariff-assignments", response_model=list[AssignmentOut], responses=PAGED)
+    async def assignments(
+        request: Request,
+        response: Response,
+        after: int | None = Query(
+            None, ge=0, le=INT4_MAX, description=AFTER + " The last assignment_id of a page."
+        ),
+        limit: int = Query(1000, ge=1, le=10000),
+    ) -> list[AssignmentOut]:
+        """Every assignment, oldest first."""
+        found = await store.assignments(after=after, limit=limit + 1)
+        return [
+            _assignment(a)
+            for a in page(found, limit, lambda a: str(a.assignment_id), request, response)
+        ]
 
     return router

@@ -10,11 +10,14 @@ import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 import psutil
 import psycopg
+from psycopg.abc import AdaptContext, Buffer
+from psycopg.types.datetime import TimestamptzLoader
 from psycopg_pool import AsyncConnectionPool
 
 logger = logging.getLogger(__name__)
@@ -208,3 +211,23 @@ async def open_pool(dsn: str, *, max_size: int = 10) -> AsyncConnectionPool:
         await pool.close()
         raise DatabaseError(f"cannot connect to PostgreSQL at {dsn!r}: {exc}") from exc
     return pool
+
+
+class _TolerantTimestamptzLoader(TimestamptzLoader):
+    """A timestamptz Python cannot hold (a BC year, past 9999, ±infinity: stored before the
+    API bounded its input, or by hand) read as the earliest or latest time Python holds,
+    instead of failing the whole read."""
+
+    def load(self, data: Buffer) -> datetime:
+        try:
+            return super().load(data)
+        except psycopg.DataError:
+            raw = bytes(data)
+            early = raw.startswith(b"-") or raw.endswith(b"BC")
+            return (datetime.min if early else datetime.max).replace(tzinfo=UTC)
+
+
+def tolerate_out_of_range_times(context: AdaptContext) -> None:
+    """Read timestamptz values out of Python's range on ``context`` (a connection or cursor)
+    as the nearest time it holds."""
+    context.adapters.register_loader("timestamptz", _TolerantTimestamptzLoader)

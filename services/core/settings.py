@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(
         1 << 20, ge=1024, description="Frames above this size are rejected (logged, answered)."
     )
+    max_request_body_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        description="HTTP API request bodies above this size are refused with 413, counted while"
+        " they arrive (CHARGELEDGER_MAX_REQUEST_BODY_BYTES).",
+    )
     rate_limit_per_s: float = Field(
         50.0, gt=0, description="Frames a connection may send per second, sustained."
     )

@@ -14,6 +14,8 @@ from typing import Literal
 
 from psycopg_pool import AsyncConnectionPool
 
+from ..core.db import tolerate_out_of_range_times
+
 UnknownTokenPolicy = Literal["accept", "reject"]
 _MAX_CACHED = 100_000
 
@@ -72,8 +74,9 @@ class TokenCache:
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < self._ttl_s:
             return cached[1]
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(
+        async with self._pool.connection() as conn, conn.cursor() as cursor:
+            tolerate_out_of_range_times(cursor)  # an expiry stored before it was bounded
+            await cursor.execute(
                 "SELECT status, expires_at, group_id FROM id_tokens"
                 " WHERE lower(id_token) = lower(%s)",
                 (key,),

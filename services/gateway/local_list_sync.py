@@ -16,6 +16,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from ..core.db import tolerate_out_of_range_times
 from .commands import CommandSender, Outcome
 from .local_list import StationList, Token, Update, held, plan
 
@@ -58,8 +59,9 @@ class LocalListSync:
             return held([row[0] for row in await cursor.fetchall()])
 
     async def _tokens(self) -> list[Token]:
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(
+        async with self._pool.connection() as conn, conn.cursor() as cursor:
+            tolerate_out_of_range_times(cursor)  # an expiry stored before it was bounded
+            await cursor.execute(
                 "SELECT id_token, status, expires_at, group_id, token_type FROM id_tokens"
                 " ORDER BY id_token"
             )

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from ..core.bounds import INT4_MAX, time_problem
+
 DimensionType = Literal["ENERGY", "FLAT", "PARKING_TIME", "TIME"]
 DayOfWeek = Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
 CdrDimensionType = Literal[
@@ -137,3 +139,33 @@ class CdrSkeleton(_Object):
         if starts != sorted(starts):
             raise ValueError("charging periods must be in order of their start_date_time")
         return periods
+
+
+# Tariffs are priced in Decimal arithmetic of 28 digits: a billion of anything (EUR per kWh,
+# kW, A, kWh) is far beyond a real tariff and keeps what they price within those digits.
+_MAX_FIGURE = Decimal(10**9)
+
+
+def storable_problem(tariff: Tariff) -> str | None:
+    """Why a new tariff cannot be stored (a time outside what PostgreSQL, Avro and Python all
+    hold, a figure beyond a billion, a count beyond int4), as "field: why"; None when it can.
+    Only new tariffs are checked: one stored before is priced as it was."""
+    stack: list[tuple[str, object]] = [("", tariff)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, BaseModel):
+            stack.extend(
+                (f"{where}.{name}".lstrip("."), getattr(value, name))
+                for name in type(value).model_fields
+            )
+        elif isinstance(value, tuple):
+            stack.extend((f"{where}.{n}", item) for n, item in enumerate(value))
+        elif isinstance(value, datetime):
+            problem = time_problem(value)
+            if problem is not None:
+                return f"{where}: {problem}"
+        elif isinstance(value, Decimal) and value > _MAX_FIGURE:
+            return f"{where}: must be at most {_MAX_FIGURE:,}"
+        elif isinstance(value, int) and not isinstance(value, bool) and value > INT4_MAX:
+            return f"{where}: must be at most {INT4_MAX}"
+    return None

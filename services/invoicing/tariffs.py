@@ -20,10 +20,11 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import ValidationError
 
+from ..core.db import tolerate_out_of_range_times
 from ..core.events import TariffAssignment, TariffVersion
 from ..core.outbox import OutboxWriter
 from .cdr_json import dumps
-from .ocpi import Tariff
+from .ocpi import Tariff, storable_problem
 
 _GRACE = timedelta(minutes=1)  # clock differences between the caller and this process
 
@@ -123,6 +124,9 @@ class TariffStore(OutboxWriter):
         """Store a tariff version; returns it and whether it is new (the same document again
         changes nothing)."""
         tariff = parse_tariff(document)
+        problem = storable_problem(tariff)
+        if problem is not None:
+            raise TariffError(f"not a tariff this ledger can store: {problem}")
         if tariff.id != tariff_id:
             raise TariffError(f"the document's id {tariff.id!r} is not {tariff_id!r}")
         text = dumps(document)
@@ -205,11 +209,16 @@ class TariffStore(OutboxWriter):
         rows = await self._fetch(sql, (tariff_id, revision, revision), conn)
         return _stored(rows[0]) if rows else None
 
-    async def latest(self) -> list[StoredTariff]:
+    async def latest(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[StoredTariff]:
+        """The newest version of each tariff, by tariff id: those after ``after``, at most
+        ``limit``."""
         rows = await self._fetch(
             "SELECT DISTINCT ON (tariff_id) * FROM tariff_versions"
-            " ORDER BY tariff_id, revision DESC",
-            (),
+            " WHERE %s::text IS NULL OR tariff_id > %s"
+            " ORDER BY tariff_id, revision DESC LIMIT %s",
+            (after, after, limit),
         )
         return [_stored(r) for r in rows]
 
@@ -283,8 +292,15 @@ class TariffStore(OutboxWriter):
         await self.publish()
         return assignment
 
-    async def assignments(self) -> list[Assignment]:
-        rows = await self._fetch("SELECT * FROM tariff_assignments ORDER BY assignment_id", ())
+    async def assignments(
+        self, *, after: int | None = None, limit: int | None = None
+    ) -> list[Assignment]:
+        """Assignments by id: those after ``after``, at most ``limit``."""
+        rows = await self._fetch(
+            "SELECT * FROM tariff_assignments WHERE %s::int IS NULL OR assignment_id > %s"
+            " ORDER BY assignment_id LIMIT %s",
+            (after, after, limit),
+        )
         return [Assignment(**r) for r in rows]
 
     async def _fetch(
@@ -292,9 +308,11 @@ class TariffStore(OutboxWriter):
     ) -> list[dict[str, Any]]:
         if conn is not None:
             async with conn.cursor(row_factory=dict_row) as cur:
+                tolerate_out_of_range_times(cur)
                 await cur.execute(sql, params)
                 return await cur.fetchall()
         async with self._pool.connection() as own, own.cursor(row_factory=dict_row) as cur:
+            tolerate_out_of_range_times(cur)
             await cur.execute(sql, params)
             return await cur.fetchall()
 
@@ -315,6 +333,7 @@ async def load_catalogue(
 ) -> tuple[list[StoredTariff], list[Assignment]]:
     """Every tariff version and assignment: the reference data invoicing prices with."""
     async with conn.cursor(row_factory=dict_row) as cur:
+        tolerate_out_of_range_times(cur)  # a time stored before new tariffs were bounded
         await cur.execute("SELECT * FROM tariff_versions ORDER BY tariff_id, revision")
         versions = [_stored(r) for r in await cur.fetchall()]
         await cur.execute("SELECT * FROM tariff_assignments ORDER BY assignment_id")

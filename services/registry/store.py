@@ -16,6 +16,8 @@ from typing import Any, Literal, get_args
 from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 
+from ..core.bounds import text_problem, time_problem
+from ..core.db import tolerate_out_of_range_times
 from ..core.events import StationRegistration, TokenRegistration
 from ..core.ids import STATION_ID_RULE, is_station_id
 from ..core.outbox import OutboxWriter
@@ -87,6 +89,7 @@ class Registry(OutboxWriter):
 
     async def _fetch(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            tolerate_out_of_range_times(cur)
             await cur.execute(sql, params)
             return await cur.fetchall()
 
@@ -178,6 +181,7 @@ class Registry(OutboxWriter):
         account_id: str | None = None,
     ) -> IdToken:
         _check_token(id_token, status, expires_at, group_id)
+        _check_text(token_type=token_type, account_id=account_id)
         now = self._clock()
         values = (id_token, token_type, status, expires_at, group_id, account_id)
         try:
@@ -199,9 +203,13 @@ class Registry(OutboxWriter):
         allowed = {"status", "token_type", "expires_at", "group_id", "account_id"}
         if unknown := set(changes) - allowed:
             raise RegistryError(f"cannot change {', '.join(sorted(unknown))} of an id token")
+        _check_text(**{k: v for k, v in changes.items() if k in ("token_type", "account_id")})
+        if changes.get("expires_at") is not None:
+            _check_expiry(changes["expires_at"])
         now = self._clock()
         async with self._pool.connection() as conn, conn.transaction():
             async with conn.cursor(row_factory=dict_row) as cur:
+                tolerate_out_of_range_times(cur)
                 await cur.execute(
                     "SELECT * FROM id_tokens WHERE lower(id_token) = lower(%s) FOR UPDATE",
                     (id_token,),
@@ -210,7 +218,8 @@ class Registry(OutboxWriter):
             if row is None:
                 raise RegistryError(f"no id token {id_token!r}; add it first", 404)
             row.update(changes)
-            _check_token(row["id_token"], row["status"], row["expires_at"], row["group_id"])
+            # The expiry was checked above if it changes: a stored one is kept as it reads.
+            _check_token(row["id_token"], row["status"], None, row["group_id"])
             revision = row["revision"] + 1
             await conn.execute(
                 "UPDATE id_tokens SET token_type = %s, status = %s, expires_at = %s,"
@@ -289,8 +298,21 @@ def _check_token(
         )
     if status not in TOKEN_STATUSES:
         raise RegistryError(f"status {status!r} is not one of {', '.join(TOKEN_STATUSES)}")
-    if expires_at is not None and expires_at.tzinfo is None:
-        raise RegistryError("expires_at needs a time zone (e.g. 2027-01-01T00:00:00Z)")
+    if expires_at is not None:
+        _check_expiry(expires_at)
+
+
+def _check_expiry(expires_at: datetime) -> None:
+    problem = time_problem(expires_at)
+    if problem is not None:
+        raise RegistryError(f"expires_at {problem}")
+
+
+def _check_text(**fields: str | None) -> None:
+    for name, value in fields.items():
+        problem = text_problem(value) if value is not None else None
+        if problem is not None:
+            raise RegistryError(f"{name} {problem}")
 
 
 def _station_event(
