@@ -5,6 +5,7 @@ OpenAPI is served at /openapi.json, interactive docs at /docs. Money is a decima
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from .. import __version__
 from ..core.bounds import INT4_MAX, INT8_MAX
@@ -107,8 +108,18 @@ def _position(row: dict[str, Any], prefix: str = "") -> str:
 
 
 DEFAULT_MAX_REQUEST_BODY_BYTES = 1 << 20
-# A page of frames stops once it holds this many bytes of raw frames (at least one frame).
-EVENTS_PAGE_BYTES = 4 << 20
+# A page of frames holds at most this many bytes of raw frames (or one larger frame).
+EVENTS_PAGE_BYTES = 1 << 20
+_FRAMES = TypeAdapter(list[FrameOut])
+
+
+def _frames_json(rows: list[dict[str, Any]]) -> bytes:
+    return _FRAMES.dump_json(
+        [
+            FrameOut(**{**r, "raw": bytes(r["raw"]).decode("utf-8")}, log_position=_position(r))
+            for r in rows
+        ]
+    )
 
 
 def _frame_position(after: str) -> tuple[int, int]:
@@ -287,7 +298,6 @@ def create_app(
     @app.get("/api/v1/events", response_model=list[FrameOut], tags=["events"], responses=PAGED)
     async def list_events(
         request: Request,
-        response: Response,
         station_id: str = Query(description="The station whose frames to list."),
         after: str | None = Query(
             None, description=AFTER + " The log_position of the last frame of a page."
@@ -299,9 +309,9 @@ def create_app(
             description="Only frames after this log offset (the older form of `after`).",
         ),
         limit: int = Query(1000, ge=1, le=10000),
-    ) -> list[FrameOut]:
-        """The station's raw frames in log order. A page holds at most ``limit`` frames and
-        ends after the frame that brings it past 4 MiB of raw frames."""
+    ) -> Response:
+        """The station's raw frames in log order. A page holds at most ``limit`` frames and at
+        most 1 MiB of raw frames (a larger frame comes in a page of its own)."""
         start: tuple[int, ...] = (after_offset,)
         where = '"offset" > %s'
         if after is not None:
@@ -319,7 +329,7 @@ def create_app(
                 break
             kept, total = kept + 1, total + row["size"]
         if not kept:
-            return []
+            return Response(b"[]", media_type="application/json")
         last = sizes[kept - 1]
         rows = await fetch(
             f"SELECT * FROM frames WHERE station_id = %s AND {where}"
@@ -330,12 +340,11 @@ def create_app(
             last["offset"],
             kept,
         )
-        if kept < len(sizes):
-            paging.set_next(request, response, _position(rows[-1]))
-        return [
-            FrameOut(**{**r, "raw": bytes(r["raw"]).decode("utf-8")}, log_position=_position(r))
-            for r in rows
-        ]
+        more = paging.next_headers(request, _position(rows[-1])) if kept < len(sizes) else {}
+        # Encoded in a thread: the event loop (and the stations it serves) gets the
+        # interpreter back every few milliseconds while a large page is written.
+        body = await asyncio.to_thread(_frames_json, rows)
+        return Response(body, media_type="application/json", headers=more)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

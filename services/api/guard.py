@@ -3,7 +3,8 @@
 - The URL: a NUL (``%00``) in the path or in a query parameter is refused (422), naming where.
 - The body: at most ``max_body_bytes``, counted while it arrives (a declared Content-Length
   above it is refused before reading; a chunked body as soon as it passes it): 413.
-- A JSON body: as ``inputs.load_json`` accepts it, else 422 naming the field.
+- A JSON body (or one sent without a content type, which FastAPI reads as JSON): as
+  ``inputs.load_json`` accepts it, else 422 naming the field.
 
 The API runs in the gateway's process, so what it reads and parses takes time from the stations:
 nothing larger than the limit is ever held in memory.
@@ -65,15 +66,21 @@ class InputGuard:
                 return
             if not message.get("more_body", False):
                 break
-        if bytes(body.lstrip()[:1]) in (b"{", b"["):
+        headers = dict(scope["headers"])
+        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        as_json = media_type in (b"", b"application/json") or media_type.endswith(b"+json")
+        if body and (as_json or bytes(body.lstrip()[:1]) in (b"{", b"[")):
             try:
                 load_json(bytes(body))
             except JsonInputError as exc:
                 detail = [validation_error(["body", *exc.loc], str(exc))]
                 await JSONResponse({"detail": detail}, 422)(scope, receive, send)
                 return
-            except ValueError:
-                pass  # not JSON: the endpoint says what it expected
+            except ValueError as exc:  # not JSON (or not UTF-8)
+                if as_json:
+                    detail = [validation_error(["body"], f"not JSON: {exc}")]
+                    await JSONResponse({"detail": detail}, 422)(scope, receive, send)
+                    return
 
         replayed = False
 

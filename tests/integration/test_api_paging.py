@@ -156,7 +156,7 @@ async def test_every_list_pages_with_after_and_loses_nothing(api: httpx.AsyncCli
     assert bad.json()["detail"][0]["loc"] == ["query", "after"]
 
 
-async def test_a_page_of_frames_stops_after_four_mib(api: httpx.AsyncClient) -> None:
+async def test_a_page_of_frames_holds_at_most_one_mib(api: httpx.AsyncClient) -> None:
     frames, answers = await pages(api, "/api/v1/events", station_id="CP-PAGE-BIG")
     assert len(frames) == 2 + 12  # the boot and six DataTransfer calls, with their answers
     assert [f["log_position"] for f in frames] == sorted(
