@@ -37,6 +37,13 @@ ApiUrl = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+PageSize = Annotated[
+    int,
+    typer.Option(
+        min=1, max=10000, help="Items asked for per request; every page is fetched and printed."
+    ),
+]
+PAGE_SIZE = 1000
 DEFAULT_API = "http://127.0.0.1:8080"
 
 
@@ -46,9 +53,33 @@ def _fail(message: str, code: int) -> None:
 
 
 def _request(api_url: str, method: str, path: str, body: Any = None, timeout_s: float = 30) -> Any:
+    return _call(api_url, method, path, body, timeout_s)[1]
+
+
+def _all(api_url: str, path: str, page_size: int) -> list[Any]:
+    """Every item of a list, page by page (following the API's X-Next-After)."""
+    items: list[Any] = []
+    params: dict[str, Any] = {"limit": page_size}
+    while True:
+        response, page = _call(api_url, "GET", path, params=params)
+        items.extend(page)
+        after = response.headers.get("X-Next-After")
+        if after is None:
+            return items
+        params = {"limit": page_size, "after": after}
+
+
+def _call(
+    api_url: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    timeout_s: float = 30,
+    params: dict[str, Any] | None = None,
+) -> tuple[httpx.Response, Any]:
     url = f"{api_url.rstrip('/')}/api/v1{path}"
     try:
-        response = httpx.request(method, url, json=body, timeout=timeout_s)
+        response = httpx.request(method, url, json=body, timeout=timeout_s, params=params)
     except httpx.HTTPError as exc:
         _fail(
             f"cannot reach the ChargeLedger API at {api_url} ({exc}); start `chargeledger up`"
@@ -62,11 +93,20 @@ def _request(api_url: str, method: str, path: str, body: Any = None, timeout_s: 
     # A command's outcome is reported as it is, whatever its status.
     outcome = isinstance(data, dict) and ("command_id" in data or "command_ids" in data)
     if response.status_code >= 400 and not outcome:
-        detail = data.get("detail") if isinstance(data, dict) else response.text
-        if isinstance(detail, list):  # FastAPI validation errors
-            detail = "; ".join(f"{'.'.join(map(str, d['loc'][1:]))}: {d['msg']}" for d in detail)
-        _fail(f"{method} {path}: {detail}", EXIT_FAILURE)
-    return data
+        _fail(f"{method} {path}: {_detail(response)}", EXIT_FAILURE)
+    return response, data
+
+
+def _detail(response: httpx.Response) -> str:
+    """What an error answer of the API says."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text
+    detail = data.get("detail", response.text) if isinstance(data, dict) else response.text
+    if isinstance(detail, list):  # validation errors: each field and why
+        return "; ".join(f"{'.'.join(map(str, d['loc'][1:]))}: {d['msg']}" for d in detail)
+    return str(detail)
 
 
 def _station(station_id: str) -> str:
@@ -127,9 +167,11 @@ def add_station(
 
 
 @stations.command("list")
-def list_stations(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
+def list_stations(
+    api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False, page_size: PageSize = PAGE_SIZE
+) -> None:
     """List stations: registered ones, and any the ledger has seen connect."""
-    _print(_request(api_url, "GET", "/stations"), STATION_COLUMNS, as_json)
+    _print(_all(api_url, "/stations", page_size), STATION_COLUMNS, as_json)
 
 
 @stations.command("disable")
@@ -179,7 +221,10 @@ def _station_request(
     as_json: bool,
 ) -> None:
     """A request about one of a station's settings; its answer (one row or a list) printed."""
-    result = _request(api_url, method, f"/stations/{_station(station_id)}/{what}", body)
+    path = f"/stations/{_station(station_id)}/{what}"
+    result = (
+        _all(api_url, path, PAGE_SIZE) if method == "GET" else _request(api_url, method, path, body)
+    )
     _print(result if isinstance(result, list) else [result], columns, as_json)
 
 
@@ -289,9 +334,11 @@ def add_token(
 
 
 @tokens.command("list")
-def list_tokens(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
-    """List registered id tokens."""
-    _print(_request(api_url, "GET", "/tokens"), TOKEN_COLUMNS, as_json)
+def list_tokens(
+    api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False, page_size: PageSize = PAGE_SIZE
+) -> None:
+    """List registered id tokens (all of them, page by page)."""
+    _print(_all(api_url, "/tokens", page_size), TOKEN_COLUMNS, as_json)
 
 
 @tokens.command("update")
@@ -443,11 +490,7 @@ def _raw(api_url: str, method: str, path: str, content: bytes | None = None) -> 
             EXIT_FAILURE,
         )
     if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        _fail(f"{method} {path}: {detail}", EXIT_FAILURE)
+        _fail(f"{method} {path}: {_detail(response)}", EXIT_FAILURE)
     return response
 
 
@@ -481,9 +524,11 @@ def get_tariff(
 
 
 @tariffs.command("list")
-def list_tariffs(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
+def list_tariffs(
+    api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False, page_size: PageSize = PAGE_SIZE
+) -> None:
     """List tariffs (their newest versions)."""
-    _print(_request(api_url, "GET", "/tariffs"), TARIFF_COLUMNS, as_json)
+    _print(_all(api_url, "/tariffs", page_size), TARIFF_COLUMNS, as_json)
 
 
 @tariffs.command("assign")
@@ -513,9 +558,11 @@ def assign_tariff(
 
 
 @tariffs.command("assignments")
-def list_assignments(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
+def list_assignments(
+    api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False, page_size: PageSize = PAGE_SIZE
+) -> None:
     """List tariff assignments."""
-    _print(_request(api_url, "GET", "/tariff-assignments"), ASSIGNMENT_COLUMNS, as_json)
+    _print(_all(api_url, "/tariff-assignments", page_size), ASSIGNMENT_COLUMNS, as_json)
 
 
 def _utc(moment: datetime | None) -> str | None:
@@ -544,8 +591,24 @@ ToDay = Annotated[str | None, typer.Option("--to", help="Stopped before this day
 
 
 def _export(api_url: str, path: str, valid_from: str | None, valid_to: str | None) -> None:
-    query = "&".join(f"{k}={v}" for k, v in (("from", valid_from), ("to", valid_to)) if v)
-    typer.echo(_raw(api_url, "GET", f"{path}{'?' + query if query else ''}").text, nl=False)
+    """Write an export to stdout as it arrives (the API streams it: any range fits)."""
+    params = {k: v for k, v in (("from", valid_from), ("to", valid_to)) if v}
+    url = f"{api_url.rstrip('/')}/api/v1{path}"
+    try:
+        with httpx.stream("GET", url, params=params, timeout=60) as response:
+            if response.status_code >= 400:
+                response.read()
+                _fail(f"GET {path}: {_detail(response)}", EXIT_FAILURE)
+            out = sys.stdout.buffer
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+            out.flush()
+    except httpx.HTTPError as exc:
+        _fail(
+            f"cannot reach the ChargeLedger API at {api_url} ({exc}); start `chargeledger up`"
+            " or point --api-url at it",
+            EXIT_FAILURE,
+        )
 
 
 @invoices.command("cdrs")
@@ -573,9 +636,11 @@ Revision = Annotated[
 
 
 @invoices.command("held")
-def held_sessions(api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
+def held_sessions(
+    api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False, page_size: PageSize = PAGE_SIZE
+) -> None:
     """List completed sessions held back from invoicing, with why."""
-    _print(_request(api_url, "GET", "/invoices/held"), HELD_COLUMNS, as_json)
+    _print(_all(api_url, "/invoices/held", page_size), HELD_COLUMNS, as_json)
 
 
 def _decide(

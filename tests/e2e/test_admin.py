@@ -200,3 +200,22 @@ async def test_bad_requests_are_refused_without_echoing_passwords(product: Produ
     assert code == 1 and "group id" in err and "at most 20" in err
     code, _, err = await cli(product, "tokens", "add", "AB/12")
     assert code == 1 and "without / ? # %" in err
+
+
+async def test_lists_come_whole_page_by_page(product: Product) -> None:
+    for n in range(5):
+        code, _, err = await cli(product, "tokens", "add", f"PAGED-{n}", "--account", f"A{n}")
+        assert code == 0, err
+    code, out, err = await cli(product, "tokens", "list", "--page-size", "2")
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()[1:]] == [f"PAGED-{n}" for n in range(5)]
+    code, out, _ = await cli(product, "tokens", "list", "--page-size", "2", "--json")
+    assert [t["account_id"] for t in json.loads(out)] == [f"A{n}" for n in range(5)]
+    async with httpx.AsyncClient(base_url=product.api) as http:
+        first = await http.get("/api/v1/tokens", params={"limit": 2})
+        assert first.headers["X-Next-After"] == "PAGED-1"
+        assert first.headers["Link"] == '</api/v1/tokens?limit=2&after=PAGED-1>; rel="next"'
+    for n in range(3):
+        assert (await cli(product, "stations", "add", f"CP-PAGED-{n}"))[0] == 0
+    code, out, _ = await cli(product, "stations", "list", "--page-size", "1")
+    assert [line.split()[0] for line in out.splitlines()[1:]] == [f"CP-PAGED-{n}" for n in range(3)]
