@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/ledger_replay.py
 	$(VENV)/bin/python benchmarks/replay.py
 	$(VENV)/bin/python benchmarks/fault_injection.py
+	$(VENV)/bin/python benchmarks/api_load.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
