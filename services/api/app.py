@@ -223,6 +223,9 @@ def create_app(
         """Prometheus metrics, in its text format."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # Where the metrics were served before: scrapers set up then keep working, unredirected.
+    app.get("/metrics/", include_in_schema=False)(metrics)
+
     @app.get("/api/v1/sessions", response_model=list[Session], tags=["sessions"], responses=PAGED)
     async def list_sessions(
         request: Request,

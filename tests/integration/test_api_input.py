@@ -294,10 +294,11 @@ async def test_a_body_above_the_limit_is_refused_while_it_arrives(
 
 
 async def test_metrics_are_served_at_metrics_without_a_redirect(api: httpx.AsyncClient) -> None:
-    answer = await api.get("/metrics", follow_redirects=False)
-    assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("text/plain")
-    assert "# TYPE" in answer.text
+    for path in ("/metrics", "/metrics/"):
+        answer = await api.get(path, follow_redirects=False)
+        assert answer.status_code == 200, path
+        assert answer.headers["content-type"].startswith("text/plain")
+        assert "# TYPE" in answer.text
 
 
 async def test_the_openapi_documents_the_answers_that_happen(api: httpx.AsyncClient) -> None:
