@@ -16,7 +16,7 @@ represent:
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 
 EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
@@ -61,11 +61,6 @@ def day_problem(value: date) -> str | None:
     if not EARLIEST_DAY <= value <= LATEST_DAY:
         return f"must be from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}"
     return None
-
-
-def day_start(value: date) -> datetime:
-    """The start of the UTC day ``value``."""
-    return datetime.combine(value, time(), tzinfo=UTC)
 
 
 def _time_range() -> str:
