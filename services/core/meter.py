@@ -23,16 +23,28 @@ class EnergyReading:
     energy_wh: int
 
 
+# Python's datetime holds the years 1-9999. A day's margin at both ends keeps a moment shown in
+# any time zone (tariffs price by the station's), or rounded to its hour or day, inside them.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+class TimeOutOfRange(ValueError):
+    """A date-time that is ISO 8601 but lies outside ``EARLIEST``..``LATEST`` in UTC."""
+
+
 def parse_timestamp(value: str) -> datetime:
     """An OCPP dateTime as an aware UTC datetime (a value without offset is taken as UTC);
-    ValueError when it is not one, or lies beyond what a datetime holds in UTC."""
+    ValueError when it is not one, TimeOutOfRange when it lies outside ``EARLIEST``..``LATEST``
+    in UTC."""
     moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
     try:
-        return moment.astimezone(UTC)
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if EARLIEST <= moment <= LATEST:
+            return moment
     except OverflowError:
-        raise ValueError(f"{value!r} lies outside the years 1-9999 in UTC") from None
+        pass
+    raise TimeOutOfRange(f"{value[:40]!r} lies outside 0001-01-02..9999-12-30 in UTC")
 
 
 def to_wh(value: str, unit: str | None) -> int | None:

@@ -15,6 +15,7 @@ from typing import Literal
 from psycopg_pool import AsyncConnectionPool
 
 from ..core.db import tolerate_out_of_range_times
+from ..core.text import storable
 
 UnknownTokenPolicy = Literal["accept", "reject"]
 _MAX_CACHED = 100_000
@@ -58,7 +59,8 @@ class TokenCache:
         self._cache: dict[str, tuple[float, _Row | None]] = {}
 
     async def verdict(self, id_token: str) -> Verdict:
-        row = await self._row(id_token)
+        # U+0000 or a lone surrogate: PostgreSQL cannot take it, so no registered token has it.
+        row = await self._row(id_token) if storable(id_token) == id_token else None
         if row is None:
             return Verdict("Accepted" if self._unknown == "accept" else "Unknown")
         status = row.status

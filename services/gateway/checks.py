@@ -11,13 +11,17 @@ from typing import Any
 
 from ocpp.exceptions import PropertyConstraintViolationError, TypeConstraintViolationError
 
-from ..core.meter import MAX_INT32, parse_timestamp
+from ..core.meter import TimeOutOfRange, parse_timestamp
 
 
 def timestamp(field: str, value: str) -> None:
     try:
         parse_timestamp(value)
-    except (ValueError, OverflowError):
+    except TimeOutOfRange:
+        raise PropertyConstraintViolationError(
+            description=f"{field} lies outside 0001-01-02..9999-12-30 in UTC: {value[:40]!r}"
+        ) from None
+    except ValueError:
         # ErrorDescription is at most 255 characters: quote only the start of the value.
         raise TypeConstraintViolationError(
             description=f"{field} is not an ISO 8601 date-time: {value[:40]!r}"
@@ -27,6 +31,11 @@ def timestamp(field: str, value: str) -> None:
 def in_range(field: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
         raise PropertyConstraintViolationError(description=f"{field} must be {low}..{high}")
+
+
+def not_empty(field: str, value: str) -> None:
+    if not value:
+        raise PropertyConstraintViolationError(description=f"{field} must not be empty")
 
 
 def printable(field: str, value: str) -> None:
@@ -39,9 +48,3 @@ def printable(field: str, value: str) -> None:
 def meter_value_times(field: str, meter_values: list[dict[str, Any]]) -> None:
     for meter_value in meter_values:
         timestamp(f"{field}.timestamp", meter_value["timestamp"])
-
-
-def request_id(value: int | None) -> None:
-    """A requestId is an OCPP integer: 32 bits."""
-    if value is not None:
-        in_range("requestId", value, -MAX_INT32 - 1, MAX_INT32)

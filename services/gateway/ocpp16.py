@@ -157,15 +157,13 @@ class CentralSystem16(FastRouting, CertificateSigning, ChargePoint):  # type: ig
         return call_result.SecurityEventNotification()
 
     @on(Action.log_status_notification)
-    def on_log_status_notification(self, **payload: Any) -> call_result.LogStatusNotification:
-        checks.request_id(payload.get("request_id"))
+    def on_log_status_notification(self, **_: Any) -> call_result.LogStatusNotification:
         return call_result.LogStatusNotification()
 
     @on(Action.signed_firmware_status_notification)
     def on_signed_firmware_status_notification(
-        self, **payload: Any
+        self, **_: Any
     ) -> call_result.SignedFirmwareStatusNotification:
-        checks.request_id(payload.get("request_id"))
         return call_result.SignedFirmwareStatusNotification()
 
     @on(Action.sign_certificate)

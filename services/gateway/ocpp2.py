@@ -112,11 +112,13 @@ class Ocpp2Answers(CertificateSigning):
     async def on_transaction_event(
         self,
         timestamp: str,
+        transaction_info: dict[str, Any],
         id_token: dict[str, Any] | None = None,
         meter_value: list[dict[str, Any]] | None = None,
         **_: Any,
     ) -> Any:
         # What is confirmed must be billable: refuse what the ledger could not read.
+        checks.not_empty("transactionInfo.transactionId", transaction_info["transaction_id"])
         checks.timestamp("timestamp", timestamp)
         checks.meter_value_times("meterValue", meter_value or [])
         if id_token is None:
@@ -151,7 +153,6 @@ class Ocpp2Answers(CertificateSigning):
         request_id: int | None = None,
         **_: Any,
     ) -> Any:
-        checks.request_id(request_id)
         refusal = self._refusal(call_unique_id, csr, certificate_type, request_id)
         if refusal is None:
             return self._call_result.SignCertificate(status="Accepted")
@@ -165,13 +166,11 @@ class Ocpp2Answers(CertificateSigning):
         await self._deliver(call_unique_id)
 
     @on("FirmwareStatusNotification")
-    def on_firmware_status_notification(self, **payload: Any) -> Any:
-        checks.request_id(payload.get("request_id"))
+    def on_firmware_status_notification(self, **_: Any) -> Any:
         return self._call_result.FirmwareStatusNotification()
 
     @on("LogStatusNotification")
-    def on_log_status_notification(self, **payload: Any) -> Any:
-        checks.request_id(payload.get("request_id"))
+    def on_log_status_notification(self, **_: Any) -> Any:
         return self._call_result.LogStatusNotification()
 
     @on("NotifyEVChargingNeeds")

@@ -20,7 +20,9 @@ OCPP16_MAX_TRANSACTION_ID = 2**31 - 1  # transactionId is a JSON integer, 32-bit
 
 def request_key(unique_id: str, payload: dict[str, Any]) -> str:
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return f"{unique_id}:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
+    # surrogatepass: a lone surrogate (JSON "\ud800") has no UTF-8 of its own.
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{unique_id}:{digest[:32]}"
 
 
 class TransactionIdAllocator:

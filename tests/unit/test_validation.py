@@ -46,3 +46,67 @@ def test_an_action_without_schema_is_not_implemented() -> None:
     with pytest.raises(OCPPError) as raised:
         Validators("ocpp2.1").request("FlyToTheMoon", {})
     assert raised.value.code == "NotImplemented"
+
+
+@pytest.mark.parametrize(
+    ("version", "action", "payload", "path"),
+    [
+        (
+            "ocpp2.0.1",
+            "TransactionEvent",
+            {
+                "eventType": "Started",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "triggerReason": "Authorized",
+                "seqNo": 0,
+                "transactionInfo": {"transactionId": "t"},
+                "evse": {"id": 2**40},
+            },
+            "evse.id",
+        ),
+        (
+            "ocpp2.1",
+            "MeterValues",
+            {
+                "evseId": 1,
+                "meterValue": [
+                    {
+                        "timestamp": "2026-01-01T00:00:00Z",
+                        "sampledValue": [
+                            {"value": 1, "unitOfMeasure": {"multiplier": -(2**31) - 1}}
+                        ],
+                    }
+                ],
+            },
+            "meterValue[0].sampledValue[0].unitOfMeasure.multiplier",
+        ),
+        (
+            "ocpp1.6",
+            "StatusNotification",
+            {"connectorId": 99999999999999999999999, "errorCode": "NoError", "status": "Available"},
+            "connectorId",
+        ),
+        ("ocpp1.6", "LogStatusNotification", {"status": "Idle", "requestId": 2**31}, "requestId"),
+    ],
+)
+def test_integers_beyond_32_bits_are_refused(
+    version: str, action: str, payload: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(OCPPError) as raised:
+        Validators(version).request(action, payload)
+    assert raised.value.code == "PropertyConstraintViolation"
+    assert raised.value.description.startswith(f"{path} is beyond the 32 bits")
+
+
+def test_32_bit_integers_numbers_and_1_6_registers_pass() -> None:
+    start = {"connectorId": 1, "idTag": "T", "meterStart": 10**15, "timestamp": "x"}
+    Validators("ocpp1.6").request("StartTransaction", start)  # bounded by MAX_WH there
+    Validators("ocpp1.6").request(
+        "StopTransaction", {"transactionId": 2**31 - 1, "meterStop": 2**40, "timestamp": "x"}
+    )
+    sample = {"value": 10**22, "unitOfMeasure": {"multiplier": -(2**31)}}  # value: a number
+    Validators("ocpp2.0.1").request(
+        "MeterValues", {"evseId": 0, "meterValue": [{"timestamp": "x", "sampledValue": [sample]}]}
+    )
+    # customData may carry anything: the ledger never reads it.
+    Validators("ocpp2.0.1").request("Heartbeat", {"customData": {"vendorId": "v", "n": 2**70}})
