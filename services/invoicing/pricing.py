@@ -284,6 +284,10 @@ def _segment(period: ChargingPeriod, start: datetime, end: datetime) -> Segment:
     )
 
 
+_LAST = datetime.max.replace(tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+
+
 def _first(*values: Decimal | None) -> Decimal | None:
     return next((v for v in values if v is not None), None)
 
@@ -310,7 +314,8 @@ def _boundaries(
         for iso in dates:
             found.add(_local(date.fromisoformat(iso), time(0), zone))
         for seconds in (r.min_duration, r.max_duration):
-            if seconds is not None:
+            # A duration that ends after the year 9999 ends after any session.
+            if seconds is not None and seconds <= (_LAST - session_start) // _SECOND:
                 found.add(session_start + timedelta(seconds=seconds))
     return found
 

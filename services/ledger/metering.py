@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from ..core.meter import MAX_WH, parse_timestamp
+from ..core.text import storable
 
 REGISTER = "Energy.Active.Import.Register"
 INTERVAL = "Energy.Active.Import.Interval"
@@ -49,6 +50,9 @@ _DEFAULT_UNIT = {
     "Temperature": "Celsius",
 }
 _MAX_MAGNITUDE = Decimal(MAX_WH)
+# No meter reads 1e30 or 1e-30 of anything: such values are left out, which keeps Decimal
+# arithmetic from overflowing (1E+999999999) and a reading's text short (1E-999999999).
+_MAX_EXPONENT = 30
 _ONE = Decimal(1)
 _MILLI = Decimal(1000)
 
@@ -71,7 +75,9 @@ def _number(value: Any) -> Decimal | None:
         number = value if isinstance(value, Decimal) else Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
-    return number if number.is_finite() else None
+    if not number.is_finite() or (number and abs(number.adjusted()) > _MAX_EXPONENT):
+        return None
+    return number
 
 
 def readings(meter_values: Any) -> list[Reading]:
@@ -268,7 +274,7 @@ def _ocmf_text(value: Any) -> str | None:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    return decoded if decoded.startswith("OCMF|") else None
+    return storable(decoded) if decoded.startswith("OCMF|") else None
 
 
 def _key_hex(value: Any) -> str | None:

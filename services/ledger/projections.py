@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from ..core.events import (
 )
 from ..core.log import Position
 from ..core.runtime import Processor, Sink
+from ..core.text import storable_json
 from .stations import NO_EVSE
 
 
@@ -269,7 +269,7 @@ class StationSink(Sink):
 
 async def _boot(conn: AsyncConnection[Any], frame: Frame) -> None:
     try:
-        payload = json.loads(frame.raw)[3]
+        payload = storable_json(frame.raw)[3]
         station = payload.get("chargingStation")
     except (ValueError, IndexError, AttributeError):
         return

@@ -22,7 +22,6 @@ ends it unused.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
@@ -41,6 +40,7 @@ from ..core.events import (
 from ..core.log import Position
 from ..core.meter import parse_timestamp
 from ..core.runtime import Processor
+from ..core.text import storable_json
 from . import energy
 from .metering import Reading, Sample, readings, samples, signed_records
 
@@ -159,6 +159,13 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _readable_time(value: Any) -> datetime | None:
+    try:
+        return parse_timestamp(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -286,10 +293,10 @@ class SessionsProcessor(Processor[StationSessions]):
         if event.message_type == 4:
             return state, []
         # Decimal, not float: 2.x meter values are JSON numbers. (Older state kept the payload.)
-        request = json.loads(call, parse_float=Decimal)[3] if isinstance(call, str) else call
+        request = storable_json(call, parse_float=Decimal)[3] if isinstance(call, str) else call
         if not isinstance(request, dict):
             return state, []
-        answer = json.loads(event.raw)[2]
+        answer = storable_json(event.raw)[2]
         step = _Step(state, event, position)
         step.apply(action, request, answer if isinstance(answer, dict) else {})
         evidence = (*where, _where(position))
@@ -350,7 +357,7 @@ def _boot_trigger(state: StationSessions, frame: Frame) -> StationSessions:
     if frame.message_type != 2 or frame.connection_id in state.boot_triggers:
         return state
     try:
-        payload = json.loads(frame.raw)[3]
+        payload = storable_json(frame.raw)[3]
     except (ValueError, IndexError):
         return state
     if not isinstance(payload, dict) or payload.get("requestedMessage") != "BootNotification":
@@ -374,7 +381,7 @@ def _reservation(
     action, raw = calls.pop(call_key)[:2]
     state = replace(state, open_calls=calls)
     try:
-        request, answer = json.loads(raw)[3], json.loads(frame.raw)[2]
+        request, answer = storable_json(raw)[3], storable_json(frame.raw)[2]
         accepted = answer.get("status") == "Accepted"
         number = int(request.get("reservationId", request.get("id")))
         if not -(2**63) <= number < 2**63:
@@ -671,8 +678,8 @@ class _Step:
     def _status(self, request: dict[str, Any]) -> None:
         if "connectorStatus" in request:
             return  # 2.x: the charging state comes with TransactionEvent
-        raw_time = request.get("timestamp")
-        at = parse_timestamp(raw_time) if raw_time else self.frame.received_at
+        # Optional in 1.6, and no billing date: one the ledger cannot read is the receive time.
+        at = _readable_time(request.get("timestamp")) or self.frame.received_at
         connector = (None, int(request.get("connectorId", 0)))
         for s in list(self.state.sessions.values()):
             if s.runs_at(connector, at):

@@ -10,7 +10,6 @@ heartbeats need no state: the sink writes them from the frames (``projections.St
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -27,7 +26,7 @@ from ..core.events import (
 from ..core.log import Position
 from ..core.meter import parse_timestamp
 from ..core.runtime import Processor
-from ..core.text import storable, storable_or_none
+from ..core.text import storable, storable_json, storable_or_none
 
 NO_EVSE = -1  # OCPP 1.6 has connectors only
 _MICROSECOND = timedelta(microseconds=1)
@@ -88,7 +87,7 @@ class StationStatusProcessor(Processor[StationStatus]):
         state = StationStatus(calls, state.connectors)
         if event.message_type != 3:
             return state, []
-        call = json.loads(raw)
+        call = storable_json(raw)
         request = call[3]
         if not isinstance(request, dict):
             return state, []

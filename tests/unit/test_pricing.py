@@ -487,3 +487,13 @@ def test_a_price_limit_without_incl_vat_keeps_the_session_s_vat() -> None:
         "0.5",
         "0.6",
     )
+
+
+def test_a_duration_restriction_ending_after_the_year_9999_never_applies() -> None:
+    t = tariff(
+        element(component("ENERGY", "0.00", "20"), max_duration=10**12),  # 31,700 years
+        element(component("ENERGY", "0.40", "20")),
+    )
+    late = datetime(9999, 12, 30, 20, 0, tzinfo=UTC)  # the last day the ledger takes
+    session = cdr(late, (0, {"ENERGY": "5"}), end_minutes=60)
+    assert totals(price(session, t, BERLIN))[0] == "0"

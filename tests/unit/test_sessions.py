@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from datetime import UTC, datetime
@@ -337,3 +338,35 @@ def test_rejected_and_unrelated_frames_are_ignored() -> None:
 )
 def test_register_values_to_wh(value: str, unit: str | None, wh: int | None) -> None:
     assert to_wh(value, unit) == wh
+
+
+def test_a_status_with_an_unreadable_time_counts_at_its_receive_time() -> None:
+    s = Station()
+    s.start("1", 7)
+    for uid, status, timestamp in (("2", "SuspendedEV", "garbage"), ("3", "Charging", None)):
+        payload = {"connectorId": 1, "errorCode": "NoError", "status": status}
+        s.call(
+            uid, "StatusNotification", {**payload, "timestamp": timestamp} if timestamp else payload
+        )
+    state, _ = fold(s.frames)
+    # Both at the gateway's receive time (AT); the later one wins that moment.
+    assert state.sessions["7"].states == {AT: "Charging"}
+
+
+@pytest.mark.parametrize("value", ["1E+999999999", "1E-999999999", "-1E+400", "1e31"])
+def test_meter_values_beyond_any_meter_are_left_out_not_fatal(value: str) -> None:
+    s = Station()
+    s.start("1", 8)
+    s.meter("2", 8, "2026-05-01T10:20:00Z", {"value": value, "unit": "kWh"})
+    s.meter("3", 8, "2026-05-01T10:30:00Z", {"value": "2000", "unit": "Wh"})
+    _, outputs = fold(s.frames)
+    assert latest(outputs)["CP-1:8"].energy_wh == 1000
+
+
+def test_a_signed_value_with_nul_in_its_base64_is_kept_escaped() -> None:
+    record = base64.b64encode(b'OCMF|{"x":"\x00"}|{}').decode()
+    s = Station()
+    s.start("1", 9)
+    s.meter("2", 9, "2026-05-01T10:20:00Z", {"value": record, "format": "SignedData"})
+    _, outputs = fold(s.frames)
+    assert latest(outputs)["CP-1:9"].signed_data == ('OCMF|{"x":"\\u0000"}|{}',)
