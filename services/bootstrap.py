@@ -18,6 +18,7 @@ import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
 from .api.app import create_app
+from .api.processing_errors import stuck
 from .core import db
 from .core.events import (
     COMMAND_RESULTS,
@@ -220,7 +221,9 @@ class Product:
 
         if tariff is not None:
             self.runners = [
-                ProcessorRunner(processor, sink, log, self.pool)
+                ProcessorRunner(
+                    processor, sink, log, self.pool, stuck_after_s=s.processor_stuck_after_s
+                )
                 for processor, sink in processors(s, tariff)
             ]
         for runner in self.runners:
@@ -288,6 +291,7 @@ class Product:
             station_zones=station_zones,
             reviews=reviews,
             max_request_body_bytes=s.max_request_body_bytes,
+            stuck=lambda: stuck(self.runners),
         )
         http_socket = _listen(s.http_host, s.http_port)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")

@@ -35,6 +35,7 @@ from .guard import InputGuard
 from .invoices import Invoice, invoice_out, invoices_router
 from .meter_keys import meter_keys_router
 from .paging import AFTER, PAGED, page
+from .processing_errors import processing_errors_router
 from .registry import registry_router
 from .reviews import reviews_router
 from .station_zones import station_zones_router
@@ -147,6 +148,7 @@ def create_app(
     station_zones: StationZoneStore,
     reviews: Reviews,
     max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES,
+    stuck: Callable[[], str | None] = lambda: None,
 ) -> FastAPI:
     app = FastAPI(
         title="ChargeLedger",
@@ -189,6 +191,7 @@ def create_app(
     app.include_router(reviews_router(reviews))  # before /invoices/{invoice_number}
     app.include_router(invoices_router(fetch, stream))
     app.include_router(commands_router(commands, local_list))
+    app.include_router(processing_errors_router(fetch))
 
     def session_out(row: dict[str, Any]) -> Session:
         return Session(**row, log_position=_position(row, "source_"))
@@ -205,7 +208,10 @@ def create_app(
         responses={503: {"description": "Not ready: PostgreSQL or the log does not answer."}},
     )
     async def readyz() -> Health:
-        """Readiness: PostgreSQL and the event log answer (503 with the reason otherwise)."""
+        """Readiness: PostgreSQL and the event log answer, and no processor is stuck (503 with
+        the reason otherwise)."""
+        if (reason := stuck()) is not None:
+            raise HTTPException(503, f"not ready: {reason}")
         try:
             await fetch("SELECT 1 AS ok")
             await check_log()

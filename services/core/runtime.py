@@ -7,6 +7,10 @@ outbox and are appended to the log only after that commit, or, when the log is t
 log in the same database, straight into the log within that transaction. A crash before the
 commit replays the batch as if it never ran; a crash after it publishes the same outputs again
 (from the outbox), with the same ids.
+
+An entry that cannot be processed is noted in ``processing_errors`` (and counted on /metrics)
+and skipped. Each runner keeps its health in memory (``Health``): a processor whose batches keep
+failing, or that hangs on one, is stuck, which ``/readyz`` reports.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from prometheus_client import Counter
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -29,6 +36,13 @@ from .log import Entry, EventLog, Position, PostgresLog, Record
 logger = logging.getLogger(__name__)
 
 S = TypeVar("S")
+
+PROCESSING_ERRORS = Counter(
+    "chargeledger_processing_errors_total",
+    "Log entries a processor could not handle, noted in processing_errors (since the process"
+    " started), by processor.",
+    ["processor"],
+)
 
 
 class Processor(ABC, Generic[S]):
@@ -142,6 +156,29 @@ async def publish_outbox(pool: AsyncConnectionPool, log: EventLog, producer: str
             await lock.commit()
 
 
+@dataclass
+class Health:
+    """How a runner is doing, in memory (monotonic seconds)."""
+
+    failing_since: float | None = None  # the first failure of the batches failing in a row
+    failures: int = 0  # batches failed in a row, each retried from the last commit
+    last_error: str | None = None
+    busy_since: float | None = None  # when the work in hand (a batch, a publish) began
+
+    def stuck(self, name: str, now: float, after_s: float) -> str | None:
+        """Why the processor is stuck: its batch has kept failing for ``after_s`` or longer,
+        or it has been on one piece of work that long; None while it is not."""
+        if self.failing_since is not None and now - self.failing_since >= after_s:
+            return (
+                f"processor {name} has failed {self.failures} times in a row for"
+                f" {now - self.failing_since:.0f} s, each time retrying from its last commit"
+                f" ({self.last_error})"
+            )
+        if self.busy_since is not None and now - self.busy_since >= after_s:
+            return f"processor {name} has been on one batch for {now - self.busy_since:.0f} s"
+        return None
+
+
 class ProcessorRunner(Generic[S]):
     def __init__(
         self,
@@ -151,12 +188,17 @@ class ProcessorRunner(Generic[S]):
         pool: AsyncConnectionPool,
         *,
         batch_size: int = 500,
+        stuck_after_s: float = 60.0,
     ) -> None:
         self.processor = processor
         self._sink = sink
         self._log = log
         self._pool = pool
         self._batch_size = batch_size
+        self._stuck_after_s = stuck_after_s
+        self.health = Health()
+        self._noted = 0  # processing errors noted in the transaction in hand
+        PROCESSING_ERRORS.labels(processor.name)  # 0 until the first: a rate can be taken
         self._stopping = asyncio.Event()
         # Outputs go straight onto a PostgreSQL log that lives in the runner's own database.
         self._direct = log if isinstance(log, PostgresLog) and log.shares(pool) else None
@@ -164,6 +206,18 @@ class ProcessorRunner(Generic[S]):
     def stop(self) -> None:
         """Ask ``run`` to return after the batch in hand is committed."""
         self._stopping.set()
+
+    def stuck(self) -> str | None:
+        """Why this processor is stuck (see ``Health.stuck``), or None."""
+        return self.health.stuck(self.processor.name, time.monotonic(), self._stuck_after_s)
+
+    @contextlib.asynccontextmanager
+    async def _busy(self) -> AsyncIterator[None]:
+        self.health.busy_since = time.monotonic()
+        try:
+            yield
+        finally:
+            self.health.busy_since = None
 
     async def _load_offsets(self, stream: str, partitions: Sequence[int]) -> dict[int, int]:
         return await load_offsets(self._pool, self.processor.name, stream, partitions)
@@ -178,20 +232,28 @@ class ProcessorRunner(Generic[S]):
         try:
             while not self._stopping.is_set():
                 try:
-                    if failed:
-                        await subscription.rewind()
-                    await self.publish()
+                    async with self._busy():
+                        if failed:
+                            await subscription.rewind()
+                        await self.publish()
                     failed = False
                     entries = await subscription.poll(self._batch_size, 0.5)
                     if entries:
-                        committed = await self.process(entries)
-                        await subscription.committed(committed)
-                        await self.publish()
+                        async with self._busy():
+                            committed = await self.process(entries)
+                            await subscription.committed(committed)
+                            await self.publish()
                     backoff_s = 0.5
+                    self.health.failing_since, self.health.failures = None, 0
                 except asyncio.CancelledError:
                     raise
-                except Exception:
+                except Exception as exc:
                     failed = True
+                    health = self.health
+                    if health.failing_since is None:
+                        health.failing_since = time.monotonic()
+                    health.failures += 1
+                    health.last_error = f"{type(exc).__name__}: {exc}"[:300]
                     logger.exception(
                         "processor %s failed on a batch; retrying in %.1fs from the last commit",
                         self.processor.name,
@@ -220,6 +282,7 @@ class ProcessorRunner(Generic[S]):
 
     async def _process(self, entries: list[Entry], *, isolate: bool) -> dict[int, int]:
         p = self.processor
+        self._noted = 0
         async with self._pool.connection() as conn, conn.transaction():
             await p.load_reference(conn)
             decoded: list[tuple[Entry, Event]] = []
@@ -285,6 +348,8 @@ class ProcessorRunner(Generic[S]):
                     " DO UPDATE SET next_offset = EXCLUDED.next_offset",
                     [(p.name, p.input_stream, part, o) for part, o in next_offsets.items()],
                 )
+        if self._noted:  # committed; an entry noted before (a batch redone) is not counted
+            PROCESSING_ERRORS.labels(p.name).inc(self._noted)
         return next_offsets
 
     async def _emit(self, conn: AsyncConnection[Any], records: list[Record]) -> None:
@@ -319,8 +384,9 @@ class ProcessorRunner(Generic[S]):
         }
 
     async def _note_error(self, conn: AsyncConnection[Any], position: Position, error: str) -> None:
-        await conn.execute(
+        cursor = await conn.execute(
             'INSERT INTO processing_errors (processor, stream, partition, "offset", error)'
             " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             (self.processor.name, position.stream, position.partition, position.offset, error),
         )
+        self._noted += max(cursor.rowcount, 0)

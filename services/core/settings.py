@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         description="The stations' time zone (IANA name), for tariff restrictions on time of"
         " day and day of week (CHARGELEDGER_TIMEZONE).",
     )
+    processor_stuck_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="A processor whose batches have kept failing this long, or that has been on"
+        " one batch this long, is stuck: /readyz answers 503"
+        " (CHARGELEDGER_PROCESSOR_STUCK_AFTER_S).",
+    )
     transaction_id_lease_size: int = Field(
         100, ge=1, description="Transaction ids a gateway leases from PostgreSQL at a time."
     )

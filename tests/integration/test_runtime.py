@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from prometheus_client import REGISTRY
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -22,6 +23,8 @@ from chargeledger.invoicing.projection import InvoiceSink
 from chargeledger.invoicing.tariff import load_tariff
 from chargeledger.ledger.projections import SessionSink
 from chargeledger.ledger.sessions import SessionsProcessor
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -167,11 +170,90 @@ async def test_undecodable_entries_are_noted_not_fatal(
     [bad] = await log.append([Record(FRAMES, "CP-BAD", b"\x00not avro")])
     await log_a_session(log, "CP-BAD")
     runner = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool)
+    counted = noted_errors("ledger-sessions")
     await runner.process(await everything(log, FRAMES))
     assert await rows(pool, 'SELECT partition, "offset", error FROM processing_errors') == [
         (bad.partition, bad.offset, "cannot decode: not an Avro single-object encoded value")
     ]
     assert await rows(pool, "SELECT status FROM sessions") == [("completed",)]
+    assert noted_errors("ledger-sessions") == counted + 1
+    await runner.process(await everything(log, FRAMES))  # delivered again: noted once
+    assert noted_errors("ledger-sessions") == counted + 1
+
+
+def noted_errors(processor: str) -> float:
+    """The Prometheus counter /metrics serves."""
+    value = REGISTRY.get_sample_value(
+        "chargeledger_processing_errors_total", {"processor": processor}
+    )
+    return value or 0.0
+
+
+async def until(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
+    for _ in range(300):
+        found = await probe()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_processor_whose_batches_keep_failing_is_stuck_until_one_commits(
+    log: PostgresLog, pool: AsyncConnectionPool
+) -> None:
+    await log_a_session(log, "CP-STUCK")
+    async with pool.connection() as conn:  # every batch fails at its very end
+        await conn.execute(
+            "ALTER TABLE consumer_offsets ADD CONSTRAINT on_purpose CHECK (false) NOT VALID"
+        )
+    runner = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool, stuck_after_s=0.5)
+    assert runner.stuck() is None
+    task = asyncio.create_task(runner.run())
+    try:
+
+        async def stuck() -> str | None:
+            return runner.stuck()
+
+        reason = await until(stuck, "a stuck processor")
+        assert reason.startswith("processor ledger-sessions has failed")
+        assert "retrying from its last commit" in reason and "on_purpose" in reason
+        async with pool.connection() as conn:
+            await conn.execute("ALTER TABLE consumer_offsets DROP CONSTRAINT on_purpose")
+
+        async def recovered() -> bool:
+            done = await rows(pool, "SELECT status FROM sessions") == [("completed",)]
+            return done and runner.stuck() is None
+
+        await until(recovered, "the session and a healthy processor")
+    finally:
+        runner.stop()
+        await task
+
+
+async def test_a_processor_held_on_one_batch_is_stuck_until_it_commits(
+    log: PostgresLog, pool: AsyncConnectionPool
+) -> None:
+    runner = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool, stuck_after_s=0.5)
+    async with pool.connection() as lock:
+        await lock.execute("LOCK TABLE processor_state IN ACCESS EXCLUSIVE MODE")
+        task = asyncio.create_task(runner.run())
+        await log_a_session(log, "CP-HELD")
+
+        async def stuck() -> str | None:
+            return runner.stuck()
+
+        reason = await until(stuck, "a stuck processor")
+        assert reason.startswith("processor ledger-sessions has been on one batch for")
+    try:  # the lock is gone with its transaction
+
+        async def recovered() -> bool:
+            done = await rows(pool, "SELECT status FROM sessions") == [("completed",)]
+            return done and runner.stuck() is None
+
+        await until(recovered, "the session and a healthy processor")
+    finally:
+        runner.stop()
+        await task
 
 
 async def test_an_outbox_row_committed_late_is_still_published(

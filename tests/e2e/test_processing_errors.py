@@ -1,0 +1,170 @@
+"""`chargeledger up` as an operator sees processing: hostile values recorded, errors listed and
+counted, and a stuck processor reported by /readyz."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chargeledger.core import db
+from chargeledger.core.events import FRAMES
+from chargeledger.core.log import PostgresLog, Record
+from chargeledger.core.text import storable
+from tests.support import OcppClient, Product, eventually
+
+
+async def send(client: OcppClient, unique_id: str, action: str, payload: Any) -> Any:
+    return await client.send_raw(json.dumps([2, unique_id, action, payload]))
+
+
+def answer(product: Product, path: str) -> httpx.Response:
+    return httpx.get(product.api + path, timeout=10)
+
+
+def counted(metrics: str, processor: str) -> float:
+    prefix = f'chargeledger_processing_errors_total{{processor="{processor}"}} '
+    [line] = [line for line in metrics.splitlines() if line.startswith(prefix)]
+    return float(line.removeprefix(prefix))
+
+
+async def send_hostile_frames(product: Product) -> None:
+    v16 = await OcppClient.connect(product.ocpp_port, "CP-ODD-16")
+    boot = {"chargePointVendor": "Acme\x00", "chargePointModel": "M"}
+    assert (await send(v16, "1", "BootNotification", boot))[0] == 3
+    status = {
+        "connectorId": 1,
+        "errorCode": "OtherError",
+        "status": "Faulted",
+        "info": "\x00",
+        "vendorErrorCode": "\ud800",
+        "timestamp": "garbage",
+    }
+    assert (await send(v16, "2", "StatusNotification", status))[0] == 3
+    wide = {**status, "connectorId": 99999999999999999999999}
+    assert (await send(v16, "3", "StatusNotification", wide))[:3] == [
+        4,
+        "3",
+        "PropertyConstraintViolation",
+    ]
+    start = {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-09-01T10:00:00Z"}
+    transaction_id = (await send(v16, "4", "StartTransaction", start))[2]["transactionId"]
+    stop = {
+        "transactionId": transaction_id,
+        "idTag": "a\x00b",
+        "meterStop": 1500,
+        "timestamp": "2026-09-01T11:00:00Z",
+    }
+    assert (await send(v16, "5", "StopTransaction", stop))[0] == 3
+    await v16.close()
+
+    v201 = await OcppClient.connect(product.ocpp_port, "CP-ODD-201", "ocpp2.0.1")
+    boot = {"chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp"}
+    assert (await send(v201, "b", "BootNotification", boot))[0] == 3
+    for n, transaction in enumerate(["tx\x00", "tx\ud800"]):
+        started = {
+            "eventType": "Started",
+            "timestamp": "2026-09-01T10:00:00Z",
+            "triggerReason": "Authorized",
+            "seqNo": 0,
+            "transactionInfo": {"transactionId": transaction},
+            "idToken": {"idToken": "\ud800", "type": "ISO14443"},
+            "evse": {"id": 1, "connectorId": 1},
+        }
+        assert (await send(v201, f"t{n}", "TransactionEvent", started))[0] == 3
+    wide_evse = {**started, "evse": {"id": 2**40}}
+    assert (await send(v201, "t9", "TransactionEvent", wide_evse))[2] == (
+        "PropertyConstraintViolation"
+    )
+    await v201.close()
+
+
+async def test_hostile_values_are_recorded_and_processing_errors_are_visible(
+    data_dir: Path, database_url: str
+) -> None:
+    product = Product(
+        data_dir,
+        extra=["--database-url", database_url],
+        env={"CHARGELEDGER_PROCESSOR_STUCK_AFTER_S": "1"},
+    ).start()
+    try:
+        await send_hostile_frames(product)
+
+        def sessions() -> list[dict[str, Any]] | None:
+            v201 = product.get("/api/v1/sessions", station_id="CP-ODD-201")
+            v16 = product.get("/api/v1/sessions", station_id="CP-ODD-16", status="completed")
+            return v201 + v16 if len(v201) == 2 and v16 else None
+
+        found = eventually(sessions, what="the sessions")
+        refs = {s["transaction_ref"] for s in found}
+        assert {storable("tx\x00"), storable("tx\ud800")} <= refs
+        station = eventually(
+            lambda: (s := product.get("/api/v1/stations/CP-ODD-16"))["connectors"] and s,
+            what="the station's connectors",
+        )
+        assert station["vendor"] == "Acme\\u0000"
+        [connector] = station["connectors"]
+        assert (connector["info"], connector["vendor_error_code"]) == ("\\u0000", "\\ud800")
+        assert product.get("/api/v1/processing-errors") == []
+        metrics = product.get_text("/metrics/")
+        assert counted(metrics, "ledger-sessions") == 0
+
+        # An entry no processor can read, appended as another writer of the log would.
+        pool = await db.open_pool(database_url)
+        log = PostgresLog(pool, partitions=8)
+        await log.start()
+        [bad] = await log.append([Record(FRAMES, "CP-ODD-16", b"\x00not avro")])
+        await log.close()
+
+        def three_errors() -> list[dict[str, Any]] | None:
+            listed: list[dict[str, Any]] = product.get("/api/v1/processing-errors")
+            return listed if len(listed) == 3 else None
+
+        errors = eventually(three_errors, what="three processors' errors")
+        position = f"{FRAMES}/{bad.partition}/{bad.offset}"
+        assert {(e["log_position"], e["error"]) for e in errors} == {
+            (position, "cannot decode: not an Avro single-object encoded value")
+        }
+        assert {e["processor"] for e in errors} == {
+            "ledger-frame-index",
+            "ledger-sessions",
+            "ledger-station-status",
+        }
+        assert [e["id"] for e in errors] == sorted((e["id"] for e in errors), reverse=True)
+        first = product.get("/api/v1/processing-errors", limit=1)
+        second = product.get("/api/v1/processing-errors", limit=1, after=first[0]["id"])
+        assert first + second == errors[:2]
+        in_log_order = product.get("/api/v1/processing-errors", order="log")
+        assert [e["processor"] for e in in_log_order] == sorted(e["processor"] for e in errors)
+        assert answer(product, "/api/v1/processing-errors?after=999999").status_code == 404
+        metrics = product.get_text("/metrics/")
+        assert counted(metrics, "ledger-sessions") == 1
+        assert counted(metrics, "invoicing-invoices") == 0
+
+        # Every batch now fails when it commits its offsets: the processors are stuck.
+        async with pool.connection() as conn:
+            await conn.execute(
+                "ALTER TABLE consumer_offsets ADD CONSTRAINT on_purpose CHECK (false) NOT VALID"
+            )
+        client = await OcppClient.connect(product.ocpp_port, "CP-ODD-16")
+        await client.call("hb", "Heartbeat", {})
+        await client.close()
+        refused = eventually(
+            lambda: (r := answer(product, "/readyz")).status_code == 503 and r,
+            what="/readyz reporting the stuck processors",
+        )
+        reason = refused.json()["detail"]
+        assert "processor ledger-sessions has failed" in reason and "on_purpose" in reason
+        async with pool.connection() as conn:
+            await conn.execute("ALTER TABLE consumer_offsets DROP CONSTRAINT on_purpose")
+        await pool.close()
+        eventually(
+            lambda: answer(product, "/readyz").status_code == 200,
+            timeout_s=60,
+            what="/readyz ready again",
+        )
+    finally:
+        assert product.kill(signal.SIGTERM) == 0, product.output
