@@ -253,7 +253,8 @@ class ProcessorRunner(Generic[S]):
                     if health.failing_since is None:
                         health.failing_since = time.monotonic()
                     health.failures += 1
-                    health.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                    # One line (PostgreSQL's errors have a DETAIL line), kept short for /readyz.
+                    health.last_error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
                     logger.exception(
                         "processor %s failed on a batch; retrying in %.1fs from the last commit",
                         self.processor.name,
