@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ..core.runtime import ProcessorRunner
+from .paging import AFTER, page
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
 
@@ -39,14 +40,16 @@ class ProcessingError(BaseModel):
 def processing_errors_router(fetch: Fetch) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["operations"])
 
-    @router.get("/processing-errors")
+    @router.get(
+        "/processing-errors", responses={404: {"description": "No error with the `after` id."}}
+    )
     async def processing_errors(
+        request: Request,
+        response: Response,
         order: Literal["newest", "log"] = Query(
             "newest", description="newest first, or in log order (stream, partition, offset)."
         ),
-        after: int | None = Query(
-            None, description="The id of the last error of the previous page: the next page."
-        ),
+        after: int | None = Query(None, ge=0, le=2**63 - 1, description=AFTER),
         processor: str | None = Query(None, description="Only this processor's errors."),
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[ProcessingError]:
@@ -64,8 +67,9 @@ def processing_errors_router(fetch: Fetch) -> APIRouter:
             after,
             processor,
             processor,
-            limit,
+            limit + 1,
         )
+        rows = page(rows, limit, lambda r: str(r["id"]), request, response)
         return [
             ProcessingError(
                 id=r["id"],

@@ -134,7 +134,10 @@ async def test_hostile_values_are_recorded_and_processing_errors_are_visible(
             "ledger-station-status",
         }
         assert [e["id"] for e in errors] == sorted((e["id"] for e in errors), reverse=True)
-        first = product.get("/api/v1/processing-errors", limit=1)
+        first_page = answer(product, "/api/v1/processing-errors?limit=1")
+        first = first_page.json()
+        # Paged like every list: the next page starts after X-Next-After.
+        assert first_page.headers["X-Next-After"] == str(first[0]["id"])
         second = product.get("/api/v1/processing-errors", limit=1, after=first[0]["id"])
         assert first + second == errors[:2]
         in_log_order = product.get("/api/v1/processing-errors", order="log")
