@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from .api.app import create_app
 from .api.processing_errors import stuck
 from .core import db
+from .core.db_watch import DatabaseWatch
 from .core.events import (
     COMMAND_RESULTS,
     COMMANDS,
@@ -183,6 +184,7 @@ class Product:
     with_processors: bool = True  # False: a gateway (and its API) only
     clock: Callable[[], datetime] = utc_now
     pool: AsyncConnectionPool | None = None
+    database: DatabaseWatch | None = None
     log: EventLog | None = None
     gateway: Gateway | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -206,7 +208,14 @@ class Product:
         else:
             dsn = await asyncio.to_thread(db.start_embedded, s.data_dir)
         await asyncio.to_thread(db.migrate, dsn)
-        self.pool = await db.open_pool(dsn, max_size=20)
+        self.pool = pool = await db.open_pool(dsn, max_size=20)
+        self.database = database = DatabaseWatch(
+            dsn,
+            pool,
+            embedded_dir=s.data_dir if s.database_url is None else None,
+            give_up_after_s=s.database_restart_give_up_s,
+        )
+        self.tasks.append(asyncio.create_task(database.run(), name="database-watch"))
         gateway_id = s.gateway_id or f"{socket.gethostname()}:{os.getpid()}"
         log: EventLog
         if s.kafka_bootstrap is not None:
@@ -258,6 +267,7 @@ class Product:
             limits=InputLimits(s.max_frame_bytes, s.rate_limit_per_s, s.rate_limit_burst),
             ssl_context=ssl_context,
             lease_s=s.gateway_lease_s,
+            database_problem=lambda: database.problem,
         )
         try:
             await self.gateway.start(s.ocpp_host, s.ocpp_port)
@@ -292,6 +302,7 @@ class Product:
             reviews=reviews,
             max_request_body_bytes=s.max_request_body_bytes,
             stuck=lambda: stuck(self.runners),
+            database_problem=lambda: database.problem,
         )
         http_socket = _listen(s.http_host, s.http_port)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +92,7 @@ class Product:
         self.http_port = free_port()
         self.process: subprocess.Popen[str] | None = None
         self.output = ""
+        self._reader: threading.Thread | None = None
 
     @property
     def api(self) -> str:
@@ -132,6 +134,20 @@ class Product:
         self.kill()
         raise AssertionError(f"chargeledger up did not start:\n{self.output}")
 
+    def follow_output(self) -> Product:
+        """Keep reading the process's output into ``output`` (a long test logs more than the
+        pipe holds, and a full pipe would block the process)."""
+        assert self.process is not None and self.process.stdout is not None
+        stdout = self.process.stdout
+
+        def read() -> None:
+            for line in stdout:
+                self.output += line
+
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+        return self
+
     def kill(self, sig: int = signal.SIGKILL) -> int:
         assert self.process is not None
         if self.process.poll() is None:
@@ -141,7 +157,9 @@ class Product:
         except subprocess.TimeoutExpired:
             self.process.kill()
             code = self.process.wait()
-        if self.process.stdout is not None:
+        if self._reader is not None:
+            self._reader.join(10)
+        elif self.process.stdout is not None:
             self.output += self.process.stdout.read()
         return code
 

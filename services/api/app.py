@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
 
+import psycopg
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -111,6 +112,7 @@ def _position(row: dict[str, Any], prefix: str = "") -> str:
 DEFAULT_MAX_REQUEST_BODY_BYTES = 1 << 20
 # A page of frames holds at most this many bytes of raw frames (or one larger frame).
 EVENTS_PAGE_BYTES = 1 << 20
+READY_CHECK_S = 0.8  # /readyz answers within a second, whatever PostgreSQL and the log do
 _FRAMES = TypeAdapter(list[FrameOut])
 
 
@@ -149,6 +151,7 @@ def create_app(
     reviews: Reviews,
     max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES,
     stuck: Callable[[], str | None] = lambda: None,
+    database_problem: Callable[[], str | None] = lambda: None,
 ) -> FastAPI:
     app = FastAPI(
         title="ChargeLedger",
@@ -162,6 +165,15 @@ def create_app(
         # FastAPI echoes the request body in each error's "input": never a password.
         errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_unavailable(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        reason = database_problem() or " ".join(str(exc).split())[:300]
+        return JSONResponse(
+            {"detail": f"{reason}; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     app.add_middleware(InputGuard, max_body_bytes=max_request_body_bytes)
 
@@ -196,9 +208,18 @@ def create_app(
     def session_out(row: dict[str, Any]) -> Session:
         return Session(**row, log_position=_position(row, "source_"))
 
-    @app.get("/healthz", response_model=Health, tags=["operations"])
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["operations"],
+        responses={503: {"description": "PostgreSQL does not answer (since when, and why)."}},
+    )
     async def healthz() -> Health:
-        """Liveness: the process serves requests."""
+        """Liveness: the process serves requests and its database answers (503 with since when
+        and why otherwise). Answered from the database watch, which probes every 0.5 s, so it
+        never waits for the database."""
+        if (problem := database_problem()) is not None:
+            raise HTTPException(503, problem)
         return Health(status="ok", version=__version__, log=log_name)
 
     @app.get(
@@ -210,11 +231,16 @@ def create_app(
     async def readyz() -> Health:
         """Readiness: PostgreSQL and the event log answer, and no processor is stuck (503 with
         the reason otherwise)."""
-        if (reason := stuck()) is not None:
+        if (reason := database_problem() or stuck()) is not None:
             raise HTTPException(503, f"not ready: {reason}")
         try:
-            await fetch("SELECT 1 AS ok")
-            await check_log()
+            async with asyncio.timeout(READY_CHECK_S):
+                await fetch("SELECT 1 AS ok")
+                await check_log()
+        except TimeoutError as exc:
+            raise HTTPException(
+                503, f"not ready: PostgreSQL or the log gave no answer in {READY_CHECK_S} s"
+            ) from exc
         except Exception as exc:
             raise HTTPException(503, f"not ready: {exc}") from exc
         return Health(status="ok", version=__version__, log=log_name)

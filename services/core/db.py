@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import psutil
 import psycopg
 from psycopg.abc import AdaptContext, Buffer
 from psycopg.types.datetime import TimestamptzLoader
 from psycopg_pool import AsyncConnectionPool
+from psycopg_pool.base import AttemptWithBackoff
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +147,11 @@ def release_embedded(data_dir: Path) -> None:
                 logger.exception("could not stop the embedded PostgreSQL in %s", data_dir)
 
 
+def embedded_running(data_dir: Path) -> bool:
+    """Whether the embedded server of ``data_dir`` has a live server process."""
+    return _postmaster((data_dir / "postgres").resolve()) is not None
+
+
 def stop_embedded(data_dir: Path) -> None:
     """Stop the embedded server running under ``data_dir``, whoever uses it; no-op if none."""
     pgdata = (data_dir / "postgres").resolve()
@@ -203,8 +210,46 @@ def migrate(dsn: str) -> list[str]:
     return applied
 
 
-async def open_pool(dsn: str, *, max_size: int = 10) -> AsyncConnectionPool:
-    pool = AsyncConnectionPool(dsn, min_size=1, max_size=max_size, open=False)
+class DatabaseUnavailable(psycopg.OperationalError):
+    """PostgreSQL is known to be down: asked for a connection, the pool refuses at once."""
+
+
+class _SteadyAttempt(AttemptWithBackoff):
+    """The pool's reconnection backoff, capped so that a returning database is used within
+    seconds (the library's own doubles up to minutes)."""
+
+    INITIAL_DELAY = 0.25
+    MAX_DELAY = 1.0
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        self.delay = min(self.delay, self.MAX_DELAY)
+
+
+class WatchedPool(AsyncConnectionPool):
+    """A connection pool that refuses at once while its ``DatabaseWatch`` says the database is
+    down (instead of making every caller wait for a connection), and reconnects steadily."""
+
+    unavailable: str | None = None  # why, while the database is down
+
+    async def getconn(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 (the library's signature)
+    ) -> psycopg.AsyncConnection[Any]:
+        if self.unavailable is not None:
+            raise DatabaseUnavailable(self.unavailable)
+        return await super().getconn(timeout)
+
+    async def _add_connection(
+        self, attempt: AttemptWithBackoff | None, growing: bool = False
+    ) -> None:
+        await super()._add_connection(
+            attempt or _SteadyAttempt(timeout=self.reconnect_timeout), growing
+        )
+
+
+async def open_pool(dsn: str, *, max_size: int = 10) -> WatchedPool:
+    pool = WatchedPool(dsn, min_size=1, max_size=max_size, open=False)
     try:
         await pool.open(wait=True, timeout=15)
     except Exception as exc:

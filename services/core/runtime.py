@@ -25,11 +25,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import psycopg
 from prometheus_client import Counter
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from . import codec
+from .db import DatabaseUnavailable
 from .events import Event
 from .log import Entry, EventLog, Position, PostgresLog, Record
 
@@ -255,14 +257,17 @@ class ProcessorRunner(Generic[S]):
                     health.failures += 1
                     # One line (PostgreSQL's errors have a DETAIL line), kept short for /readyz.
                     health.last_error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-                    logger.exception(
+                    logger.error(
                         "processor %s failed on a batch; retrying in %.1fs from the last commit",
                         self.processor.name,
                         backoff_s,
+                        exc_info=not isinstance(exc, DatabaseUnavailable),
                     )
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), backoff_s)
-                    backoff_s = min(backoff_s * 2, 10.0)
+                    # The database away: try again soon, to resume within seconds of its return.
+                    cap_s = 2.0 if isinstance(exc, psycopg.OperationalError) else 10.0
+                    backoff_s = min(backoff_s * 2, cap_s)
         finally:
             await subscription.close()
 

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         " one batch this long, is stuck: /readyz answers 503"
         " (CHARGELEDGER_PROCESSOR_STUCK_AFTER_S).",
     )
+    database_restart_give_up_s: float = Field(
+        60.0,
+        gt=0,
+        description="How long ChargeLedger tries to start its embedded PostgreSQL again after it"
+        " stopped before it gives up and exits with the reason"
+        " (CHARGELEDGER_DATABASE_RESTART_GIVE_UP_S).",
+    )
     transaction_id_lease_size: int = Field(
         100, ge=1, description="Transaction ids a gateway leases from PostgreSQL at a time."
     )

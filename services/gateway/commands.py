@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from ..core import codec
+from ..core.db import DatabaseUnavailable
 from ..core.events import COMMANDS, Command, CommandResult
 from ..core.log import EventLog, LogError, Record
 from . import metrics
@@ -220,8 +221,12 @@ class CommandRunner:
                     entries = await subscription.poll(100, 0.5)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    logger.exception("reading gateway.commands failed; retrying in 1 s")
+                except Exception as exc:
+                    logger.error(
+                        "reading gateway.commands failed; retrying in 1 s: %s",
+                        exc,
+                        exc_info=not isinstance(exc, DatabaseUnavailable),
+                    )
                     await asyncio.sleep(1)
                     continue
                 for entry in entries:

@@ -29,6 +29,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ..core import codec
+from ..core.db import DatabaseUnavailable
 from ..core.events import CONNECTIONS, ConnectionEvent
 from ..core.ids import STATION_ID_RULE, is_station_id
 from ..core.log import EventLog
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 # In order of preference: a station offering several gets the newest.
 SUBPROTOCOLS = ["ocpp2.1", "ocpp2.0.1", "ocpp1.6"]
+TRY_AGAIN_LATER = 1013  # RFC 6455 close code: a service is unavailable for now
+RETRY_AFTER_S = 5
 
 
 def station_id_from_path(path: str) -> str | None:
@@ -325,8 +328,10 @@ class Gateway:
         ssl_context: ssl.SSLContext | None = None,
         new_connection_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         lease_s: float = 15.0,
+        database_problem: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._log = log
+        self._database_problem = database_problem
         self._pool = pool
         self._services = services
         self.gateway_id = gateway_id
@@ -420,8 +425,12 @@ class Gateway:
                     entries = await subscription.poll(500, 0.5)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    logger.exception("reading ocpp.connections failed; retrying in 1 s")
+                except Exception as exc:
+                    logger.error(
+                        "reading ocpp.connections failed; retrying in 1 s: %s",
+                        exc,
+                        exc_info=not isinstance(exc, DatabaseUnavailable),
+                    )
                     await asyncio.sleep(1)
                     continue
                 for entry in entries:
@@ -516,6 +525,14 @@ class Gateway:
                 HTTPStatus.NOT_FOUND,
                 f"Connect to /ocpp/{{station_id}}; the station id is {STATION_ID_RULE}.\n",
             )
+        if (problem := self._database_problem()) is not None:
+            # At once, never a hang: the station retries, and nothing is confirmed meanwhile.
+            metrics.REFUSED_CONNECTIONS.labels("database").inc()
+            response = connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, f"{problem}; connect again shortly.\n"
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
         if self._lease.lease_id is None:
             metrics.REFUSED_CONNECTIONS.labels("lease").inc()
             return connection.respond(
@@ -615,6 +632,14 @@ class Gateway:
             await central_system.start()
         except ConnectionClosed:
             pass
+        except DatabaseUnavailable as exc:
+            # PostgreSQL is down: what this frame asked is not confirmed; the station resends
+            # it after reconnecting, which the handshake refuses until the database is back.
+            logger.warning(
+                "%s: closing the connection, %s", station_id, exc, extra={"station_id": station_id}
+            )
+            with contextlib.suppress(Exception):
+                await websocket.close(TRY_AGAIN_LATER, "database unavailable; reconnect and resend")
         except Exception:
             # The log could not take a frame (or a bug): drop the connection without answering;
             # the station keeps the unconfirmed message and sends it again after reconnecting.
