@@ -9,8 +9,9 @@ values, one CALL in flight per station as OCPP requires) and this orchestrator. 
 an embedded PostgreSQL (event log and state) in a temporary directory, with full schema
 validation and a durable append before every answer. Prints figures; asserts nothing.
 
-Targets (issue 3): >= 5,000 messages/s through one gateway process; p99 <= 50 ms at 2,500
-messages/s; 10,000 idle connections in <= 1 GiB RSS.
+Targets: >= 5,000 messages/s through one gateway process; p99 <= 50 ms at 2,500 messages/s
+(issue 3); 10,000 idle connections in <= 500 MiB RSS, and RSS flat over 10 waves of 2,000
+stations connecting, booting and disconnecting (issue 12).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
+CYCLES = 10  # waves of reconnecting stations
+CYCLE_SIZE = 2000
 
 
 def free_port() -> int:
@@ -137,7 +140,14 @@ def traffic(station: str, n: int) -> tuple[str, dict[str, Any]]:
 
 
 async def generate(
-    url: str, stations: int, seconds: float, rate: float | None, idle: int, first: int = 0
+    url: str,
+    stations: int,
+    seconds: float,
+    rate: float | None,
+    idle: int,
+    first: int = 0,
+    cycles: int = 0,
+    cycle_size: int = 2000,
 ) -> None:
     from websockets.asyncio.client import connect
 
@@ -184,6 +194,28 @@ async def generate(
             opened.append(ws)
         return opened
 
+    if cycles:
+        # Waves of reconnecting stations: the same ids each time, as after a network outage.
+        limit = asyncio.Semaphore(200)
+
+        async def booted(i: int) -> Any:
+            async with limit:
+                ws = await connect(
+                    f"{url}/WAVE-{i}",
+                    subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                    ping_interval=None,
+                )
+                boot = {"chargePointVendor": "B", "chargePointModel": "M"}
+                await ws.send(json.dumps([2, "b", "BootNotification", boot]))
+                await ws.recv()
+                return ws
+
+        for _ in range(cycles):
+            wave = await asyncio.gather(*(booted(i) for i in range(cycle_size)))
+            await asyncio.gather(*(ws.close() for ws in wave))
+            print(json.dumps({"wave": len(wave)}), flush=True)
+            sys.stdin.readline()  # the orchestrator measures, then lets the next wave come
+        return
     if idle:
         opened = await idle_connections()
         print(json.dumps({"idle_open": len(opened)}), flush=True)
@@ -276,6 +308,25 @@ def idle_rss(url: str, pid: int, count: int) -> float:
     return rss
 
 
+def cycles_rss(url: str, pid: int, cycles: int, size: int) -> list[float]:
+    """RSS after each wave of ``size`` stations connecting, booting and disconnecting."""
+    gen = subprocess.Popen(
+        [sys.executable, str(HERE), "generate", "--url", url, "--cycles", str(cycles),
+         "--cycle-size", str(size)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert gen.stdout is not None and gen.stdin is not None
+    measured = []
+    for _ in range(cycles):
+        gen.stdout.readline()
+        time.sleep(1)  # the server side closes after the clients
+        measured.append(rss_mib(pid))
+        gen.stdin.write("\n")
+        gen.stdin.flush()
+    gen.wait(timeout=120)
+    return measured
+
+
 def run(stations: int, seconds: float, rate: float, idle: int, generators: int) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -301,7 +352,14 @@ def run(stations: int, seconds: float, rate: float, idle: int, generators: int) 
                         paced = load(url, generators, stations, seconds, rate)
                     with console.status(f"{kind}: {idle} idle connections"):
                         rss = idle_rss(url, server.pid, idle)
-                    results[kind] = {"full": full, "paced": paced, "idle_rss_mib": rss}
+                    with console.status(f"{kind}: {CYCLES} waves of {CYCLE_SIZE} stations"):
+                        waves = cycles_rss(url, server.pid, CYCLES, CYCLE_SIZE)
+                    results[kind] = {
+                        "full": full,
+                        "paced": paced,
+                        "idle_rss_mib": rss,
+                        "waves_rss_mib": waves,
+                    }
                 finally:
                     server.terminate()
                     server.wait(timeout=60)
@@ -331,7 +389,16 @@ def run(stations: int, seconds: float, rate: float, idle: int, generators: int) 
         "",
     )
     row(f"p99 ms at {rate:.0f}/s", c["paced"]["p99_ms"], p["paced"]["p99_ms"], "<= 50", "{:.1f}")
-    row(f"RSS MiB, {idle} idle connections", c["idle_rss_mib"], p["idle_rss_mib"], "<= 1024")
+    row(f"RSS MiB, {idle} idle connections", c["idle_rss_mib"], p["idle_rss_mib"], "<= 500")
+    cw, pw = c["waves_rss_mib"], p["waves_rss_mib"]
+    row(f"RSS MiB after wave 1 of {CYCLES} ({CYCLE_SIZE} stations)", cw[0], pw[0], "")
+    row(f"RSS MiB after wave {CYCLES}", cw[-1], pw[-1], "")
+    row(
+        f"RSS growth MiB, waves 2 to {CYCLES}",
+        cw[-1] - cw[1],
+        pw[-1] - pw[1],
+        "flat",
+    )
     table.add_row(
         "errors (CALLERRORs)",
         str(c["full"]["errors"] + c["paced"]["errors"]),
@@ -360,6 +427,8 @@ def main() -> None:
     g.add_argument("--rate", type=float, default=None)
     g.add_argument("--idle", type=int, default=0)
     g.add_argument("--first", type=int, default=0, help="number of the first station")
+    g.add_argument("--cycles", type=int, default=0)
+    g.add_argument("--cycle-size", type=int, default=CYCLE_SIZE)
     pl = sub.add_parser("plain", help="(internal) the plain central system")
     pl.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
@@ -367,7 +436,16 @@ def main() -> None:
         run(args.stations, args.seconds, args.rate, args.idle, args.generators)
     elif args.command == "generate":
         asyncio.run(
-            generate(args.url, args.stations, args.seconds, args.rate, args.idle, args.first)
+            generate(
+                args.url,
+                args.stations,
+                args.seconds,
+                args.rate,
+                args.idle,
+                args.first,
+                args.cycles,
+                args.cycle_size,
+            )
         )
     else:
         plain(args.port)

@@ -268,6 +268,7 @@ class Product:
             ssl_context=ssl_context,
             lease_s=s.gateway_lease_s,
             database_problem=lambda: database.problem,
+            compression=s.websocket_compression,
         )
         try:
             await self.gateway.start(s.ocpp_host, s.ocpp_port)

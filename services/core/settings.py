@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         description="HTTP API request bodies above this size are refused with 413, counted while"
         " they arrive (CHARGELEDGER_MAX_REQUEST_BODY_BYTES).",
     )
+    websocket_compression: Literal["deflate", "off"] = Field(
+        "deflate",
+        description="permessage-deflate for stations that offer it, with 512-byte windows"
+        " (about 5 KiB a connection), or off: every station then sends uncompressed"
+        " (CHARGELEDGER_WEBSOCKET_COMPRESSION).",
+    )
     rate_limit_per_s: float = Field(
         50.0, gt=0, description="Frames a connection may send per second, sustained."
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from .recorder import FrameInfo
@@ -49,7 +50,7 @@ def error_answer(info: FrameInfo, ocpp_version: str, *, oversized: bool = False)
     return None
 
 
-def unhandled_action(unique_id: str, action: str, known_actions: set[str]) -> str:
+def unhandled_action(unique_id: str, action: str, known_actions: AbstractSet[str]) -> str:
     """The CALLERROR for an action this central system does not handle, with the codes as the
     OCPP-J specification defines them (the ocpp library swaps the two)."""
     if action in known_actions:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import ocpp.messages
@@ -25,6 +25,7 @@ from ocpp.messages import Call
 from psycopg_pool import AsyncConnectionPool
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -41,6 +42,7 @@ from .leases import LEASE_LOST, REPLACED, GatewayLease, LeaseLost
 from .ocpp2 import CentralSystem21, CentralSystem201
 from .ocpp16 import CentralSystem16
 from .recorder import FrameInfo, FrameRecorder, describe
+from .routing import shared_route_map
 from .services import StationServices
 from .succession import Succession
 from .validation import Validators
@@ -61,6 +63,60 @@ def station_id_from_path(path: str) -> str | None:
         return None
     station_id = unquote(path[len(prefix) :])
     return station_id if is_station_id(station_id) else None
+
+
+def websocket_extensions(compression: Literal["deflate", "off"]) -> list[Any]:
+    """permessage-deflate for the stations that offer it, with small windows: OCPP frames are
+    small, and each connection keeps its compression state for as long as it is open (about 4
+    KiB here, 40 KiB with the WebSocket library's defaults, which 10,000 stations feel)."""
+    if compression == "off":
+        return []
+    return [
+        ServerPerMessageDeflateFactory(
+            server_max_window_bits=9,
+            client_max_window_bits=9,
+            compress_settings={"memLevel": 1},
+        )
+    ]
+
+
+_ACTIONS: dict[type[Any], tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def actions_of(central_system: type[Any]) -> tuple[frozenset[str], frozenset[str]]:
+    """The actions a central system class answers, and every action of its OCPP version: one
+    pair of sets per class, not per connection."""
+    if central_system not in _ACTIONS:
+        _ACTIONS[central_system] = (
+            frozenset(str(action) for action in shared_route_map(central_system)),
+            frozenset(str(action) for action in central_system.actions),
+        )
+    return _ACTIONS[central_system]
+
+
+class StationWebSocket(ServerConnection):
+    """A station's WebSocket, freed as soon as it is closed and no longer referenced.
+
+    The WebSocket library's sans-I/O protocol keeps its parser (a generator that holds the
+    protocol) parked at a last ``yield`` once the connection is closed, a reference cycle that
+    only a full garbage collection breaks: rare in a busy gateway, so every closed connection,
+    with its buffers and compression state, stayed in memory for long, and memory grew with
+    each wave of reconnecting stations. The parser is never stepped after the end of the
+    stream, so it is closed here.
+    """
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.protocol.parser.close()
+
+
+def release_handshake(connection: ServerConnection) -> None:
+    """Drop what only the handshake needed. The WebSocket library gives each connection's
+    protocol a ``select_subprotocol`` bound to a closure over the connection: a reference cycle
+    that kept every closed connection, its buffers and its compression state, until a full
+    garbage collection, which is rare in a busy gateway; so memory grew with every wave of
+    reconnecting stations. Without it, a closed connection is freed at once."""
+    connection.protocol.__dict__.pop("select_subprotocol", None)
 
 
 def select_subprotocol(
@@ -148,8 +204,8 @@ class LoggedConnection:
         self._calls: dict[str, asyncio.Future[Answer]] = {}  # our CALLs awaiting an answer
         self.last_call: list[Any] = []  # the CALL ``recv`` returned last, parsed
         self._rate = RateLimiter(limits.rate_per_s, limits.burst)
-        self.handled: set[str] = set()  # actions the central system answers
-        self.known: set[str] = set()  # every action of the negotiated version
+        self.handled: frozenset[str] = frozenset()  # actions the central system answers
+        self.known: frozenset[str] = frozenset()  # every action of the negotiated version
         self._validators = Validators(recorder.ocpp_version)
         self._asked: dict[str, str] = {}  # unique id -> action of CALLs handed to the library
         self._boot_asked: asyncio.Task[None] | None = None
@@ -329,8 +385,10 @@ class Gateway:
         new_connection_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         lease_s: float = 15.0,
         database_problem: Callable[[], str | None] = lambda: None,
+        compression: Literal["deflate", "off"] = "deflate",
     ) -> None:
         self._log = log
+        self._compression = compression
         self._database_problem = database_problem
         self._pool = pool
         self._services = services
@@ -382,6 +440,9 @@ class Gateway:
             # Larger frames are still read (to log and answer them) up to four times the limit;
             # beyond that the WebSocket layer closes the connection (1009).
             max_size=4 * self._limits.max_frame_bytes,
+            compression=None,
+            extensions=websocket_extensions(self._compression),
+            create_connection=StationWebSocket,
         )
 
     @property
@@ -518,6 +579,12 @@ class Gateway:
     async def _check_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
+        refusal = await self._refusal(connection, request)
+        if refusal is not None:
+            release_handshake(connection)
+        return refusal
+
+    async def _refusal(self, connection: ServerConnection, request: Request) -> Response | None:
         station_id = station_id_from_path(request.path)
         if station_id is None:
             metrics.REFUSED_CONNECTIONS.labels("path").inc()
@@ -556,6 +623,7 @@ class Gateway:
         return None
 
     async def _handle(self, websocket: ServerConnection) -> None:
+        release_handshake(websocket)
         station_id = station_id_from_path(websocket.request.path if websocket.request else "")
         subprotocol = websocket.subprotocol
         if station_id is None or subprotocol is None:
@@ -600,8 +668,7 @@ class Gateway:
                 central_system = version(
                     station_id, connection, services=self._services, registration=registration
                 )
-            connection.handled = {str(action) for action in central_system.route_map}
-            connection.known = {str(action) for action in central_system.actions}
+            connection.handled, connection.known = actions_of(type(central_system))
             logger.info(
                 "%s connected from %s (%s)",
                 station_id,
