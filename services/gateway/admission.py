@@ -39,8 +39,8 @@ _TRIGGERED_ACTION = {
 
 
 _CONCURRENT_CHECKS = 4
-_MAX_FAILURES = 5  # wrong passwords for one station from one client ...
-_FAILURE_WINDOW_S = 60.0  # ... within this time, and the next attempt is refused unchecked
+_MAX_FAILURES = 5  # wrong passwords for one station from one client within ...
+_FAILURE_WINDOW_S = 60.0  # ... this time, and attempts are refused unchecked for a while
 _MAX_TRACKED = 10_000
 
 
@@ -117,6 +117,7 @@ class Admission:
         # that keeps guessing one station's password is made to wait.
         self._checks = asyncio.Semaphore(_CONCURRENT_CHECKS)
         self._failures: dict[tuple[str, str], list[float]] = {}
+        self._dummy_hash = passwords.hash_password(passwords.generate())
 
     async def _station(self, station_id: str) -> tuple[bool, str | None] | None:
         """(enabled, password hash) of a registered station, None for an unknown one."""
@@ -155,27 +156,37 @@ class Admission:
                 f"the Basic auth user {user!r} is not the station id in the URL ({station_id!r})"
             )
         refused = f"wrong user name or password for station {station_id!r}"
-        if password_hash is None:
-            raise AuthenticationError(
-                f"station {station_id!r} has no password in the registry; register one", refused
-            )
         attempt = (station_id, client)
         now = self._monotonic()
         recent = [t for t in self._failures.get(attempt, []) if now - t < _FAILURE_WINDOW_S]
         if len(recent) >= _MAX_FAILURES:
-            wait_s = int(_FAILURE_WINDOW_S - (now - recent[0])) + 1
-            raise AuthenticationError(
-                f"{len(recent)} wrong passwords for station {station_id!r} from {client or '?'}"
-                f" within {_FAILURE_WINDOW_S:.0f} s; refused without checking",
-                f"too many failed attempts for station {station_id!r}; try again in {wait_s} s",
-            )
+            # Backoff: 1 s after the fifth failure, doubling with each further one, up to the
+            # window. Counted per client and station, so nobody elsewhere locks a station out.
+            until = recent[-1] + min(2.0 ** (len(recent) - _MAX_FAILURES), _FAILURE_WINDOW_S)
+            if now < until:
+                raise AuthenticationError(
+                    f"{len(recent)} wrong passwords for station {station_id!r} from"
+                    f" {client or '?'} within {_FAILURE_WINDOW_S:.0f} s; refused without"
+                    " checking",
+                    f"too many failed attempts for station {station_id!r}; try again in"
+                    f" {int(until - now) + 1} s",
+                )
+        # A station without a password (or unknown) is checked against a dummy hash, so that
+        # neither the time of the answer nor the limit on failures tells which stations have one.
         async with self._checks:
-            valid = await asyncio.to_thread(passwords.verify, password, password_hash)
-        if not valid:
+            valid = await asyncio.to_thread(
+                passwords.verify, password, password_hash or self._dummy_hash
+            )
+        if not valid or password_hash is None:
             if len(self._failures) >= _MAX_TRACKED:
                 self._failures.clear()
             self._failures[attempt] = [*recent, now]
-            raise AuthenticationError(f"wrong password for station {station_id!r}", refused)
+            why = (
+                f"station {station_id!r} has no password in the registry; register one"
+                if password_hash is None
+                else f"wrong password for station {station_id!r}"
+            )
+            raise AuthenticationError(why, refused)
         self._failures.pop(attempt, None)
 
     async def registration_status(self, station_id: str) -> RegistrationStatus:

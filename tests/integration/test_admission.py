@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import statistics
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -456,3 +458,38 @@ async def test_a_client_guessing_a_password_is_refused_without_checking_for_a_wh
     assert await answer(PASSWORD, client="198.51.100.1") == "in"
     now_s[0] = 61.0
     assert await answer(PASSWORD) == "in"
+
+
+async def test_a_wrong_password_tells_nothing_about_which_stations_have_one(
+    pool: AsyncConnectionPool, registry: Registry
+) -> None:
+    """Profile 1: a station with a password, one without and an unknown one answer a wrong
+    password alike, in the same time and with the same limit on failures."""
+    await registry.add_station("CP-T-PASSWORD", password=PASSWORD)
+    await registry.add_station("CP-T-NONE")
+    kinds = ["CP-T-PASSWORD", "CP-T-NONE", "CP-T-UNKNOWN"]
+    admission = Admission(pool, unknown_stations="accept", security_profile=1, clock=clock)
+
+    async def attempt(station_id: str, client: str) -> tuple[str, float]:
+        header = basic(station_id, "not-the-password-at-all")["Authorization"]
+        started = time.perf_counter()
+        try:
+            await admission.authenticate(station_id, header, None, client)
+        except AuthenticationError as exc:
+            return exc.answer, time.perf_counter() - started
+        raise AssertionError(f"{station_id} let in with a wrong password")
+
+    durations: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for n in range(15):  # interleaved, each from a client of its own: the limit stays out
+        for kind in kinds:
+            answer, took_s = await attempt(kind, f"192.0.2.{n}")
+            assert answer == f"wrong user name or password for station {kind!r}"
+            durations[kind].append(took_s)
+    medians = {kind: statistics.median(times) for kind, times in durations.items()}
+    assert max(medians.values()) / min(medians.values()) < 2, medians  # 100 without the dummy
+
+    # From one client, the sixth wrong password is refused unchecked for every kind alike.
+    for kind in kinds:
+        answers = [(await attempt(kind, "198.51.100.9"))[0] for _ in range(6)]
+        assert answers[-1].startswith(f"too many failed attempts for station {kind!r}")
+        assert len(set(answers[:5])) == 1
