@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -31,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -138,6 +140,10 @@ def chargeledger(*args: str, env: dict[str, str] | None = None) -> subprocess.Po
         line = process.stdout.readline()
         output += line
         if "Stop with Ctrl-C." in line:
+            # Keep reading what it logs: a full pipe would stop it in the middle of a fault.
+            drain = threading.Thread(target=collections.deque, args=(process.stdout, 0))
+            drain.daemon = True
+            drain.start()
             return process
         if not line and process.poll() is not None:
             break

@@ -400,16 +400,25 @@ def create_app(
 
 def _documented(schema: dict[str, Any], max_body_bytes: int) -> dict[str, Any]:
     """What every operation may answer besides its own answers: 413 for a body above the
-    limit, 422 (``detail``: a list naming each field and why, or one message) for a bad one."""
+    limit, 422 (``detail``: a list naming each field and why, or one message) for a bad one,
+    503 while the database is away."""
     errors = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
     if errors is not None:
         errors["properties"]["detail"] = {
             "anyOf": [errors["properties"]["detail"], {"type": "string"}],
             "title": "Detail",
         }
-    for path in schema.get("paths", {}).values():
+    for name, path in schema.get("paths", {}).items():
         for operation in path.values():
             responses = operation.setdefault("responses", {})
+            if name.startswith("/api/"):
+                responses.setdefault(
+                    "503",
+                    {
+                        "description": "PostgreSQL does not answer (since when, and why);"
+                        " try again after Retry-After seconds."
+                    },
+                )
             if "requestBody" in operation:
                 responses.setdefault(
                     "413", {"description": f"The body is larger than {max_body_bytes} bytes."}
