@@ -190,6 +190,7 @@ class Product:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     runners: list[ProcessorRunner[Any]] = field(default_factory=list)
     api: _ApiServer | None = None
+    http_address: tuple[str, int] | None = None  # where the HTTP API really listens
 
     async def start(self) -> None:
         s = self.settings
@@ -306,6 +307,7 @@ class Product:
             database_problem=lambda: database.problem,
         )
         http_socket = _listen(s.http_host, s.http_port)
+        self.http_address = tuple(http_socket.getsockname()[:2])
         config = uvicorn.Config(app, log_level="warning", lifespan="off")
         self.api = _ApiServer(config)
         self.tasks.append(asyncio.create_task(self.api.serve([http_socket]), name="http-api"))

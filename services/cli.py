@@ -67,6 +67,20 @@ OcppPort = Annotated[
     int | None,
     typer.Option(envvar="CHARGELEDGER_OCPP_PORT", help="OCPP WebSocket port (default: 9000)"),
 ]
+OcppHost = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CHARGELEDGER_OCPP_HOST",
+        help="Address the OCPP port listens on (default: 0.0.0.0, all interfaces)",
+    ),
+]
+HttpHost = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CHARGELEDGER_HTTP_HOST",
+        help="Address the HTTP API listens on (default: 127.0.0.1, this machine only)",
+    ),
+]
 HttpPort = Annotated[
     int | None,
     typer.Option(envvar="CHARGELEDGER_HTTP_PORT", help="HTTP API port (default: 8080)"),
@@ -180,7 +194,9 @@ LogFormat = Annotated[
 @app.command()
 def up(
     data_dir: DataDir = None,
+    ocpp_host: OcppHost = None,
     ocpp_port: OcppPort = None,
+    http_host: HttpHost = None,
     http_port: HttpPort = None,
     tariff: Tariff = None,
     log: Log = None,
@@ -202,7 +218,9 @@ def up(
     """Run gateway, ledger, invoicing and HTTP API in one process."""
     settings = _settings(
         data_dir=data_dir,
+        ocpp_host=ocpp_host,
         ocpp_port=ocpp_port,
+        http_host=http_host,
         http_port=http_port,
         tariff=tariff,
         log=log,
@@ -225,7 +243,9 @@ def up(
 @app.command()
 def gateway(
     data_dir: DataDir = None,
+    ocpp_host: OcppHost = None,
     ocpp_port: OcppPort = None,
+    http_host: HttpHost = None,
     http_port: HttpPort = None,
     log: Log = None,
     database_url: DatabaseUrl = None,
@@ -250,7 +270,9 @@ def gateway(
     """
     settings = _settings(
         data_dir=data_dir,
+        ocpp_host=ocpp_host,
         ocpp_port=ocpp_port,
+        http_host=http_host,
         http_port=http_port,
         log=log,
         database_url=database_url,
@@ -408,17 +430,18 @@ async def _run(settings: Settings, with_processors: bool) -> None:
     try:
         await product.start()
         started = True
-        host = "127.0.0.1" if settings.ocpp_host == "0.0.0.0" else settings.ocpp_host
-        api_host = "127.0.0.1" if settings.http_host == "0.0.0.0" else settings.http_host
         what = "ChargeLedger" if with_processors else "ChargeLedger gateway"
         print(f"{what} is up (event log: {product.log.name if product.log else '?'})")
         versions = ", ".join(SUBPROTOCOLS)
         scheme = "wss" if settings.tls_cert_file is not None else "ws"
-        print(
-            f"  OCPP:  {scheme}://{host}:{settings.ocpp_port}/ocpp/{{station_id}}  ({versions};"
-            f" security profile {settings.security_profile})"
-        )
-        print(f"  HTTP:  http://{api_host}:{settings.http_port}/api/v1  (docs: /docs)")
+        assert product.gateway is not None and product.http_address is not None
+        for host, port in product.gateway.addresses:
+            print(
+                f"  OCPP:  {scheme}://{_url_host(host)}:{port}/ocpp/{{station_id}}  ({versions};"
+                f" security profile {settings.security_profile}){_reach(host)}"
+            )
+        host, port = product.http_address
+        print(f"  HTTP:  http://{_url_host(host)}:{port}/api/v1  (docs: /docs){_reach(host)}")
         print("Stop with Ctrl-C.", flush=True)
         waiting = asyncio.create_task(product.wait())
         stopping = asyncio.create_task(stop.wait())
@@ -431,6 +454,19 @@ async def _run(settings: Settings, with_processors: bool) -> None:
         await product.stop()
         if started:  # a start that failed says why in one line, and nothing else
             print("ChargeLedger stopped.", file=sys.stderr, flush=True)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _reach(host: str) -> str:
+    """Who can reach an address that is bound."""
+    if host in ("0.0.0.0", "::"):
+        return "  [all interfaces]"
+    if host.startswith("127.") or host == "::1":
+        return "  [this machine only]"
+    return ""
 
 
 def main() -> None:

@@ -28,9 +28,17 @@ class Settings(BaseSettings):
         "postgres",
         description="Event log: 'postgres' or 'kafka://HOST:PORT' (CHARGELEDGER_LOG).",
     )
-    ocpp_host: str = Field("0.0.0.0", description="OCPP WebSocket bind address.")
+    ocpp_host: str = Field(
+        "0.0.0.0",
+        description="Address the OCPP port listens on; all interfaces by default, since stations"
+        " are on the network (CHARGELEDGER_OCPP_HOST).",
+    )
     ocpp_port: int = Field(9000, description="OCPP WebSocket port (CHARGELEDGER_OCPP_PORT).")
-    http_host: str = Field("0.0.0.0", description="HTTP API bind address.")
+    http_host: str = Field(
+        "127.0.0.1",
+        description="Address the HTTP API listens on; this machine only by default"
+        " (CHARGELEDGER_HTTP_HOST).",
+    )
     http_port: int = Field(8080, description="HTTP API port (CHARGELEDGER_HTTP_PORT).")
     tariff: Path | None = Field(
         None,

@@ -451,6 +451,12 @@ class Gateway:
         sockets = list(self._server.sockets)
         return int(sockets[0].getsockname()[1])
 
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """(host, port) of every socket the OCPP port really listens on."""
+        assert self._server is not None
+        return [tuple(sock.getsockname()[:2]) for sock in self._server.sockets]
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close(close_connections=True)
