@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 from pythonjsonlogger.json import JsonFormatter
 
-from . import admin_cli, ocmf_cli
+from . import access_cli, admin_cli, ocmf_cli
 from .core.db import DatabaseError
 from .core.log import LogError, LogSettingsError
 from .core.settings import Settings
@@ -36,6 +36,8 @@ app.add_typer(admin_cli.tariffs, name="tariffs")
 app.add_typer(admin_cli.invoices, name="invoices")
 app.command("command")(admin_cli.send_command)
 app.add_typer(ocmf_cli.ocmf, name="ocmf")
+app.add_typer(access_cli.users, name="users")
+app.add_typer(access_cli.api_tokens, name="api-tokens")
 
 
 @app.callback()
