@@ -175,6 +175,7 @@ async def hammer(api: str, seconds: float, workers: int, kinds: list[str]) -> di
 def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], str, str]:
     ocpp_port, http_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGELEDGER_")}
+    env["CHARGELEDGER_API_AUTH"] = "off"  # the load is about the stations, not about access
     process = subprocess.Popen(
         [sys.executable, "-m", "chargeledger.cli", "up", "--data-dir", str(data_dir),
          "--ocpp-port", str(ocpp_port), "--http-port", str(http_port)],

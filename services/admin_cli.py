@@ -36,6 +36,30 @@ ApiUrl = Annotated[
         help="HTTP API of a running ChargeLedger.",
     ),
 ]
+_CREDENTIALS: dict[str, str] = {}  # the API token given to this command
+
+
+def _use_token(token: str | None) -> str | None:
+    if token:
+        _CREDENTIALS["token"] = token
+    return token
+
+
+def _auth() -> dict[str, str]:
+    """The request headers that carry the API token, if one was given."""
+    token = _CREDENTIALS.get("token")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+ApiToken = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CHARGELEDGER_API_TOKEN",
+        help="API token (`chargeledger api-tokens create`) with a role that may do this.",
+        callback=_use_token,
+        show_default=False,
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 PageSize = Annotated[
     int,
@@ -79,7 +103,9 @@ def _call(
 ) -> tuple[httpx.Response, Any]:
     url = f"{api_url.rstrip('/')}/api/v1{path}"
     try:
-        response = httpx.request(method, url, json=body, timeout=timeout_s, params=params)
+        response = httpx.request(
+            method, url, json=body, timeout=timeout_s, params=params, headers=_auth()
+        )
     except httpx.HTTPError as exc:
         _fail(
             f"cannot reach the ChargeLedger API at {api_url} ({exc}); start `chargeledger up`"
@@ -98,6 +124,13 @@ def _call(
 
 
 def _detail(response: httpx.Response) -> str:
+    detail = _message(response)
+    if response.status_code == 401:
+        detail += "; give an API token with --api-token or CHARGELEDGER_API_TOKEN"
+    return detail
+
+
+def _message(response: httpx.Response) -> str:
     """What an error answer of the API says."""
     try:
         data = response.json()
@@ -155,6 +188,7 @@ def add_station(
     generate_password: GeneratePassword = False,
     disabled: Annotated[bool, typer.Option("--disabled", help="Register it disabled.")] = False,
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Register a station; with a password it must use HTTP Basic auth."""
     _station(station_id)
@@ -168,21 +202,28 @@ def add_station(
 
 @stations.command("list")
 def list_stations(
-    api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False, page_size: PageSize = PAGE_SIZE
+    api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
+    as_json: AsJson = False,
+    page_size: PageSize = PAGE_SIZE,
 ) -> None:
     """List stations: registered ones, and any the ledger has seen connect."""
     _print(_all(api_url, "/stations", page_size), STATION_COLUMNS, as_json)
 
 
 @stations.command("disable")
-def disable_station(station_id: str, api_url: ApiUrl = DEFAULT_API) -> None:
+def disable_station(
+    station_id: str, api_url: ApiUrl = DEFAULT_API, api_token: ApiToken = None
+) -> None:
     """Disable a station: its BootNotification is answered Rejected."""
     result = _request(api_url, "PATCH", f"/stations/{_station(station_id)}", {"enabled": False})
     _print([result], STATION_COLUMNS, False)
 
 
 @stations.command("enable")
-def enable_station(station_id: str, api_url: ApiUrl = DEFAULT_API) -> None:
+def enable_station(
+    station_id: str, api_url: ApiUrl = DEFAULT_API, api_token: ApiToken = None
+) -> None:
     """Enable a station again."""
     result = _request(api_url, "PATCH", f"/stations/{_station(station_id)}", {"enabled": True})
     _print([result], STATION_COLUMNS, False)
@@ -195,6 +236,7 @@ def set_station_password(
     generate_password: GeneratePassword = False,
     remove: Annotated[bool, typer.Option("--remove", help="Remove the password.")] = False,
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Set (or remove) a station's HTTP Basic auth password."""
     password = _password(password_stdin, generate_password)
@@ -242,6 +284,7 @@ def register_meter_key(
         str | None, typer.Option(help="Only for the meter with this serial (OCMF MS).")
     ] = None,
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Register a meter public key: signed meter values of sessions starting from now on are
     verified with it."""
@@ -261,7 +304,10 @@ def register_meter_key(
 
 @stations.command("meter-keys")
 def list_meter_keys(
-    station_id: str, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False
+    station_id: str,
+    api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
+    as_json: AsJson = False,
 ) -> None:
     """List the meter public keys registered for a station."""
     _station_request(api_url, "GET", station_id, "meter-keys", None, METER_KEY_COLUMNS, as_json)
@@ -275,6 +321,7 @@ def set_time_zone(
     station_id: str,
     time_zone: Annotated[str, typer.Argument(help="An IANA name, e.g. Europe/Stockholm.")],
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Set a station's local time zone: tariff restrictions of sessions starting from now on
     apply in it."""
@@ -284,7 +331,10 @@ def set_time_zone(
 
 @stations.command("time-zones")
 def list_time_zones(
-    station_id: str, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False
+    station_id: str,
+    api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
+    as_json: AsJson = False,
 ) -> None:
     """List the time zones set for a station."""
     _station_request(api_url, "GET", station_id, "time-zones", None, TIME_ZONE_COLUMNS, as_json)
@@ -320,6 +370,7 @@ def add_token(
     account: Account = None,
     token_type: TokenType = None,
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Register an id token."""
     body = {
@@ -335,7 +386,10 @@ def add_token(
 
 @tokens.command("list")
 def list_tokens(
-    api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False, page_size: PageSize = PAGE_SIZE
+    api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
+    as_json: AsJson = False,
+    page_size: PageSize = PAGE_SIZE,
 ) -> None:
     """List registered id tokens (all of them, page by page)."""
     _print(_all(api_url, "/tokens", page_size), TOKEN_COLUMNS, as_json)
@@ -350,6 +404,7 @@ def update_token(
     account: Account = None,
     token_type: TokenType = None,
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Change the given fields of an id token (others stay as they are)."""
     given = {
@@ -370,7 +425,11 @@ def update_token(
 
 
 @tokens.command("block")
-def block_token(id_token: str, api_url: ApiUrl = DEFAULT_API) -> None:
+def block_token(
+    id_token: str,
+    api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
+) -> None:
     """Block an id token: gateways answer Blocked within their token cache time."""
     result = _request(
         api_url, "PATCH", f"/tokens/{quote(id_token, safe='')}", {"status": "Blocked"}
@@ -386,6 +445,7 @@ def sync_local_list(
     ] = False,
     timeout: Annotated[int, typer.Option(help="Seconds to wait for each answer.")] = 30,
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
     as_json: AsJson = False,
 ) -> None:
     """Send the registered id tokens to a connected station as its local authorization list.
@@ -440,6 +500,7 @@ def send_command(
     ] = None,
     timeout: Annotated[int, typer.Option(help="Seconds to wait for the answer.")] = 30,
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Send a command (any request of the station's OCPP version) and print its answer."""
     where = "--payload"
@@ -481,7 +542,11 @@ def _raw(api_url: str, method: str, path: str, content: bytes | None = None) -> 
     url = f"{api_url.rstrip('/')}/api/v1{path}"
     try:
         response = httpx.request(
-            method, url, content=content, headers={"Content-Type": "application/json"}, timeout=30
+            method,
+            url,
+            content=content,
+            headers={"Content-Type": "application/json", **_auth()},
+            timeout=30,
         )
     except httpx.HTTPError as exc:
         _fail(
@@ -498,6 +563,7 @@ def _raw(api_url: str, method: str, path: str, content: bytes | None = None) -> 
 def put_tariff(
     file: Annotated[Path, typer.Argument(help="OCPI 2.2.1 Tariff JSON file.")],
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Store a tariff (its "id" names it) as its next version."""
     try:
@@ -517,6 +583,7 @@ def get_tariff(
     tariff_id: str,
     revision: Annotated[int | None, typer.Option(help="Default: the newest.")] = None,
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Print a tariff as OCPI 2.2.1 Tariff JSON."""
     query = f"?revision={revision}" if revision else ""
@@ -525,7 +592,10 @@ def get_tariff(
 
 @tariffs.command("list")
 def list_tariffs(
-    api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False, page_size: PageSize = PAGE_SIZE
+    api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
+    as_json: AsJson = False,
+    page_size: PageSize = PAGE_SIZE,
 ) -> None:
     """List tariffs (their newest versions)."""
     _print(_all(api_url, "/tariffs", page_size), TARIFF_COLUMNS, as_json)
@@ -544,6 +614,7 @@ def assign_tariff(
         datetime | None, typer.Option("--to", help="Until (ISO 8601, UTC).")
     ] = None,
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Assign a tariff to a connector, a station, or as the default."""
     body = {
@@ -559,7 +630,10 @@ def assign_tariff(
 
 @tariffs.command("assignments")
 def list_assignments(
-    api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False, page_size: PageSize = PAGE_SIZE
+    api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
+    as_json: AsJson = False,
+    page_size: PageSize = PAGE_SIZE,
 ) -> None:
     """List tariff assignments."""
     _print(_all(api_url, "/tariff-assignments", page_size), ASSIGNMENT_COLUMNS, as_json)
@@ -575,13 +649,17 @@ invoices = typer.Typer(help="Invoices and credit notes.", no_args_is_help=True)
 
 
 @invoices.command("evidence")
-def invoice_evidence(invoice_number: str, api_url: ApiUrl = DEFAULT_API) -> None:
+def invoice_evidence(
+    invoice_number: str, api_url: ApiUrl = DEFAULT_API, api_token: ApiToken = None
+) -> None:
     """Print the chain behind a document as JSON: invoice, session, every OCPP frame."""
     typer.echo(_raw(api_url, "GET", f"/invoices/{invoice_number}/evidence").text)
 
 
 @invoices.command("cdr")
-def invoice_cdr(invoice_number: str, api_url: ApiUrl = DEFAULT_API) -> None:
+def invoice_cdr(
+    invoice_number: str, api_url: ApiUrl = DEFAULT_API, api_token: ApiToken = None
+) -> None:
     """Print the priced OCPI 2.2.1 CDR an invoice was made from (a credit note's Credit CDR)."""
     typer.echo(_raw(api_url, "GET", f"/invoices/{invoice_number}/cdr").text)
 
@@ -595,7 +673,7 @@ def _export(api_url: str, path: str, valid_from: str | None, valid_to: str | Non
     params = {k: v for k, v in (("from", valid_from), ("to", valid_to)) if v}
     url = f"{api_url.rstrip('/')}/api/v1{path}"
     try:
-        with httpx.stream("GET", url, params=params, timeout=60) as response:
+        with httpx.stream("GET", url, params=params, timeout=60, headers=_auth()) as response:
             if response.status_code >= 400:
                 response.read()
                 _fail(f"GET {path}: {_detail(response)}", EXIT_FAILURE)
@@ -637,7 +715,10 @@ Revision = Annotated[
 
 @invoices.command("held")
 def held_sessions(
-    api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False, page_size: PageSize = PAGE_SIZE
+    api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
+    as_json: AsJson = False,
+    page_size: PageSize = PAGE_SIZE,
 ) -> None:
     """List completed sessions held back from invoicing, with why."""
     _print(_all(api_url, "/invoices/held", page_size), HELD_COLUMNS, as_json)
@@ -659,6 +740,7 @@ def release_session(
     note: Note = "",
     revision: Revision = None,
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Invoice a held session as it is, after review."""
     _decide(api_url, session_id, "release", reviewer, note, revision)
@@ -671,6 +753,7 @@ def dismiss_session(
     note: Note = "",
     revision: Revision = None,
     api_url: ApiUrl = DEFAULT_API,
+    api_token: ApiToken = None,
 ) -> None:
     """Never invoice a held session (a test, a fault)."""
     _decide(api_url, session_id, "dismiss", reviewer, note, revision)

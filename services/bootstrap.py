@@ -305,6 +305,8 @@ class Product:
             max_request_body_bytes=s.max_request_body_bytes,
             stuck=lambda: stuck(self.runners),
             database_problem=lambda: database.problem,
+            api_auth=s.api_auth,
+            metrics_open=not s.metrics_auth,
         )
         http_socket = _listen(s.http_host, s.http_port)
         self.http_address = tuple(http_socket.getsockname()[:2])
@@ -321,6 +323,13 @@ class Product:
         # Both shorten the pauses that show up in the gateway's tail latency.
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
+
+    async def has_users(self) -> bool:
+        """Whether any enabled user exists (else nobody can log in to the console)."""
+        assert self.pool is not None
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute("SELECT 1 FROM users WHERE enabled LIMIT 1")
+            return await cursor.fetchone() is not None
 
     async def wait(self) -> None:
         """Return when a component stops by itself (which is a failure)."""

@@ -182,6 +182,14 @@ KafkaTopicPrefix = Annotated[
         " cluster (default: none)",
     ),
 ]
+NoApiAuth = Annotated[
+    bool,
+    typer.Option(
+        "--no-api-auth",
+        help="Check no API token (trials and tests only: anyone reaching the HTTP port may do"
+        " anything). Also CHARGELEDGER_API_AUTH=off.",
+    ),
+]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")]
 LogFormat = Annotated[
     str,
@@ -214,6 +222,7 @@ def up(
     kafka_replication_factor: KafkaReplicationFactor = None,
     kafka_min_insync_replicas: KafkaMinInsyncReplicas = None,
     kafka_topic_prefix: KafkaTopicPrefix = None,
+    no_api_auth: NoApiAuth = False,
     verbose: Verbose = False,
     log_format: LogFormat = "text",
 ) -> None:
@@ -238,6 +247,7 @@ def up(
         kafka_replication_factor=kafka_replication_factor,
         kafka_min_insync_replicas=kafka_min_insync_replicas,
         kafka_topic_prefix=kafka_topic_prefix,
+        api_auth=False if no_api_auth else None,
     )
     _serve(settings, verbose=verbose, log_format=log_format, with_processors=True)
 
@@ -262,6 +272,7 @@ def gateway(
     kafka_replication_factor: KafkaReplicationFactor = None,
     kafka_min_insync_replicas: KafkaMinInsyncReplicas = None,
     kafka_topic_prefix: KafkaTopicPrefix = None,
+    no_api_auth: NoApiAuth = False,
     verbose: Verbose = False,
     log_format: LogFormat = "text",
 ) -> None:
@@ -289,6 +300,7 @@ def gateway(
         kafka_replication_factor=kafka_replication_factor,
         kafka_min_insync_replicas=kafka_min_insync_replicas,
         kafka_topic_prefix=kafka_topic_prefix,
+        api_auth=False if no_api_auth else None,
     )
     _serve(settings, verbose=verbose, log_format=log_format, with_processors=False)
 
@@ -444,6 +456,21 @@ async def _run(settings: Settings, with_processors: bool) -> None:
             )
         host, port = product.http_address
         print(f"  HTTP:  http://{_url_host(host)}:{port}/api/v1  (docs: /docs){_reach(host)}")
+        if not settings.api_auth:
+            print(
+                "  WARNING: the HTTP API checks no API token (--no-api-auth, or"
+                " CHARGELEDGER_API_AUTH=off): whoever reaches its port may read and change"
+                " everything. For trials and tests only."
+            )
+        elif not await product.has_users():
+            where = (
+                "--database-url ..." if settings.database_url else f"--data-dir {settings.data_dir}"
+            )
+            print(
+                "  No user yet: make the first admin with"
+                f" `chargeledger users add NAME --role admin {where}`, and API tokens with"
+                f" `chargeledger api-tokens create --name NAME --role ROLE {where}`."
+            )
         print("Stop with Ctrl-C.", flush=True)
         waiting = asyncio.create_task(product.wait())
         stopping = asyncio.create_task(stop.wait())

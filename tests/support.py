@@ -82,9 +82,11 @@ class Product:
         extra: list[str] | None = None,
         command: str = "up",
         env: dict[str, str] | None = None,
+        api_auth: bool = False,
     ):
         self.data_dir = data_dir
-        self.env = env or {}
+        # Tests that are not about access run without it (as `--no-api-auth` does).
+        self.env = {"CHARGELEDGER_API_AUTH": "on" if api_auth else "off", **(env or {})}
         self.log = log
         self.command = command
         self.extra = extra or []

@@ -21,6 +21,8 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field, TypeAdapter
 
 from .. import __version__
+from ..access import store
+from ..access.roles import roles_with
 from ..core.bounds import INT4_MAX, INT8_MAX
 from ..core.db import tolerate_out_of_range_times
 from ..gateway.commands import CommandSender
@@ -30,7 +32,8 @@ from ..invoicing.reviews import Reviews
 from ..invoicing.station_zones import StationZoneStore
 from ..invoicing.tariffs import TariffStore
 from ..registry.store import Registry
-from . import paging
+from . import paging, rights
+from .access_guard import AccessGuard
 from .commands import commands_router
 from .guard import InputGuard
 from .invoices import Invoice, invoice_out, invoices_router
@@ -152,6 +155,8 @@ def create_app(
     max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES,
     stuck: Callable[[], str | None] = lambda: None,
     database_problem: Callable[[], str | None] = lambda: None,
+    api_auth: bool = True,
+    metrics_open: bool = True,
 ) -> FastAPI:
     app = FastAPI(
         title="ChargeLedger",
@@ -176,6 +181,13 @@ def create_app(
         )
 
     app.add_middleware(InputGuard, max_body_bytes=max_request_body_bytes)
+    # Added last, so it runs first: nothing reads a request that may not be made.
+    app.add_middleware(
+        AccessGuard,
+        enabled=api_auth,
+        metrics_open=metrics_open,
+        tokens=lambda token: store.token_principal(pool, token),
+    )
 
     async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
         async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -391,6 +403,7 @@ def create_app(
                     routes=app.routes,
                 ),
                 max_request_body_bytes,
+                metrics_open=metrics_open,
             )
         return app.openapi_schema
 
@@ -398,7 +411,9 @@ def create_app(
     return app
 
 
-def _documented(schema: dict[str, Any], max_body_bytes: int) -> dict[str, Any]:
+def _documented(
+    schema: dict[str, Any], max_body_bytes: int, *, metrics_open: bool
+) -> dict[str, Any]:
     """What every operation may answer besides its own answers: 413 for a body above the
     limit, 422 (``detail``: a list naming each field and why, or one message) for a bad one,
     503 while the database is away."""
@@ -408,9 +423,26 @@ def _documented(schema: dict[str, Any], max_body_bytes: int) -> dict[str, Any]:
             "anyOf": [errors["properties"]["detail"], {"type": "string"}],
             "title": "Detail",
         }
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearerAuth"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (`chargeledger api-tokens create`).",
+    }
     for name, path in schema.get("paths", {}).items():
-        for operation in path.values():
+        for method, operation in path.items():
             responses = operation.setdefault("responses", {})
+            right = rights.required(method.upper(), name, metrics_open=metrics_open)
+            if right is None:
+                operation["security"] = []
+            else:
+                operation["security"] = [{"bearerAuth": []}]
+                operation["x-right"] = right
+                operation["x-roles"] = roles_with(right)
+                responses.setdefault("401", {"description": "No valid API token."})
+                responses.setdefault(
+                    "403",
+                    {"description": f"The role may not; needs: {', '.join(roles_with(right))}."},
+                )
             if name.startswith("/api/"):
                 responses.setdefault(
                     "503",

@@ -127,6 +127,17 @@ class Settings(BaseSettings):
         " gateway's connections in the log (CHARGELEDGER_GATEWAY_LEASE_S).",
     )
 
+    api_auth: bool = Field(
+        True,
+        description="Every /api/v1 request needs an API token with a role that may make it;"
+        " off (--no-api-auth) checks nothing, for trials and tests (CHARGELEDGER_API_AUTH).",
+    )
+    metrics_auth: bool = Field(
+        False,
+        description="/metrics needs an API token too; off: open, like /healthz and /readyz"
+        " (CHARGELEDGER_METRICS_AUTH).",
+    )
+
     unknown_stations: Literal["accept", "pending", "reject"] = Field(
         "accept",
         description="BootNotification answer for stations not in the registry: accept (trials),"

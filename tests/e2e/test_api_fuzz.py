@@ -65,6 +65,7 @@ def _openapi() -> dict[str, Any]:
         station_zones=nothing,
         reviews=nothing,
         max_request_body_bytes=BODY_LIMIT,
+        api_auth=False,
     )
     return app.openapi()
 

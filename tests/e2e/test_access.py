@@ -1,0 +1,234 @@
+"""Access control over real HTTP against `chargeledger up`: users and API tokens made with the
+CLI on the database directly, and every operation of the OpenAPI document checked for its 401,
+the roles it allows and the roles it refuses, so that no endpoint can be forgotten."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chargeledger.access.roles import ROLES
+from chargeledger.api.rights import OPEN, RIGHTS
+from tests.support import Product
+
+CLI = [sys.executable, "-m", "chargeledger.cli"]
+
+
+def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def token(data_dir: Path, name: str, role: str, *extra: str) -> str:
+    made = cli(
+        "api-tokens", "create", "--name", name, "--role", role, "--data-dir", str(data_dir), *extra
+    )
+    assert made.returncode == 0, made.stderr
+    last = made.stdout.strip().splitlines()[-1]
+    assert last.startswith("clt_") and " " not in last, made.stdout
+    return last
+
+
+def concrete(path: str) -> str:
+    """A path of the template with every parameter filled in."""
+    return path.replace("{", "").replace("}", "") if "{" in path else path
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    data_dir = tmp_path_factory.mktemp("access") / "data"
+    tokens = {role: token(data_dir, f"t-{role}", role) for role in ROLES}
+    running = Product(data_dir, api_auth=True).start().follow_output()
+    yield running, tokens
+    running.kill()
+
+
+def test_every_operation_refuses_without_a_token_and_by_role(product: Any) -> None:
+    running, tokens = product
+    document = httpx.get(f"{running.api}/openapi.json", timeout=10).json()
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    checked = 0
+    with httpx.Client(base_url=running.api, timeout=30) as client:
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                key = (method.upper(), path)
+                url = concrete(path)
+                if key in OPEN or path == "/metrics":
+                    assert operation["security"] == []
+                    assert client.request(method, url).status_code not in (401, 403), key
+                    continue
+                assert key in RIGHTS, f"{key} has no right in api/rights.py"
+                assert operation["security"] == [{"bearerAuth": []}], key
+                allowed = operation["x-roles"]
+                assert "admin" in allowed and set(allowed) <= set(ROLES)
+                body = {} if method in ("post", "put", "patch") else None
+                anonymous = client.request(method, url, json=body)
+                assert anonymous.status_code == 401, (key, anonymous.text)
+                assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+                for role in ROLES:
+                    answer = client.request(
+                        method, url, json=body, headers={"Authorization": f"Bearer {tokens[role]}"}
+                    )
+                    if role in allowed:
+                        assert answer.status_code not in (401, 403), (key, role, answer.text)
+                    else:
+                        assert answer.status_code == 403, (key, role, answer.text)
+                        assert f"has the role {role}" in answer.json()["detail"]
+                assert any(role not in allowed for role in ROLES) or key[0] == "GET"
+                checked += 1
+    assert checked >= len(RIGHTS)
+
+
+def test_writes_need_their_role_and_tokens_can_be_revoked_or_expire(product: Any) -> None:
+    running, tokens = product
+    data_dir = running.data_dir
+    station = {"station_id": "ACCESS-1"}
+    url = f"{running.api}/api/v1/stations"
+    viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+    assert httpx.post(url, json=station, headers=viewer, timeout=10).status_code == 403
+    assert httpx.get(f"{url}/ACCESS-1", headers=viewer, timeout=10).status_code == 404  # not made
+    operator = {"Authorization": f"Bearer {tokens['operator']}"}
+    assert httpx.post(url, json=station, headers=operator, timeout=10).status_code == 201
+    finance = {"Authorization": f"Bearer {tokens['finance']}"}
+    assert (
+        httpx.get(f"{running.api}/api/v1/invoices.csv", headers=finance, timeout=10).status_code
+        == 200
+    )
+    assert (
+        httpx.get(f"{running.api}/api/v1/invoices.csv", headers=operator, timeout=10).status_code
+        == 403
+    )
+
+    short = token(
+        data_dir,
+        "short-lived",
+        "viewer",
+        "--expires",
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 2)),
+    )
+    assert (
+        httpx.get(url, headers={"Authorization": f"Bearer {short}"}, timeout=10).status_code == 200
+    )
+    time.sleep(2.5)
+    assert (
+        httpx.get(url, headers={"Authorization": f"Bearer {short}"}, timeout=10).status_code == 401
+    )
+
+    revoked = cli("api-tokens", "revoke", "t-operator", "--data-dir", str(data_dir))
+    assert revoked.returncode == 0, revoked.stderr
+    assert httpx.get(url, headers=operator, timeout=10).status_code == 401
+    listed = cli("api-tokens", "list", "--data-dir", str(data_dir))
+    assert "t-operator" in listed.stdout and "clt_" not in listed.stdout  # never the token
+
+
+def test_the_cli_commands_of_a_running_api_take_a_token(product: Any) -> None:
+    running, tokens = product
+    api = ["--api-url", running.api]
+    refused = cli("stations", "list", *api)
+    assert refused.returncode == 1
+    assert "--api-token or CHARGELEDGER_API_TOKEN" in refused.stderr
+    listed = cli("stations", "list", *api, "--api-token", tokens["viewer"])
+    assert listed.returncode == 0, listed.stderr
+    added = subprocess.run(
+        [*CLI, "tokens", "add", "ACCESS-TAG", *api],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "CHARGELEDGER_API_TOKEN": tokens["admin"]},
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+
+
+def test_users_are_managed_on_the_database_and_never_show_a_password(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    made = cli(
+        "users",
+        "add",
+        "alice",
+        "--role",
+        "finance",
+        "--password-stdin",
+        "--data-dir",
+        data_dir,
+        stdin="a-long-password-1\n",
+    )
+    assert made.returncode == 0, made.stderr
+    assert (
+        cli(
+            "users",
+            "add",
+            "alice",
+            "--role",
+            "viewer",
+            "--password-stdin",
+            "--data-dir",
+            data_dir,
+            stdin="a-long-password-2\n",
+        ).returncode
+        == 2
+    )
+    short = cli(
+        "users",
+        "add",
+        "bob",
+        "--role",
+        "viewer",
+        "--password-stdin",
+        "--data-dir",
+        data_dir,
+        stdin="short\n",
+    )
+    assert short.returncode == 2 and "12 to 128 characters" in short.stderr
+    wrong_role = cli(
+        "users",
+        "add",
+        "carol",
+        "--role",
+        "boss",
+        "--password-stdin",
+        "--data-dir",
+        data_dir,
+        stdin="a-long-password-3\n",
+    )
+    assert wrong_role.returncode == 2 and "role must be one of" in wrong_role.stderr
+    assert (
+        cli("users", "set-role", "alice", "--role", "admin", "--data-dir", data_dir).returncode == 0
+    )
+    assert cli("users", "disable", "alice", "--data-dir", data_dir).returncode == 0
+    assert (
+        cli(
+            "users",
+            "set-password",
+            "alice",
+            "--password-stdin",
+            "--data-dir",
+            data_dir,
+            stdin="another-password-4\n",
+        ).returncode
+        == 0
+    )
+    listed = cli("users", "list", "--json", "--data-dir", data_dir)
+    assert listed.returncode == 0, listed.stderr
+    assert '"role": "admin"' in listed.stdout and '"enabled": false' in listed.stdout
+    assert "password" not in listed.stdout and "scrypt" not in listed.stdout
+    assert cli("users", "enable", "nobody", "--data-dir", data_dir).returncode == 2
+
+
+def test_up_says_how_to_make_the_first_admin_and_warns_without_checking(tmp_path: Path) -> None:
+    checked = Product(tmp_path / "a", api_auth=True).start()
+    checked.kill()
+    assert (
+        "No user yet: make the first admin with `chargeledger users add NAME --role admin"
+        in checked.output
+    )
+    open_api = Product(tmp_path / "b").start()  # the tests' default: CHARGELEDGER_API_AUTH=off
+    open_api.kill()
+    assert "WARNING: the HTTP API checks no API token" in open_api.output
