@@ -10,7 +10,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -307,6 +307,8 @@ class Product:
             database_problem=lambda: database.problem,
             api_auth=s.api_auth,
             metrics_open=not s.metrics_auth,
+            session_lifetime=timedelta(hours=s.session_hours),
+            secure_cookie=s.session_cookie_secure,
         )
         http_socket = _listen(s.http_host, s.http_port)
         self.http_address = tuple(http_socket.getsockname()[:2])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field, TypeAdapter
 
 from .. import __version__
-from ..access import store
+from ..access import sessions, store
 from ..access.roles import roles_with
 from ..core.bounds import INT4_MAX, INT8_MAX
 from ..core.db import tolerate_out_of_range_times
@@ -42,6 +42,7 @@ from .paging import AFTER, PAGED, page
 from .processing_errors import processing_errors_router
 from .registry import registry_router
 from .reviews import reviews_router
+from .session import session_router
 from .station_zones import station_zones_router
 from .stations import stations_router
 from .tariffs import tariffs_router
@@ -157,6 +158,8 @@ def create_app(
     database_problem: Callable[[], str | None] = lambda: None,
     api_auth: bool = True,
     metrics_open: bool = True,
+    session_lifetime: timedelta = timedelta(hours=12),
+    secure_cookie: bool = True,
 ) -> FastAPI:
     app = FastAPI(
         title="ChargeLedger",
@@ -187,6 +190,7 @@ def create_app(
         enabled=api_auth,
         metrics_open=metrics_open,
         tokens=lambda token: store.token_principal(pool, token),
+        sessions=lambda session_id: sessions.find_session(pool, session_id),
     )
 
     async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
@@ -207,6 +211,7 @@ def create_app(
             async for row in cur:
                 yield row
 
+    app.include_router(session_router(pool, lifetime=session_lifetime, secure_cookie=secure_cookie))
     app.include_router(registry_router(registry))
     app.include_router(stations_router(fetch))
     app.include_router(tariffs_router(tariffs))

@@ -9,8 +9,8 @@ from functools import cache
 
 from ..access.roles import Right
 
-# Open to anyone who reaches the port: liveness and readiness probes.
-OPEN = frozenset({("GET", "/healthz"), ("GET", "/readyz")})
+# Open to anyone who reaches the port: liveness and readiness probes, and logging in.
+OPEN = frozenset({("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/v1/session")})
 METRICS = ("GET", "/metrics")
 
 READ: Right = "read"
@@ -21,6 +21,8 @@ ADMIN: Right = "admin"
 
 RIGHTS: dict[tuple[str, str], Right] = {
     # Reading: every role.
+    ("GET", "/api/v1/session"): READ,
+    ("DELETE", "/api/v1/session"): READ,
     ("GET", "/api/v1/sessions"): READ,
     ("GET", "/api/v1/sessions/{session_id}"): READ,
     ("GET", "/api/v1/events"): READ,

@@ -132,6 +132,18 @@ class Settings(BaseSettings):
         description="Every /api/v1 request needs an API token with a role that may make it;"
         " off (--no-api-auth) checks nothing, for trials and tests (CHARGELEDGER_API_AUTH).",
     )
+    session_hours: float = Field(
+        12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a console login lasts (CHARGELEDGER_SESSION_HOURS).",
+    )
+    session_cookie_secure: bool = Field(
+        True,
+        description="Mark the session cookie Secure: browsers send it only over HTTPS (and to"
+        " localhost); off only behind no TLS on a trusted network"
+        " (CHARGELEDGER_SESSION_COOKIE_SECURE).",
+    )
     metrics_auth: bool = Field(
         False,
         description="/metrics needs an API token too; off: open, like /healthz and /readyz"

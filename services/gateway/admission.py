@@ -20,6 +20,7 @@ from typing import Literal
 
 from psycopg_pool import AsyncConnectionPool
 
+from ..access.throttle import Throttle
 from ..registry import passwords
 
 UnknownStationPolicy = Literal["accept", "pending", "reject"]
@@ -41,7 +42,6 @@ _TRIGGERED_ACTION = {
 _CONCURRENT_CHECKS = 4
 _MAX_FAILURES = 5  # wrong passwords for one station from one client within ...
 _FAILURE_WINDOW_S = 60.0  # ... this time, and attempts are refused unchecked for a while
-_MAX_TRACKED = 10_000
 
 
 class AuthenticationError(Exception):
@@ -112,11 +112,10 @@ class Admission:
         self._unknown = unknown_stations
         self.security_profile = security_profile
         self._clock = clock
-        self._monotonic = monotonic
         # Password checks run scrypt, which is slow on purpose: a few at a time, and a client
         # that keeps guessing one station's password is made to wait.
         self._checks = asyncio.Semaphore(_CONCURRENT_CHECKS)
-        self._failures: dict[tuple[str, str], list[float]] = {}
+        self._failures = Throttle(monotonic, allowed=_MAX_FAILURES, window_s=_FAILURE_WINDOW_S)
         self._dummy_hash = passwords.hash_password(passwords.generate())
 
     async def _station(self, station_id: str) -> tuple[bool, str | None] | None:
@@ -157,20 +156,15 @@ class Admission:
             )
         refused = f"wrong user name or password for station {station_id!r}"
         attempt = (station_id, client)
-        now = self._monotonic()
-        recent = [t for t in self._failures.get(attempt, []) if now - t < _FAILURE_WINDOW_S]
-        if len(recent) >= _MAX_FAILURES:
-            # Backoff: 1 s after the fifth failure, doubling with each further one, up to the
-            # window. Counted per client and station, so nobody elsewhere locks a station out.
-            until = recent[-1] + min(2.0 ** (len(recent) - _MAX_FAILURES), _FAILURE_WINDOW_S)
-            if now < until:
-                raise AuthenticationError(
-                    f"{len(recent)} wrong passwords for station {station_id!r} from"
-                    f" {client or '?'} within {_FAILURE_WINDOW_S:.0f} s; refused without"
-                    " checking",
-                    f"too many failed attempts for station {station_id!r}; try again in"
-                    f" {int(until - now) + 1} s",
-                )
+        # Counted per client and station, so that nobody elsewhere locks a station out.
+        wait_s = self._failures.wait_s(attempt)
+        if wait_s > 0:
+            raise AuthenticationError(
+                f"too many wrong passwords for station {station_id!r} from {client or '?'};"
+                " refused without checking",
+                f"too many failed attempts for station {station_id!r}; try again in"
+                f" {int(wait_s) + 1} s",
+            )
         # A station without a password (or unknown) is checked against a dummy hash, so that
         # neither the time of the answer nor the limit on failures tells which stations have one.
         async with self._checks:
@@ -178,16 +172,14 @@ class Admission:
                 passwords.verify, password, password_hash or self._dummy_hash
             )
         if not valid or password_hash is None:
-            if len(self._failures) >= _MAX_TRACKED:
-                self._failures.clear()
-            self._failures[attempt] = [*recent, now]
+            self._failures.failed(attempt)
             why = (
                 f"station {station_id!r} has no password in the registry; register one"
                 if password_hash is None
                 else f"wrong password for station {station_id!r}"
             )
             raise AuthenticationError(why, refused)
-        self._failures.pop(attempt, None)
+        self._failures.succeeded(attempt)
 
     async def registration_status(self, station_id: str) -> RegistrationStatus:
         """What a BootNotification from this station is answered now."""

@@ -18,6 +18,8 @@ from chargeledger.api.rights import OPEN, RIGHTS
 from tests.support import Product
 
 CLI = [sys.executable, "-m", "chargeledger.cli"]
+USER_ADD = ["users", "add", "--password-stdin"]
+PASSWORD = "correct-horse-battery-staple"
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -45,6 +47,9 @@ def concrete(path: str) -> str:
 def product(tmp_path_factory: pytest.TempPathFactory) -> Any:
     data_dir = tmp_path_factory.mktemp("access") / "data"
     tokens = {role: token(data_dir, f"t-{role}", role) for role in ROLES}
+    for name, role in (("alice", "finance"), ("victor", "viewer")):
+        made = cli(*USER_ADD, name, "--role", role, "--data-dir", str(data_dir), stdin=PASSWORD)
+        assert made.returncode == 0, made.stderr
     running = Product(data_dir, api_auth=True).start().follow_output()
     yield running, tokens
     running.kill()
@@ -81,7 +86,7 @@ def test_every_operation_refuses_without_a_token_and_by_role(product: Any) -> No
                     else:
                         assert answer.status_code == 403, (key, role, answer.text)
                         assert f"has the role {role}" in answer.json()["detail"]
-                assert any(role not in allowed for role in ROLES) or key[0] == "GET"
+                assert any(role not in allowed for role in ROLES) or operation["x-right"] == "read"
                 checked += 1
     assert checked >= len(RIGHTS)
 
@@ -232,3 +237,99 @@ def test_up_says_how_to_make_the_first_admin_and_warns_without_checking(tmp_path
     open_api = Product(tmp_path / "b").start()  # the tests' default: CHARGELEDGER_API_AUTH=off
     open_api.kill()
     assert "WARNING: the HTTP API checks no API token" in open_api.output
+
+
+def log_in(running: Product, name: str, password: str = PASSWORD) -> httpx.Response:
+    return httpx.post(
+        f"{running.api}/api/v1/session", json={"name": name, "password": password}, timeout=30
+    )
+
+
+def test_the_console_logs_in_with_a_cookie_and_needs_the_csrf_token_to_change_anything(
+    product: Any,
+) -> None:
+    running, _ = product
+    assert log_in(running, "alice", "not-her-password").status_code == 401
+    answer = log_in(running, "alice")
+    assert answer.status_code == 200, answer.text
+    cookie = answer.headers["set-cookie"]
+    for flag in ("HttpOnly", "Secure", "SameSite=strict", "Path=/"):
+        assert flag.lower() in cookie.lower(), cookie
+    session_id = cookie.split(";")[0].split("=", 1)[1]
+    csrf = answer.json()["csrf_token"]
+    assert answer.json()["role"] == "finance"
+    with_cookie = {"Cookie": f"chargeledger_session={session_id}"}
+
+    me = httpx.get(f"{running.api}/api/v1/session", headers=with_cookie, timeout=10)
+    assert me.json()["name"] == "alice" and me.json()["csrf_token"] == csrf
+    csv = httpx.get(f"{running.api}/api/v1/invoices.csv", headers=with_cookie, timeout=10)
+    assert csv.status_code == 200
+    release = f"{running.api}/api/v1/invoices/held/no-such-session/release"
+    forged = httpx.post(release, json={"note": "x"}, headers=with_cookie, timeout=10)
+    assert forged.status_code == 403 and "CSRF" in forged.json()["detail"]
+    wrong = httpx.post(
+        release, json={"note": "x"}, headers={**with_cookie, "X-CSRF-Token": "x"}, timeout=10
+    )
+    assert wrong.status_code == 403
+    made = httpx.post(
+        release, json={"note": "x"}, headers={**with_cookie, "X-CSRF-Token": csrf}, timeout=10
+    )
+    assert made.status_code not in (401, 403), made.text
+    command = f"{running.api}/api/v1/stations/CP-1/commands"
+    refused = httpx.post(
+        command, json={}, headers={**with_cookie, "X-CSRF-Token": csrf}, timeout=10
+    )
+    assert refused.status_code == 403 and "role finance" in refused.json()["detail"]
+
+    out = httpx.delete(
+        f"{running.api}/api/v1/session", headers={**with_cookie, "X-CSRF-Token": csrf}, timeout=10
+    )
+    assert out.status_code == 204
+    assert (
+        httpx.get(f"{running.api}/api/v1/session", headers=with_cookie, timeout=10).status_code
+        == 401
+    )
+
+
+def test_a_disabled_users_sessions_end(product: Any) -> None:
+    running, _ = product
+    answer = log_in(running, "victor")
+    assert answer.status_code == 200
+    session_id = answer.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    with_cookie = {"Cookie": f"chargeledger_session={session_id}"}
+    assert (
+        httpx.get(f"{running.api}/api/v1/stations", headers=with_cookie, timeout=10).status_code
+        == 200
+    )
+    assert cli("users", "disable", "victor", "--data-dir", str(running.data_dir)).returncode == 0
+    assert (
+        httpx.get(f"{running.api}/api/v1/stations", headers=with_cookie, timeout=10).status_code
+        == 401
+    )
+    assert log_in(running, "victor").status_code == 401
+
+
+def test_logins_are_rate_limited_and_tell_nothing_about_names(product: Any) -> None:
+    running, _ = product
+    for _ in range(5):
+        assert log_in(running, "ghost", "guess-number-one").status_code == 401
+    limited = log_in(running, "ghost", "guess-number-one")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    # Another name from the same address is not held back by these failures.
+    assert log_in(running, "alice", "wrong-but-unlimited").status_code == 401
+
+
+def test_every_answer_carries_the_security_headers(product: Any) -> None:
+    running, tokens = product
+    for path, headers in (
+        ("/healthz", {}),
+        ("/api/v1/stations", {"Authorization": f"Bearer {tokens['viewer']}"}),
+        ("/api/v1/stations", {}),
+    ):
+        answer = httpx.get(f"{running.api}{path}", headers=headers, timeout=10)
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        if path.startswith("/api/"):
+            assert answer.headers["cache-control"] == "no-store"
