@@ -183,6 +183,7 @@ class ReviewDecision:
     reviewer: str
     decided_at: datetime
     note: str = ""
+    actor: str | None = None  # user:NAME or token:NAME, through the API
 
     @property
     def key(self) -> str:
@@ -337,6 +338,7 @@ class StationRegistration:
     has_password: bool
     password_changed: bool
     changed_at: datetime
+    actor: str | None = None  # user:NAME or token:NAME, through the API
 
     @property
     def key(self) -> str:
@@ -357,6 +359,7 @@ class TokenRegistration:
     expires_at: datetime | None = None
     group_id: str | None = None
     account_id: str | None = None
+    actor: str | None = None  # user:NAME or token:NAME, through the API
 
     @property
     def key(self) -> str:
@@ -375,6 +378,7 @@ class TariffVersion:
     valid_from: datetime
     put_at: datetime
     valid_to: datetime | None = None
+    actor: str | None = None  # user:NAME or token:NAME, through the API
 
     @property
     def key(self) -> str:
@@ -395,6 +399,7 @@ class TariffAssignment:
     evse_id: int | None = None
     connector_id: int | None = None
     valid_to: datetime | None = None
+    actor: str | None = None  # user:NAME or token:NAME, through the API
 
     @property
     def key(self) -> str:
@@ -413,6 +418,7 @@ class MeterKeyRegistration:
     valid_from: datetime
     registered_at: datetime
     meter_serial: str | None = None
+    actor: str | None = None  # user:NAME or token:NAME, through the API
 
     @property
     def key(self) -> str:
@@ -430,6 +436,7 @@ class StationTimeZone:
     time_zone: str
     valid_from: datetime
     registered_at: datetime
+    actor: str | None = None  # user:NAME or token:NAME, through the API
 
     @property
     def key(self) -> str:
@@ -449,6 +456,7 @@ class Command:
     payload_json: str
     requested_at: datetime
     timeout_s: int
+    actor: str | None = None  # user:NAME or token:NAME, through the API
 
     @property
     def key(self) -> str:
