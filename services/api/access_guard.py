@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from http.cookies import CookieError, SimpleCookie
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -158,3 +159,10 @@ def _with_security_headers(scope: Scope, send: Send) -> Send:
         await send(message)
 
     return sending
+
+
+def actor_of(request: Request) -> str | None:
+    """Who made this request (user:NAME or token:NAME), for the event it writes; None with
+    access checking off."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal.actor if principal is not None else None

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..gateway.actions import COMMAND_ACTIONS
 from ..gateway.commands import MAX_TIMEOUT_S, CommandError, CommandSender, Outcome
 from ..gateway.local_list_sync import LocalListSync
+from .access_guard import actor_of
 from .inputs import Text
 
 
@@ -111,14 +112,16 @@ def commands_router(sender: CommandSender, local_list: LocalListSync) -> APIRout
             504: {"description": "No answer in time."},
         },
     )
-    async def send_command(station_id: str, body: CommandIn) -> JSONResponse:
+    async def send_command(station_id: str, body: CommandIn, request: Request) -> JSONResponse:
         """Send a command to a connected station and wait for its answer.
 
         The command and the answer are logged (gateway.commands, ocpp.frames,
         gateway.command-results); whichever gateway holds the station's connection sends it.
         """
         try:
-            outcome = await sender.send(station_id, body.action, body.payload, body.timeout_s)
+            outcome = await sender.send(
+                station_id, body.action, body.payload, body.timeout_s, actor=actor_of(request)
+            )
         except CommandError as exc:
             raise HTTPException(exc.status, str(exc)) from None
         return JSONResponse(
@@ -136,11 +139,15 @@ def commands_router(sender: CommandSender, local_list: LocalListSync) -> APIRout
             504: {"description": "No answer in time."},
         },
     )
-    async def sync_local_list(station_id: str, body: LocalListSyncIn) -> JSONResponse:
+    async def sync_local_list(
+        station_id: str, body: LocalListSyncIn, request: Request
+    ) -> JSONResponse:
         """Send the registry's id tokens as the station's local authorization list: versioned,
         Differential when what the station holds is known, else Full (or when ``full``)."""
         try:
-            result = await local_list.sync(station_id, full=body.full, timeout_s=body.timeout_s)
+            result = await local_list.sync(
+                station_id, full=body.full, timeout_s=body.timeout_s, actor=actor_of(request)
+            )
         except CommandError as exc:
             raise HTTPException(exc.status, str(exc)) from None
         out = LocalListSyncOut(**result.__dict__)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from ..core.bounds import INT4_MAX
 from ..invoicing.meter_keys import MeterKey, MeterKeyError, MeterKeyStore
+from .access_guard import actor_of
 from .inputs import Text
 from .paging import AFTER, PAGED, page
 
@@ -46,12 +47,16 @@ def meter_keys_router(store: MeterKeyStore) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["stations"])
 
     @router.post("/stations/{station_id}/meter-keys", status_code=201)
-    async def register_meter_key(station_id: str, body: MeterKeyIn) -> MeterKeyOut:
+    async def register_meter_key(
+        station_id: str, body: MeterKeyIn, request: Request
+    ) -> MeterKeyOut:
         """Register a meter public key for the station. Its signed meter values are verified
         with it from sessions starting now on (never earlier ones, so a replay verifies alike);
         a key for a meter serial comes before one for the whole station, and the newest wins."""
         try:
-            key = await store.register(station_id, body.public_key, body.meter_serial)
+            key = await store.register(
+                station_id, body.public_key, body.meter_serial, actor=actor_of(request)
+            )
         except MeterKeyError as exc:
             raise HTTPException(422, f"public_key: {exc}") from None
         return _out(key)

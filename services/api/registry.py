@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ..registry import store
 from ..registry.store import Registry, RegistryError
+from .access_guard import actor_of
 from .inputs import Moment, Text
 from .paging import AFTER, PAGED, page
 
@@ -99,11 +100,14 @@ def registry_router(registry: Registry) -> APIRouter:
         tags=["stations"],
         responses={409: {"description": "The station is registered already."}},
     )
-    async def add_station(body: StationIn) -> StationOut:
+    async def add_station(body: StationIn, request: Request) -> StationOut:
         """Register a station (409 if it is registered already)."""
         try:
             station = await registry.add_station(
-                body.station_id, password=body.password, enabled=body.enabled
+                body.station_id,
+                password=body.password,
+                enabled=body.enabled,
+                actor=actor_of(request),
             )
         except RegistryError as exc:
             raise _http(exc) from None
@@ -115,7 +119,7 @@ def registry_router(registry: Registry) -> APIRouter:
         tags=["stations"],
         responses={404: {"description": "No such station: add it first."}},
     )
-    async def change_station(station_id: str, body: StationChange) -> StationOut:
+    async def change_station(station_id: str, body: StationChange, request: Request) -> StationOut:
         """Enable or disable a station (disabled: BootNotification is answered Rejected),
         set or remove its password."""
         try:
@@ -124,6 +128,7 @@ def registry_router(registry: Registry) -> APIRouter:
                 enabled=body.enabled,
                 password=body.password,
                 remove_password=body.remove_password,
+                actor=actor_of(request),
             )
         except RegistryError as exc:
             raise _http(exc) from None
@@ -136,10 +141,10 @@ def registry_router(registry: Registry) -> APIRouter:
         tags=["tokens"],
         responses={409: {"description": "The id token is registered already."}},
     )
-    async def add_token(body: TokenIn) -> TokenOut:
+    async def add_token(body: TokenIn, request: Request) -> TokenOut:
         """Register an id token (409 if it is registered already)."""
         try:
-            token = await registry.add_token(**body.model_dump())
+            token = await registry.add_token(**body.model_dump(), actor=actor_of(request))
         except RegistryError as exc:
             raise _http(exc) from None
         return _token_out(token)
@@ -173,14 +178,14 @@ def registry_router(registry: Registry) -> APIRouter:
         tags=["tokens"],
         responses={404: {"description": "No such id token: add it first."}},
     )
-    async def change_token(id_token: str, body: TokenChange) -> TokenOut:
+    async def change_token(id_token: str, body: TokenChange, request: Request) -> TokenOut:
         """Change the fields given (a field given as null is cleared); gateways see the change
         within their token cache time (token_cache_ttl_s)."""
         changes: dict[str, Any] = body.model_dump(exclude_unset=True)
         if changes.get("status", "") is None:
             raise HTTPException(422, "status cannot be cleared")
         try:
-            token = await registry.update_token(id_token, **changes)
+            token = await registry.update_token(id_token, actor=actor_of(request), **changes)
         except RegistryError as exc:
             raise _http(exc) from None
         return _token_out(token)

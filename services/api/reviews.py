@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ..invoicing.reviews import ReviewError, Reviews
+from .access_guard import actor_of
 from .inputs import Int4, Text
 from .paging import AFTER, PAGED, page
 
@@ -76,7 +77,10 @@ def reviews_router(reviews: Reviews) -> APIRouter:
         ]
 
     async def decide(
-        session_id: str, decision: Literal["release", "dismiss"], body: DecisionIn
+        session_id: str,
+        decision: Literal["release", "dismiss"],
+        body: DecisionIn,
+        actor: str | None,
     ) -> DecisionOut:
         try:
             event = await reviews.decide(
@@ -85,6 +89,7 @@ def reviews_router(reviews: Reviews) -> APIRouter:
                 reviewer=body.reviewer,
                 note=body.note,
                 revision=body.revision,
+                actor=actor,
             )
         except ReviewError as exc:
             raise HTTPException(exc.status, str(exc)) from None
@@ -105,10 +110,10 @@ def reviews_router(reviews: Reviews) -> APIRouter:
             409: {"description": "Another revision of the session is held now."},
         },
     )
-    async def release(session_id: str, body: DecisionIn) -> DecisionOut:
+    async def release(session_id: str, body: DecisionIn, request: Request) -> DecisionOut:
         """Invoice the held session as it is (its signature status and flags stay on record).
         202: the decision is on the log; the invoice follows when invoicing reads it."""
-        return await decide(session_id, "release", body)
+        return await decide(session_id, "release", body, actor_of(request))
 
     @router.post(
         "/invoices/held/{session_id}/dismiss",
@@ -118,8 +123,8 @@ def reviews_router(reviews: Reviews) -> APIRouter:
             409: {"description": "Another revision of the session is held now."},
         },
     )
-    async def dismiss(session_id: str, body: DecisionIn) -> DecisionOut:
+    async def dismiss(session_id: str, body: DecisionIn, request: Request) -> DecisionOut:
         """Never invoice the held session (a test, a fault); the decision stays on the log."""
-        return await decide(session_id, "dismiss", body)
+        return await decide(session_id, "dismiss", body, actor_of(request))
 
     return router

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from ..core.bounds import INT4_MAX
 from ..invoicing.station_zones import StationZone, StationZoneStore, TimeZoneError
+from .access_guard import actor_of
 from .inputs import Text
 from .paging import AFTER, PAGED, page
 
@@ -33,12 +34,12 @@ def station_zones_router(store: StationZoneStore) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["stations"])
 
     @router.put("/stations/{station_id}/time-zone")
-    async def set_time_zone(station_id: str, body: TimeZoneIn) -> TimeZoneOut:
+    async def set_time_zone(station_id: str, body: TimeZoneIn, request: Request) -> TimeZoneOut:
         """Set the station's local time zone: tariff time-of-day, day-of-week and date
         restrictions of sessions starting from now on apply in it (never of earlier ones, so a
         replay prices alike). Without one, CHARGELEDGER_TIMEZONE applies."""
         try:
-            return _out(await store.set(station_id, body.time_zone))
+            return _out(await store.set(station_id, body.time_zone, actor=actor_of(request)))
         except TimeZoneError as exc:
             raise HTTPException(422, f"time_zone: {exc}") from None
 

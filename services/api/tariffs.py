@@ -13,6 +13,7 @@ from ..core.bounds import INT4_MAX
 from ..invoicing.cdr_json import dumps
 from ..invoicing.ocpi import Tariff
 from ..invoicing.tariffs import Assignment, TariffError, TariffStore
+from .access_guard import actor_of
 from .guard import validation_error
 from .inputs import Int4, JsonInputError, Moment, Text, load_json
 from .paging import AFTER, PAGED, page
@@ -124,7 +125,7 @@ def tariffs_router(store: TariffStore) -> APIRouter:
         if not isinstance(document, dict):
             raise HTTPException(422, "the body must be an OCPI Tariff object")
         try:
-            stored, new = await store.put(tariff_id, document)
+            stored, new = await store.put(tariff_id, document, actor=actor_of(request))
         except TariffError as exc:
             raise HTTPException(exc.status, str(exc)) from None
         return _json(stored.document, stored.revision, 201 if new else 200)
@@ -176,10 +177,10 @@ def tariffs_router(store: TariffStore) -> APIRouter:
         response_model=AssignmentOut,
         responses={404: {"description": "No such tariff: put it first."}},
     )
-    async def assign(body: AssignmentIn) -> AssignmentOut:
+    async def assign(body: AssignmentIn, request: Request) -> AssignmentOut:
         """Assign a tariff to a connector, a station, or as the default, from a time on."""
         try:
-            return _assignment(await store.assign(**body.model_dump()))
+            return _assignment(await store.assign(**body.model_dump(), actor=actor_of(request)))
         except TariffError as exc:
             raise HTTPException(exc.status, str(exc)) from None
 

@@ -84,7 +84,15 @@ class CommandSender:
         self._log = log
         self._clock = clock
 
-    async def send(self, station_id: str, action: str, payload: Any, timeout_s: int) -> Outcome:
+    async def send(
+        self,
+        station_id: str,
+        action: str,
+        payload: Any,
+        timeout_s: int,
+        *,
+        actor: str | None = None,
+    ) -> Outcome:
         if not 1 <= timeout_s <= MAX_TIMEOUT_S:
             raise CommandError(f"timeout_s must be 1 to {MAX_TIMEOUT_S} seconds", 422)
         deadline = asyncio.get_running_loop().time() + timeout_s + REPORT_GRACE_S
@@ -118,6 +126,7 @@ class CommandSender:
             payload_json=json.dumps(payload, separators=(",", ":")),
             requested_at=now,
             timeout_s=timeout_s,
+            actor=actor,
         )
         try:
             await self._log.append([Record(command.STREAM, command.key, codec.encode(command))])

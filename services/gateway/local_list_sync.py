@@ -67,10 +67,12 @@ class LocalListSync:
             )
             return [Token(*row) for row in await cursor.fetchall()]
 
-    async def sync(self, station_id: str, *, full: bool, timeout_s: int) -> SyncResult:
+    async def sync(
+        self, station_id: str, *, full: bool, timeout_s: int, actor: str | None = None
+    ) -> SyncResult:
         _, version = await self._sender.connection(station_id)
         result = SyncResult(station_id, version, status="")
-        asked = await self._send(result, "GetLocalListVersion", {}, timeout_s)
+        asked = await self._send(result, "GetLocalListVersion", {}, timeout_s, actor)
         if asked is None:
             return result
         reported = asked.get("listVersion", asked.get("versionNumber"))
@@ -83,18 +85,20 @@ class LocalListSync:
         tokens = await self._tokens()
         known = await self.known(station_id)
         update = plan(version, tokens, known, reported, full=full, now=self._clock())
-        answer = await self._apply(result, update, timeout_s)
+        answer = await self._apply(result, update, timeout_s, actor)
         if answer == "VersionMismatch" and update.update_type == "Differential":
             update = plan(version, tokens, None, reported, full=True, now=self._clock())
-            await self._apply(result, update, timeout_s)
+            await self._apply(result, update, timeout_s, actor)
         return result
 
-    async def _apply(self, result: SyncResult, update: Update, timeout_s: int) -> str | None:
+    async def _apply(
+        self, result: SyncResult, update: Update, timeout_s: int, actor: str | None
+    ) -> str | None:
         result.skipped = list(update.skipped)
         if update.payload is None:
             result.status, result.list_version = "UpToDate", update.version
             return result.status
-        answer = await self._send(result, "SendLocalList", update.payload, timeout_s)
+        answer = await self._send(result, "SendLocalList", update.payload, timeout_s, actor)
         if answer is None:
             return None
         result.status = str(answer.get("status"))
@@ -104,10 +108,17 @@ class LocalListSync:
         return result.status
 
     async def _send(
-        self, result: SyncResult, action: str, payload: dict[str, Any], timeout_s: int
+        self,
+        result: SyncResult,
+        action: str,
+        payload: dict[str, Any],
+        timeout_s: int,
+        actor: str | None,
     ) -> dict[str, Any] | None:
         """The station's answer; None (and the result says why) when there is none."""
-        outcome: Outcome = await self._sender.send(result.station_id, action, payload, timeout_s)
+        outcome: Outcome = await self._sender.send(
+            result.station_id, action, payload, timeout_s, actor=actor
+        )
         result.command_ids.append(outcome.command_id)
         result.outcome = outcome.status
         if outcome.status == "Answered" and isinstance(outcome.response, dict):

@@ -62,7 +62,12 @@ class MeterKeyStore(OutboxWriter):
     producer = "meter-keys"
 
     async def register(
-        self, station_id: str, public_key: str, meter_serial: str | None = None
+        self,
+        station_id: str,
+        public_key: str,
+        meter_serial: str | None = None,
+        *,
+        actor: str | None = None,
     ) -> MeterKey:
         try:
             key_hex = public_key_hex(public_key)
@@ -87,6 +92,7 @@ class MeterKeyStore(OutboxWriter):
                     valid_from=now,
                     registered_at=now,
                     meter_serial=key.meter_serial,
+                    actor=actor,
                 ),
             )
         await self.publish()

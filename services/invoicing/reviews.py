@@ -66,6 +66,7 @@ class Reviews(OutboxWriter):
         reviewer: str,
         note: str = "",
         revision: int | None = None,
+        actor: str | None = None,
     ) -> ReviewDecision:
         held = (await self.held()).get(session_id)
         if held is None:
@@ -84,6 +85,7 @@ class Reviews(OutboxWriter):
             reviewer=reviewer,
             decided_at=self._clock(),
             note=note,
+            actor=actor,
         )
         async with self._pool.connection() as conn:
             await self._emit(conn, event)

@@ -59,7 +59,9 @@ def check_zone(name: str) -> str:
 class StationZoneStore(OutboxWriter):
     producer = "station-time-zones"
 
-    async def set(self, station_id: str, time_zone: str) -> StationZone:
+    async def set(
+        self, station_id: str, time_zone: str, *, actor: str | None = None
+    ) -> StationZone:
         check_zone(time_zone)
         now = self._clock()
         async with self._pool.connection() as conn, conn.transaction():
@@ -79,6 +81,7 @@ class StationZoneStore(OutboxWriter):
                     time_zone=time_zone,
                     valid_from=now,
                     registered_at=now,
+                    actor=actor,
                 ),
             )
         await self.publish()

@@ -120,7 +120,9 @@ def tariff_at(
 class TariffStore(OutboxWriter):
     producer = "tariffs"
 
-    async def put(self, tariff_id: str, document: dict[str, Any]) -> tuple[StoredTariff, bool]:
+    async def put(
+        self, tariff_id: str, document: dict[str, Any], *, actor: str | None = None
+    ) -> tuple[StoredTariff, bool]:
         """Store a tariff version; returns it and whether it is new (the same document again
         changes nothing)."""
         tariff = parse_tariff(document)
@@ -164,6 +166,7 @@ class TariffStore(OutboxWriter):
                     valid_from=valid_from,
                     put_at=now,
                     valid_to=tariff.end_date_time,
+                    actor=actor,
                 ),
             )
         await self.publish()
@@ -235,6 +238,7 @@ class TariffStore(OutboxWriter):
         connector_id: int | None = None,
         valid_from: datetime | None = None,
         valid_to: datetime | None = None,
+        actor: str | None = None,
     ) -> Assignment:
         if connector_id is not None and station_id is None:
             raise TariffError("a connector assignment needs the station")
@@ -287,6 +291,7 @@ class TariffStore(OutboxWriter):
                     evse_id=evse_id,
                     connector_id=connector_id,
                     valid_to=valid_to,
+                    actor=actor,
                 ),
             )
         await self.publish()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -96,7 +96,12 @@ class Registry(OutboxWriter):
     # Stations
 
     async def add_station(
-        self, station_id: str, *, password: str | None = None, enabled: bool = True
+        self,
+        station_id: str,
+        *,
+        password: str | None = None,
+        enabled: bool = True,
+        actor: str | None = None,
     ) -> Station:
         check_station_id(station_id)
         password_hash = await _hash(password)
@@ -108,7 +113,8 @@ class Registry(OutboxWriter):
                     " created_at, updated_at) VALUES (%s, %s, %s, 1, %s, %s)",
                     (station_id, password_hash, enabled, now, now),
                 )
-                await self._emit(conn, _station_event(station_id, 1, enabled, password_hash, now))
+                event = _station_event(station_id, 1, enabled, password_hash, now)
+                await self._emit(conn, replace(event, actor=actor))
         except UniqueViolation:
             raise RegistryError(f"station {station_id!r} is already registered", 409) from None
         await self.publish()
@@ -121,6 +127,7 @@ class Registry(OutboxWriter):
         enabled: bool | None = None,
         password: str | None = None,
         remove_password: bool = False,
+        actor: str | None = None,
     ) -> Station:
         if password is not None and remove_password:
             raise RegistryError("give a new password or remove it, not both")
@@ -146,7 +153,7 @@ class Registry(OutboxWriter):
                 now,
                 password_changed=password is not None or remove_password,
             )
-            await self._emit(conn, event)
+            await self._emit(conn, replace(event, actor=actor))
         await self.publish()
         return await self._must_station(station_id)
 
@@ -179,6 +186,7 @@ class Registry(OutboxWriter):
         expires_at: datetime | None = None,
         group_id: str | None = None,
         account_id: str | None = None,
+        actor: str | None = None,
     ) -> IdToken:
         _check_token(id_token, status, expires_at, group_id)
         _check_text(token_type=token_type, account_id=account_id)
@@ -191,13 +199,15 @@ class Registry(OutboxWriter):
                     " account_id, revision, updated_at) VALUES (%s, %s, %s, %s, %s, %s, 1, %s)",
                     (*values, now),
                 )
-                await self._emit(conn, _token_event(1, now, *values))
+                await self._emit(conn, replace(_token_event(1, now, *values), actor=actor))
         except UniqueViolation:
             raise RegistryError(f"id token {id_token!r} is already registered", 409) from None
         await self.publish()
         return await self._must_token(id_token)
 
-    async def update_token(self, id_token: str, **changes: Any) -> IdToken:
+    async def update_token(
+        self, id_token: str, *, actor: str | None = None, **changes: Any
+    ) -> IdToken:
         """Change the given fields (status, token_type, expires_at, group_id, account_id);
         a field given as None is cleared."""
         allowed = {"status", "token_type", "expires_at", "group_id", "account_id"}
@@ -238,15 +248,18 @@ class Registry(OutboxWriter):
             )
             await self._emit(
                 conn,
-                _token_event(
-                    revision,
-                    now,
-                    row["id_token"],
-                    row["token_type"],
-                    row["status"],
-                    row["expires_at"],
-                    row["group_id"],
-                    row["account_id"],
+                replace(
+                    _token_event(
+                        revision,
+                        now,
+                        row["id_token"],
+                        row["token_type"],
+                        row["status"],
+                        row["expires_at"],
+                        row["group_id"],
+                        row["account_id"],
+                    ),
+                    actor=actor,
                 ),
             )
         await self.publish()
