@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
+from .access.audit import AUDITED_STREAMS, AuditProcessor
+from .access.projection import AuditSink
 from .api.app import create_app
 from .api.processing_errors import stuck
 from .core import db
@@ -100,6 +102,7 @@ def processors(settings: Settings, tariff: Tariff) -> list[tuple[Processor[Any],
             ),
             InvoiceSink(),
         ),
+        *((AuditProcessor(stream), AuditSink()) for stream in AUDITED_STREAMS),
     ]
 
 

@@ -82,6 +82,7 @@ PROJECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "presence_history": (("stream", "partition", "offset"), ()),
     "station_notifications": (("stream", "partition", "offset"), ()),
     "invoices": (("invoice_number",), ()),
+    "audit_trail": (("stream", "partition", "offset"), ()),
 }
 
 

@@ -34,6 +34,7 @@ from ..invoicing.tariffs import TariffStore
 from ..registry.store import Registry
 from . import paging, rights
 from .access_guard import AccessGuard
+from .audit import audit_router
 from .commands import commands_router
 from .guard import InputGuard
 from .invoices import Invoice, invoice_out, invoices_router
@@ -221,6 +222,7 @@ def create_app(
     app.include_router(invoices_router(fetch, stream))
     app.include_router(commands_router(commands, local_list))
     app.include_router(processing_errors_router(fetch))
+    app.include_router(audit_router(fetch))
 
     def session_out(row: dict[str, Any]) -> Session:
         return Session(**row, log_position=_position(row, "source_"))

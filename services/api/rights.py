@@ -68,6 +68,8 @@ RIGHTS: dict[tuple[str, str], Right] = {
     ("POST", "/api/v1/invoices/held/{session_id}/dismiss"): FINANCE,
     ("GET", "/api/v1/invoices.csv"): FINANCE,
     ("GET", "/api/v1/cdrs"): FINANCE,
+    # Who did what: finance (who released an invoice) and admins.
+    ("GET", "/api/v1/audit"): AUDIT,
 }
 
 # Anything not in the table (an endpoint added and forgotten here) is for admins only.

@@ -333,3 +333,77 @@ def test_every_answer_carries_the_security_headers(product: Any) -> None:
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
         if path.startswith("/api/"):
             assert answer.headers["cache-control"] == "no-store"
+
+
+def test_changes_carry_their_actor_into_the_audit_trail_which_a_replay_rebuilds(
+    product: Any,
+) -> None:
+    running, tokens = product
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    api = f"{running.api}/api/v1"
+    assert (
+        httpx.post(
+            f"{api}/stations", json={"station_id": "AUDIT-1"}, headers=admin, timeout=10
+        ).status_code
+        == 201
+    )
+    assert (
+        httpx.put(
+            f"{api}/stations/AUDIT-1/time-zone",
+            json={"time_zone": "Europe/Berlin"},
+            headers=admin,
+            timeout=10,
+        ).status_code
+        == 200
+    )
+    assert (
+        httpx.post(
+            f"{api}/tokens", json={"id_token": "AUDIT-TAG"}, headers=admin, timeout=10
+        ).status_code
+        == 201
+    )
+    answer = log_in(running, "alice")
+    session_id = answer.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    csrf = answer.json()["csrf_token"]
+    tariff = {
+        "id": "AUDIT-T",
+        "currency": "EUR",
+        "elements": [{"price_components": [{"type": "ENERGY", "price": "0.30", "step_size": 1}]}],
+        "last_updated": "2026-01-01T00:00:00Z",
+        "country_code": "DE",
+        "party_id": "CLG",
+    }
+    put = httpx.put(
+        f"{api}/tariffs/AUDIT-T",
+        json=tariff,
+        headers={"Cookie": f"chargeledger_session={session_id}", "X-CSRF-Token": csrf},
+        timeout=10,
+    )
+    assert put.status_code == 201, put.text
+
+    def trail(actor: str) -> list[dict[str, Any]]:
+        """The actor's changes made by this test (the module's other tests made some too)."""
+        found = httpx.get(f"{api}/audit", params={"actor": actor}, headers=admin, timeout=10)
+        assert found.status_code == 200, found.text
+        return [e for e in found.json() if e["subject"].startswith("AUDIT")]
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(trail("token:t-admin")) < 3:
+        time.sleep(0.2)
+    mine = trail("token:t-admin")
+    assert [(e["kind"], e["subject"]) for e in mine] == [
+        ("station", "AUDIT-1"),
+        ("time-zone", "AUDIT-1"),
+        ("id-token", "AUDIT-TAG"),
+    ]
+    assert mine[1]["change"]["time_zone"] == "Europe/Berlin"
+    while time.monotonic() < deadline and not trail("user:alice"):
+        time.sleep(0.2)
+    assert [(e["kind"], e["subject"]) for e in trail("user:alice")] == [("tariff", "AUDIT-T")]
+    viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+    assert httpx.get(f"{api}/audit", headers=viewer, timeout=10).status_code == 403
+    finance = {"Authorization": f"Bearer {tokens['finance']}"}
+    assert httpx.get(f"{api}/audit", headers=finance, timeout=10).status_code == 200
+
+    replayed = cli("replay", "--verify", "--data-dir", str(running.data_dir))
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr  # 1 if any differs
