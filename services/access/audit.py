@@ -27,8 +27,7 @@ from ..core.events import (
     TariffVersion,
     TokenRegistration,
 )
-from ..core.log import Position
-from ..core.runtime import Processor
+from ..core.runtime import StatelessProcessor
 
 # The streams that carry changes made by people and machines (review decisions travel on
 # invoicing.completions, between the completions they decide on).
@@ -157,24 +156,9 @@ def audit_entry(event: Event) -> AuditEntry | None:
     return None
 
 
-class AuditProcessor(Processor[None]):
+class AuditProcessor(StatelessProcessor):
     """One stream of changes as they are; the sink writes the audit trail."""
 
     def __init__(self, stream: str) -> None:
         self.name = f"audit-{stream}"
         self.input_stream = stream
-
-    def state_key(self, event: Event) -> str | None:
-        return None
-
-    def initial_state(self) -> None:
-        return None
-
-    def evolve(self, state: None, event: Event, position: Position) -> tuple[None, list[Event]]:
-        return None, []
-
-    def dump_state(self, state: None) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, data: dict[str, Any]) -> None:
-        return None

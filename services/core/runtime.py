@@ -92,6 +92,25 @@ class Processor(ABC, Generic[S]):
         return None
 
 
+class StatelessProcessor(Processor[None]):
+    """A processor that keeps no state: its sink (or ``evolve``'s outputs) does the work."""
+
+    def state_key(self, event: Event) -> str | None:
+        return None
+
+    def initial_state(self) -> None:
+        return None
+
+    def evolve(self, state: None, event: Event, position: Position) -> tuple[None, list[Event]]:
+        return None, []
+
+    def dump_state(self, state: None) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        return None
+
+
 class Sink(ABC):
     """Writes projection rows for one processed entry, inside the runner's transaction."""
 

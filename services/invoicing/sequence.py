@@ -11,28 +11,15 @@ recorded order and checks that the sessions it rebuilds complete exactly those r
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from ..core.events import SESSIONS, CompletedSession, Event, SessionEvent
 from ..core.log import Position
-from ..core.runtime import Processor
+from ..core.runtime import StatelessProcessor
 
 
-class CompletionSequencer(Processor[None]):
+class CompletionSequencer(StatelessProcessor):
     name = "invoicing-sequence"
     input_stream = SESSIONS
-
-    def state_key(self, event: Event) -> str | None:
-        return None
-
-    def initial_state(self) -> None:
-        return None
-
-    def dump_state(self, state: None) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, data: dict[str, Any]) -> None:
-        return None
 
     def evolve(self, state: None, event: Event, position: Position) -> tuple[None, list[Event]]:
         if not isinstance(event, SessionEvent) or event.status != "completed":

@@ -19,31 +19,16 @@ from ..core.events import (
     StationStatusChange,
 )
 from ..core.log import Position
-from ..core.runtime import Processor, Sink
+from ..core.runtime import Sink, StatelessProcessor
 from ..core.text import storable_json
 from .stations import NO_EVSE
 
 
-class FrameIndex(Processor[None]):
+class FrameIndex(StatelessProcessor):
     """Every frame, as it is, searchable by station: the API's and auditors' view of the log."""
 
     name = "ledger-frame-index"
     input_stream = FRAMES
-
-    def state_key(self, event: Event) -> str | None:
-        return None
-
-    def initial_state(self) -> None:
-        return None
-
-    def evolve(self, state: None, event: Event, position: Position) -> tuple[None, list[Event]]:
-        return None, []
-
-    def dump_state(self, state: None) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, data: dict[str, Any]) -> None:
-        return None
 
 
 class FrameSink(Sink):

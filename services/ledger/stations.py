@@ -25,7 +25,7 @@ from ..core.events import (
 )
 from ..core.log import Position
 from ..core.meter import parse_timestamp
-from ..core.runtime import Processor
+from ..core.runtime import Processor, StatelessProcessor
 from ..core.text import storable, storable_json, storable_or_none
 
 NO_EVSE = -1  # OCPP 1.6 has connectors only
@@ -232,26 +232,11 @@ def is_fault(status: str, error_code: str | None) -> bool:
     return status == "Faulted" or (error_code is not None and error_code != "NoError")
 
 
-class PresenceProcessor(Processor[None]):
+class PresenceProcessor(StatelessProcessor):
     """Connection events as they are; the sink does the rest (see ``PresenceSink``)."""
 
     name = "ledger-presence"
     input_stream = CONNECTIONS
-
-    def state_key(self, event: Event) -> str | None:
-        return None
-
-    def initial_state(self) -> None:
-        return None
-
-    def evolve(self, state: None, event: Event, position: Position) -> tuple[None, list[Event]]:
-        return None, []
-
-    def dump_state(self, state: None) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, data: dict[str, Any]) -> None:
-        return None
 
 
 def availability(
