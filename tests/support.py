@@ -197,7 +197,12 @@ def eventually(probe: Callable[[], T | None], timeout_s: float = 20, what: str =
     deadline = time.monotonic() + timeout_s
     last: T | None = None
     while time.monotonic() < deadline:
-        last = probe()
+        try:
+            last = probe()
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 404:
+                raise
+            last = None  # not there yet: projections follow the log
         if last:
             return last
         time.sleep(0.1)
