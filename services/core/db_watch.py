@@ -19,6 +19,10 @@ from . import db
 
 logger = logging.getLogger(__name__)
 
+# A server that refuses or drops connections is down at once; one that is merely slow (a busy
+# machine) only after this many probes in a row got no answer within the timeout.
+SLOW_PROBES_FOR_DOWN = 3
+
 
 @dataclass
 class Outage:
@@ -32,9 +36,9 @@ class Outage:
 class DatabaseWatch:
     """Probes PostgreSQL on a connection of its own every ``interval_s``.
 
-    A probe that fails or takes longer than ``timeout_s`` marks the database down: the pool
-    then refuses at once, and ``outage`` says why (``/healthz``, ``/readyz``, the gateway's
-    handshakes). For the embedded server (``embedded_dir``), a server process that is gone is
+    A probe that fails, or three in a row that take longer than ``timeout_s``, mark the
+    database down: the pool then refuses at once, and ``outage`` says why (``/healthz``,
+    ``/readyz``, the gateway's handshakes). For the embedded server (``embedded_dir``), a server process that is gone is
     started again; if it cannot be for ``give_up_after_s``, ``run`` raises ``DatabaseError``,
     which stops ChargeLedger with that message. An external server is probed until it returns,
     backing off to ``max_backoff_s``. When the database answers again, the pool's broken
@@ -62,6 +66,7 @@ class DatabaseWatch:
         self._give_up_after_s = give_up_after_s
         self._restart = restart or _restart_embedded
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._slow = 0  # probes in a row that got no answer in time
         self._down_monotonic: float | None = None
         self.outage: Outage | None = None
         self.restarts = 0
@@ -81,6 +86,10 @@ class DatabaseWatch:
                     raise
                 except Exception as exc:
                     await self._close()
+                    slow = isinstance(exc, TimeoutError)
+                    self._slow = self._slow + 1 if slow else 0
+                    if slow and self._slow < SLOW_PROBES_FOR_DOWN and self.outage is None:
+                        continue  # a busy server, not yet a dead one: ask again at once
                     self._failed(exc)
                     if self._embedded_dir is not None and await self._revive(self._embedded_dir):
                         backoff_s = self._interval_s
@@ -88,7 +97,7 @@ class DatabaseWatch:
                     await asyncio.sleep(backoff_s)
                     backoff_s = min(backoff_s * 2, self._max_backoff_s)
                     continue
-                backoff_s = self._interval_s
+                backoff_s, self._slow = self._interval_s, 0
                 if self.outage is not None:
                     await self._recovered()
                 await asyncio.sleep(self._interval_s)
