@@ -15,6 +15,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 from http.cookies import CookieError, SimpleCookie
 
+import psycopg
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -100,11 +101,20 @@ class AccessGuard:
         principal: Principal | None = None
         session: Session | None = None
         token = bearer_token(scope)
-        if token is not None:
-            principal = await self.tokens(token)
-        elif (cookie := session_cookie(scope)) is not None:
-            session = await self.sessions(cookie)
-            principal = session.principal if session is not None else None
+        try:
+            if token is not None:
+                principal = await self.tokens(token)
+            elif (cookie := session_cookie(scope)) is not None:
+                session = await self.sessions(cookie)
+                principal = session.principal if session is not None else None
+        except psycopg.OperationalError as exc:  # the database is away: say so, as the API does
+            reason = " ".join(str(exc).split())[:300]
+            await JSONResponse(
+                {"detail": f"cannot check credentials now: {reason}; try again shortly"},
+                503,
+                headers={"Retry-After": "5"},
+            )(scope, receive, send)
+            return
         if principal is None:
             why = (
                 "a valid API token or console session"

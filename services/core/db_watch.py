@@ -38,11 +38,11 @@ class DatabaseWatch:
 
     A probe that fails, or three in a row that take longer than ``timeout_s``, mark the
     database down: the pool then refuses at once, and ``outage`` says why (``/healthz``,
-    ``/readyz``, the gateway's handshakes). For the embedded server (``embedded_dir``), a server process that is gone is
-    started again; if it cannot be for ``give_up_after_s``, ``run`` raises ``DatabaseError``,
-    which stops ChargeLedger with that message. An external server is probed until it returns,
-    backing off to ``max_backoff_s``. When the database answers again, the pool's broken
-    connections are replaced at once.
+    ``/readyz``, the gateway's handshakes). For the embedded server (``embedded_dir``), a
+    server process that is gone is started again; if it cannot be for ``give_up_after_s``,
+    ``run`` raises ``DatabaseError``, which stops ChargeLedger with that message. An external
+    server is probed until it returns, backing off to ``max_backoff_s``. When the database
+    answers again, the pool's broken connections are replaced at once.
     """
 
     def __init__(
