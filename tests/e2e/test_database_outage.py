@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from chargeledger.core import db
 from tests.support import OcppClient, Product, eventually, postgres_pids
 
 BOOT = {"chargePointVendor": "V", "chargePointModel": "M"}
+CLI = [sys.executable, "-m", "chargeledger.cli"]
 
 
 def kill_postgres(pgdata: Path) -> None:
@@ -36,6 +39,24 @@ def kill_postgres(pgdata: Path) -> None:
 def health(product: Product, path: str) -> httpx.Response:
     """``path`` must answer within a second, whatever the database does."""
     return httpx.get(product.api + path, timeout=1.0)
+
+
+def operator_token(data_dir: Path) -> str:
+    create = ["api-tokens", "create", "--name", "ops", "--role", "operator"]
+    made = subprocess.run(
+        [*CLI, *create, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return made.stdout.strip().splitlines()[-1]
+
+
+def stations(product: Product, token: str) -> httpx.Response:
+    return httpx.get(
+        f"{product.api}/api/v1/stations", headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
 
 
 async def unanswered(client: OcppClient, unique_id: str) -> None:
@@ -120,7 +141,8 @@ async def test_an_embedded_server_that_cannot_start_again_stops_chargeledger_wit
     data_dir: Path,
 ) -> None:
     env = {"CHARGELEDGER_DATABASE_RESTART_GIVE_UP_S": "6"}
-    product = Product(data_dir, env=env).start().follow_output()
+    token = operator_token(data_dir)
+    product = Product(data_dir, env=env, api_auth=True).start().follow_output()
     try:
         client = await OcppClient.connect(product.ocpp_port, "PGO-2")
         await client.call("boot", "BootNotification", BOOT)
@@ -140,6 +162,10 @@ async def test_an_embedded_server_that_cannot_start_again_stops_chargeledger_wit
         readiness = health(product, "/readyz")
         assert readiness.status_code == 503
         assert "PostgreSQL does not answer" in readiness.json()["detail"]
+        # The API cannot check a token now: it says so, and when to try again (never a 500).
+        api = stations(product, token)
+        assert api.status_code == 503, api.text
+        assert api.headers["Retry-After"] == "5"
 
         # A station connecting now is refused at once, with a status it retries on.
         began = time.monotonic()
