@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import re
 import secrets
+
+from ..core import scrypt
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
 NAME_RULE = "1 to 64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-_N, _R, _P = 2**14, 8, 1
 TOKEN_PREFIX = "clt_"
 
 
@@ -39,30 +38,14 @@ def check_password(password: str) -> None:
 def hash_password(password: str) -> str:
     """A salted scrypt hash (slow on purpose)."""
     check_password(password)
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P)
-    salt_b64, digest_b64 = (base64.b64encode(part).decode() for part in (salt, digest))
-    return f"scrypt${_N}${_R}${_P}${salt_b64}${digest_b64}"
+    return scrypt.salted_hash(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        given = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p)
-        )
-    except (ValueError, UnicodeEncodeError):
-        return False
-    return hmac.compare_digest(given, base64.b64decode(digest))
+    return scrypt.verify(password, stored)
 
 
-# Checked when no user has the name given, so that a login takes as long either way.
-DUMMY_PASSWORD_HASH = (
-    f"scrypt${_N}${_R}${_P}${base64.b64encode(bytes(16)).decode()}"
-    f"${base64.b64encode(bytes(64)).decode()}"
-)
+DUMMY_PASSWORD_HASH = scrypt.DUMMY_HASH
 
 
 def new_token() -> str:

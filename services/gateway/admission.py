@@ -21,6 +21,7 @@ from typing import Literal
 from psycopg_pool import AsyncConnectionPool
 
 from ..access.throttle import Throttle
+from ..core import scrypt
 from ..registry import passwords
 
 UnknownStationPolicy = Literal["accept", "pending", "reject"]
@@ -116,7 +117,6 @@ class Admission:
         # that keeps guessing one station's password is made to wait.
         self._checks = asyncio.Semaphore(_CONCURRENT_CHECKS)
         self._failures = Throttle(monotonic, allowed=_MAX_FAILURES, window_s=_FAILURE_WINDOW_S)
-        self._dummy_hash = passwords.hash_password(passwords.generate())
 
     async def _station(self, station_id: str) -> tuple[bool, str | None] | None:
         """(enabled, password hash) of a registered station, None for an unknown one."""
@@ -169,7 +169,7 @@ class Admission:
         # neither the time of the answer nor the limit on failures tells which stations have one.
         async with self._checks:
             valid = await asyncio.to_thread(
-                passwords.verify, password, password_hash or self._dummy_hash
+                passwords.verify, password, password_hash or scrypt.DUMMY_HASH
             )
         if not valid or password_hash is None:
             self._failures.failed(attempt)

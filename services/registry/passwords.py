@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
 import string
+
+from ..core import scrypt
 
 # OCPP 2.0.1 BasicAuthPassword and the 1.6 security white paper: 16 to 40 characters.
 MIN_LENGTH = 16
 MAX_LENGTH = 40
-_N, _R, _P = 2**14, 8, 1
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -34,21 +32,8 @@ def generate() -> str:
 
 def hash_password(password: str) -> str:
     check(password)
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P)
-    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
-    return f"scrypt${_N}${_R}${_P}${encoded[0]}${encoded[1]}"
+    return scrypt.salted_hash(password)
 
 
 def verify(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        given = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p)
-        )
-    except (ValueError, UnicodeEncodeError):
-        return False
-    return hmac.compare_digest(given, expected)
+    return scrypt.verify(password, stored)
