@@ -11,6 +11,7 @@ Role = Literal["viewer", "operator", "finance", "admin"]
 Right = Literal["read", "operate", "finance", "audit", "admin"]
 
 ROLES: tuple[Role, ...] = get_args(Role)
+RIGHTS: tuple[Right, ...] = get_args(Right)
 
 GRANTS: dict[Role, frozenset[Right]] = {
     # Reads everything but users and API tokens.

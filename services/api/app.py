@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import FastAPI, HTTPException, Query, Request, Response
@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from .. import __version__
 from ..access import sessions, store
 from ..access.roles import roles_with
+from ..console.assets import console_router
 from ..core.bounds import INT4_MAX, INT8_MAX
 from ..core.db import tolerate_out_of_range_times
 from ..gateway.commands import CommandSender
@@ -36,17 +37,21 @@ from . import paging, rights
 from .access_guard import AccessGuard
 from .audit import audit_router
 from .commands import commands_router
+from .fleet import fleet_router
 from .guard import InputGuard
-from .invoices import Invoice, invoice_out, invoices_router
+from .inputs import Day, Moment
+from .invoices import Invoice, invoice_out, invoices_router, stopped_between
 from .meter_keys import meter_keys_router
 from .paging import AFTER, PAGED, page
 from .processing_errors import processing_errors_router
 from .registry import registry_router
 from .reviews import reviews_router
 from .session import session_router
+from .session_detail import session_detail_router
 from .station_zones import station_zones_router
 from .stations import stations_router
 from .tariffs import tariffs_router
+from .users import users_router
 
 
 class ChargingPeriod(BaseModel):
@@ -215,6 +220,8 @@ def create_app(
     app.include_router(session_router(pool, lifetime=session_lifetime, secure_cookie=secure_cookie))
     app.include_router(registry_router(registry))
     app.include_router(stations_router(fetch))
+    app.include_router(fleet_router(fetch))
+    app.include_router(session_detail_router(fetch))
     app.include_router(tariffs_router(tariffs))
     app.include_router(meter_keys_router(meter_keys))
     app.include_router(station_zones_router(station_zones))
@@ -223,6 +230,8 @@ def create_app(
     app.include_router(commands_router(commands, local_list))
     app.include_router(processing_errors_router(fetch))
     app.include_router(audit_router(fetch))
+    app.include_router(users_router(pool))
+    app.include_router(console_router())
 
     def session_out(row: dict[str, Any]) -> Session:
         return Session(**row, log_position=_position(row, "source_"))
@@ -286,6 +295,12 @@ def create_app(
         review_required: bool | None = Query(
             None, description="true: only sessions held for review (not invoiced)."
         ),
+        id_tag: str | None = Query(None, description="Only sessions of this id token."),
+        flag: str | None = Query(None, description="Only sessions with this flag."),
+        from_: Annotated[
+            Moment | None, Query(alias="from", description="Started at or after.")
+        ] = None,
+        to: Annotated[Moment | None, Query(description="Started before.")] = None,
         after: str | None = Query(None, description=AFTER + " Opaque."),
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[Session]:
@@ -295,6 +310,10 @@ def create_app(
             "SELECT * FROM sessions WHERE (%s::text IS NULL OR station_id = %s)"
             " AND (%s::text IS NULL OR status = %s)"
             " AND (%s::boolean IS NULL OR review_required = %s)"
+            " AND (%s::text IS NULL OR id_tag = %s)"
+            " AND (%s::text IS NULL OR %s = ANY(flags))"
+            " AND (%s::timestamptz IS NULL OR started_at >= %s)"
+            " AND (%s::timestamptz IS NULL OR started_at < %s)"
             " AND (%s OR (started_at, session_id) > (%s, %s))"
             " ORDER BY started_at, session_id LIMIT %s",
             station_id,
@@ -303,6 +322,14 @@ def create_app(
             status,
             review_required,
             review_required,
+            id_tag,
+            id_tag,
+            flag,
+            flag,
+            from_,
+            from_,
+            to,
+            to,
             key is None,
             *(key or (None, None)),
             limit + 1,
@@ -330,16 +357,34 @@ def create_app(
         request: Request,
         response: Response,
         session_id: str | None = Query(None, description="Only invoices of this session."),
+        station_id: str | None = Query(None, description="Only documents of this station."),
+        document_type: Literal["invoice", "credit_note"] | None = Query(None),
+        from_: Annotated[
+            Day | None,
+            Query(alias="from", description="Sessions stopped on or after this UTC day."),
+        ] = None,
+        to: Annotated[
+            Day | None, Query(description="Sessions stopped before this UTC day.")
+        ] = None,
         after: str | None = Query(None, description=AFTER + " The last invoice_number of a page."),
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[Invoice]:
         """Invoices and credit notes by number."""
+        stopped, bounds = stopped_between("stopped_at", from_, to)
         rows = await fetch(
             "SELECT * FROM invoices WHERE (%s::text IS NULL OR session_id = %s)"
+            " AND (%s::text IS NULL OR station_id = %s)"
+            " AND (%s::text IS NULL OR document_type = %s)"
+            f" AND {stopped}"
             " AND (%s::text IS NULL OR invoice_number > %s)"
             " ORDER BY invoice_number LIMIT %s",
             session_id,
             session_id,
+            station_id,
+            station_id,
+            document_type,
+            document_type,
+            *bounds,
             after,
             after,
             limit + 1,

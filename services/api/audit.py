@@ -37,6 +37,9 @@ def audit_router(fetch: Fetch) -> APIRouter:
         actor: Text | None = Query(
             None, max_length=200, description="Only this actor's (user:NAME or token:NAME)."
         ),
+        kind: Text | None = Query(
+            None, max_length=50, description="Only changes of this kind (review, tariff, ...)."
+        ),
         after: str | None = Query(None, max_length=500, description=AFTER),
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[AuditEntryOut]:
@@ -52,6 +55,7 @@ def audit_router(fetch: Fetch) -> APIRouter:
             " WHERE (%s::timestamptz IS NULL OR occurred_at >= %s)"
             " AND (%s::timestamptz IS NULL OR occurred_at < %s)"
             " AND (%s::text IS NULL OR actor = %s)"
+            " AND (%s::text IS NULL OR kind = %s)"
             ' AND (%s::timestamptz IS NULL OR (occurred_at, stream, partition, "offset")'
             " > (%s, %s, %s, %s))"
             ' ORDER BY occurred_at, stream, partition, "offset" LIMIT %s',
@@ -61,6 +65,8 @@ def audit_router(fetch: Fetch) -> APIRouter:
             to,
             actor,
             actor,
+            kind,
+            kind,
             start[0],
             *start,
             limit + 1,

@@ -18,6 +18,7 @@ from ..invoicing.cdr_json import credit_cdr
 from ..invoicing.signed_data import transaction_entries, write_xml
 from .inputs import Day
 from .paging import AFTER, PAGED, next_headers
+from .session_detail import frames_of
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
 # Rows of a query read from a server-side cursor, a batch at a time.
@@ -127,6 +128,16 @@ class Evidence(BaseModel):
     frames: list[EvidenceFrame]
 
 
+class Totals(BaseModel):
+    currency: str
+    documents: int
+    credit_notes: int
+    energy_wh: int
+    total_excl_vat: str
+    total_vat: str
+    total_incl_vat: str
+
+
 def invoice_out(row: dict[str, Any]) -> Invoice:
     return Invoice(
         **{
@@ -139,7 +150,7 @@ def invoice_out(row: dict[str, Any]) -> Invoice:
     )
 
 
-def _stopped_between(
+def stopped_between(
     column: str, from_: date | None, to: date | None
 ) -> tuple[str, tuple[datetime | None, ...]]:
     """The SQL condition (and its parameters) for documents whose session stopped on or after
@@ -232,7 +243,7 @@ def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
         """Every CDR as an OCPI 2.2.1 JSON array, in document-number order: the CDR of each
         invoice and the Credit CDR of each credit note, numbers exact (docs/exports.md).
         Streamed as it is read, so any range can be exported at once."""
-        where, dates = _stopped_between("d.stopped_at", from_, to)
+        where, dates = stopped_between("d.stopped_at", from_, to)
         where += " AND (%s::text IS NULL OR d.invoice_number > %s)"
         params: tuple[Any, ...] = (*dates, after, after)
         headers: dict[str, str] = {}
@@ -296,7 +307,7 @@ def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
     ) -> StreamingResponse:
         """Every invoice and credit note line, for accounting (columns: docs/exports.md).
         Streamed as it is read, so any range can be exported at once."""
-        where, params = _stopped_between("stopped_at", from_, to)
+        where, params = stopped_between("stopped_at", from_, to)
         rows = stream(f"SELECT * FROM invoices WHERE {where} ORDER BY invoice_number", *params)
 
         async def lines() -> AsyncIterator[str]:
@@ -411,32 +422,52 @@ def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
         if not sessions:
             raise HTTPException(404, f"the session of {invoice_number!r} is not in the ledger")
         session = sessions[0]
-        positions = [p.rsplit("/", 2) for p in session["frame_positions"]]
-        frames = await fetch(
-            "SELECT f.* FROM unnest(%s::text[], %s::int[], %s::bigint[])"
-            ' AS p(stream, partition, "offset") JOIN frames f USING (stream, partition, "offset")'
-            ' ORDER BY f.partition, f."offset"',
-            [p[0] for p in positions],
-            [int(p[1]) for p in positions],
-            [int(p[2]) for p in positions],
-        )
+        frames = await frames_of(fetch, session["frame_positions"])
         return Evidence(
             invoice=document,
             session=SessionFigures(**{k: v for k, v in session.items() if k != "frame_positions"}),
-            frames=[
-                EvidenceFrame(
-                    log_position=f"{f['stream']}/{f['partition']}/{f['offset']}",
-                    direction=f["direction"],
-                    message_type=f["message_type"],
-                    unique_id=f["unique_id"],
-                    action=f["action"],
-                    raw=bytes(f["raw"]).decode("utf-8"),
-                    received_at=f["received_at"],
-                    connection_id=f["connection_id"],
-                )
-                for f in frames
-            ],
+            frames=[EvidenceFrame(**f.model_dump()) for f in frames],
         )
+
+    @router.get("/invoices/totals", response_model=list[Totals])
+    async def totals(
+        station_id: str | None = Query(None, description="Only documents of this station."),
+        document_type: Literal["invoice", "credit_note"] | None = Query(None),
+        from_: Annotated[
+            Day | None,
+            Query(alias="from", description="Sessions stopped on or after this UTC day."),
+        ] = None,
+        to: Annotated[
+            Day | None, Query(description="Sessions stopped before this UTC day.")
+        ] = None,
+    ) -> list[Totals]:
+        """Totals per currency of the documents the same filters list (credit notes count
+        with their negative amounts)."""
+        stopped, bounds = stopped_between("stopped_at", from_, to)
+        rows = await fetch(
+            "SELECT currency, count(*) AS documents,"
+            " count(*) FILTER (WHERE document_type = 'credit_note') AS credit_notes,"
+            " coalesce(sum(energy_wh), 0)::bigint AS energy_wh,"
+            " sum(total_excl_vat) AS total_excl_vat, sum(total_vat) AS total_vat,"
+            " sum(total_incl_vat) AS total_incl_vat FROM invoices"
+            " WHERE (%s::text IS NULL OR station_id = %s)"
+            " AND (%s::text IS NULL OR document_type = %s)"
+            f" AND {stopped} GROUP BY currency ORDER BY currency",
+            station_id,
+            station_id,
+            document_type,
+            document_type,
+            *bounds,
+        )
+        return [
+            Totals(
+                **{
+                    **r,
+                    **{k: str(r[k]) for k in ("total_excl_vat", "total_vat", "total_incl_vat")},
+                }
+            )
+            for r in rows
+        ]
 
     @router.get("/invoices/{invoice_number}", response_model=Invoice, responses=_NO_DOCUMENT)
     async def get_invoice(invoice_number: str) -> Invoice:

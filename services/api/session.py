@@ -13,8 +13,14 @@ from pydantic import BaseModel, Field
 
 from ..access import sessions, store
 from ..access.credentials import DUMMY_PASSWORD_HASH, verify_password
+from ..access.roles import RIGHTS, may
 from ..access.throttle import Throttle
 from .inputs import Text
+
+
+def rights_of(role: str) -> list[str]:
+    return [right for right in RIGHTS if may(role, right)]
+
 
 PER_CLIENT_FAILURES = 20  # wrong logins from one address within a minute, whatever the name
 
@@ -28,6 +34,7 @@ class SessionOut(BaseModel):
     kind: Literal["user", "token"]
     name: str
     role: str
+    rights: list[str] = Field(description="What the role may do (read, operate, finance, ...).")
     csrf_token: str | None = Field(
         description="Repeat it in the X-CSRF-Token header of every request that changes"
         " something (null for an API token, which needs none)."
@@ -84,6 +91,7 @@ def session_router(
             kind="user",
             name=login.name,
             role=session.principal.role,
+            rights=rights_of(session.principal.role),
             csrf_token=session.csrf_token,
             expires_at=session.expires_at,
         )
@@ -104,6 +112,7 @@ def session_router(
             kind="user" if principal.kind == "user" else "token",
             name=principal.name,
             role=principal.role,
+            rights=rights_of(principal.role),
             csrf_token=session.csrf_token if session is not None else None,
             expires_at=session.expires_at if session is not None else None,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
@@ -9,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from ..ledger.stations import NO_EVSE, availability, is_fault
+from ..ledger.stations import NO_EVSE, availability_between, is_fault
 from . import paging
 from .inputs import Day, Moment
 from .paging import AFTER, PAGED, page
@@ -127,7 +129,7 @@ class EnergyTotal(BaseModel):
     sessions: int
 
 
-_STATIONS = (
+STATIONS_SQL = (
     "SELECT station_id, r.station_id IS NOT NULL AS registered, r.enabled,"
     " coalesce(r.password_hash IS NOT NULL, false) AS has_password, r.revision, r.created_at,"
     " r.updated_at, coalesce(p.online, false) AS online, p.since AS online_since,"
@@ -155,6 +157,16 @@ _GROUPS: dict[str, tuple[str, str]] = {  # group_by -> (select, group by)
     "day": ("(hour AT TIME ZONE 'UTC')::date AS day", "1"),
     "hour": ("hour", "hour"),
     "session": ("session_id, station_id", "session_id, station_id"),
+}
+
+
+_GROUP_COLUMNS: dict[str, list[str]] = {
+    "station": ["station_id"],
+    "connector": ["station_id", "evse_id", "connector_id"],
+    "token": ["id_tag"],
+    "day": ["day"],
+    "hour": ["hour"],
+    "session": ["session_id", "station_id"],
 }
 
 
@@ -199,7 +211,7 @@ def stations_router(fetch: Fetch) -> APIRouter:
         """Every station the registry or the log knows, with its registration and whether it is
         online, when it was last heard from, what it says it is, and how many faults it has."""
         rows = await fetch(
-            f"{_STATIONS} WHERE station_id > %s ORDER BY station_id LIMIT %s", after, limit + 1
+            f"{STATIONS_SQL} WHERE station_id > %s ORDER BY station_id LIMIT %s", after, limit + 1
         )
         return [
             StationView(**_view(r))
@@ -207,7 +219,7 @@ def stations_router(fetch: Fetch) -> APIRouter:
         ]
 
     async def station_row(station_id: str) -> dict[str, Any]:
-        rows = await fetch(f"{_STATIONS} WHERE station_id = %s", station_id)
+        rows = await fetch(f"{STATIONS_SQL} WHERE station_id = %s", station_id)
         if not rows:
             raise HTTPException(404, f"no station {station_id!r}: not registered, never seen")
         return _view(rows[0])
@@ -451,26 +463,21 @@ def stations_router(fetch: Fetch) -> APIRouter:
             ),
             key=lambda c: c[0],
         )
-        days = []
-        day = from_
-        while day <= to:
-            percent = availability(
-                _day_bounds(day), _day_bounds(day + timedelta(days=1)), online, changes
-            )
-            days.append(DayAvailability(day=day, availability_percent=str(percent)))
-            day += timedelta(days=1)
-        return days
+        count = (to - from_).days + 1
+        bounds = [_day_bounds(from_ + timedelta(days=d)) for d in range(count + 1)]
+        shares = availability_between(bounds, online, changes)
+        return [
+            DayAvailability(day=from_ + timedelta(days=d), availability_percent=str(share))
+            for d, share in enumerate(shares)
+        ]
 
-    @router.get("/energy", response_model=list[EnergyTotal], tags=["energy"])
-    async def energy_totals(
-        group_by: GroupBy = Query(description="How to total the energy."),
-        from_: Annotated[Moment | None, Query(alias="from", description="Readings from.")] = None,
-        to: Annotated[Moment | None, Query(description="Readings before.")] = None,
-        station_id: str | None = Query(None, description="Only this station."),
-        limit: int = Query(10000, ge=1, le=100000),
+    async def energy(
+        group_by: GroupBy,
+        from_: datetime | None,
+        to: datetime | None,
+        station_id: str | None,
+        limit: int,
     ) -> list[EnergyTotal]:
-        """Energy in Wh, counted at the time of the meter reading that shows it (whole UTC
-        hours: ``from``/``to`` select the hours that start in [from, to))."""
         if from_ is not None and to is not None and to < from_:
             raise HTTPException(422, "'to' must not be before 'from'")
         select, group = _GROUPS[group_by]
@@ -495,5 +502,45 @@ def stations_router(fetch: Fetch) -> APIRouter:
             )
             for r in rows
         ]
+
+    @router.get("/energy", response_model=list[EnergyTotal], tags=["energy"])
+    async def energy_totals(
+        group_by: GroupBy = Query(description="How to total the energy."),
+        from_: Annotated[Moment | None, Query(alias="from", description="Readings from.")] = None,
+        to: Annotated[Moment | None, Query(description="Readings before.")] = None,
+        station_id: str | None = Query(None, description="Only this station."),
+        limit: int = Query(10000, ge=1, le=100000),
+    ) -> list[EnergyTotal]:
+        """Energy in Wh, counted at the time of the meter reading that shows it (whole UTC
+        hours: ``from``/``to`` select the hours that start in [from, to))."""
+        return await energy(group_by, from_, to, station_id, limit)
+
+    @router.get(
+        "/energy.csv",
+        tags=["energy"],
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}, "description": "One row per group."}},
+    )
+    async def energy_csv(
+        group_by: GroupBy = Query(description="How to total the energy."),
+        from_: Annotated[Moment | None, Query(alias="from", description="Readings from.")] = None,
+        to: Annotated[Moment | None, Query(description="Readings before.")] = None,
+        station_id: str | None = Query(None, description="Only this station."),
+        limit: int = Query(10000, ge=1, le=100000),
+    ) -> Response:
+        """The same totals as ``/energy``, as CSV (columns: the group's, energy_wh, sessions)."""
+        totals = await energy(group_by, from_, to, station_id, limit)
+        columns = [*_GROUP_COLUMNS[group_by], "energy_wh", "sessions"]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for total in totals:
+            values = total.model_dump(mode="json")
+            writer.writerow(["" if values[c] is None else values[c] for c in columns])
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="energy-by-{group_by}.csv"'},
+        )
 
     return router

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -10,13 +10,19 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ..core.bounds import INT4_MAX
-from ..invoicing.cdr_json import dumps
+from ..core.meter import MAX_WH
+from ..invoicing.cdr_json import DocumentError, dumps, time_zone
+from ..invoicing.cdrs import preview_skeleton
 from ..invoicing.ocpi import Tariff
-from ..invoicing.tariffs import Assignment, TariffError, TariffStore
+from ..invoicing.pricing import PricingError, price
+from ..invoicing.tariff import round_money
+from ..invoicing.tariffs import Assignment, TariffError, TariffStore, parse_tariff
 from .access_guard import actor_of
 from .guard import validation_error
 from .inputs import Int4, JsonInputError, Moment, Text, load_json
 from .paging import AFTER, PAGED, page
+
+_MAX_PREVIEW_S = 7 * 24 * 3600
 
 
 class TariffSummary(BaseModel):
@@ -35,6 +41,37 @@ class AssignmentIn(BaseModel):
     connector_id: Int4 | None = Field(None, description="With station_id: only this connector.")
     valid_from: Moment | None = Field(None, description="Default: now.")
     valid_to: Moment | None = None
+
+
+class PreviewIn(BaseModel):
+    energy_wh: int = Field(ge=0, le=MAX_WH)
+    start: Moment = Field(description="When the session starts.")
+    duration_s: int = Field(gt=0, le=_MAX_PREVIEW_S, description="Charging time, in seconds.")
+    parking_s: int = Field(0, ge=0, le=_MAX_PREVIEW_S, description="Parking after charging.")
+    time_zone: Text = Field("UTC", description="The station's IANA time zone.")
+    revision: int | None = Field(None, ge=1, le=INT4_MAX, description="Default: newest.")
+
+
+class PricedLine(BaseModel):
+    dimension: str = Field(description="FLAT, ENERGY, TIME or PARKING_TIME.")
+    start: datetime
+    end: datetime
+    quantity: str = Field(description="kWh, hours, or 1 for FLAT.")
+    billed_quantity: str = Field(description="After the price component's step_size.")
+    unit_price: str
+    vat_percent: str | None
+    cost_excl_vat: str
+    cost_incl_vat: str
+    element: int = Field(description="Index of the tariff element that priced it.")
+
+
+class PreviewOut(BaseModel):
+    tariff_id: str
+    revision: int
+    currency: str
+    lines: list[PricedLine]
+    total_excl_vat: str = Field(description="Rounded to the currency's minor unit.")
+    total_incl_vat: str
 
 
 class AssignmentOut(BaseModel):
@@ -127,6 +164,9 @@ def tariffs_router(store: TariffStore) -> APIRouter:
         try:
             stored, new = await store.put(tariff_id, document, actor=actor_of(request))
         except TariffError as exc:
+            if exc.problems:  # each field that is wrong, where it is (FastAPI's own shape)
+                detail = [validation_error(["body", *loc], msg) for loc, msg in exc.problems]
+                raise HTTPException(exc.status, detail) from None
             raise HTTPException(exc.status, str(exc)) from None
         return _json(stored.document, stored.revision, 201 if new else 200)
 
@@ -149,6 +189,55 @@ def tariffs_router(store: TariffStore) -> APIRouter:
                 404, f"no tariff {tariff_id!r}" + (f" revision {revision}" if revision else "")
             )
         return _json(stored.document, stored.revision)
+
+    @router.post(
+        "/tariffs/{tariff_id}/preview",
+        response_model=PreviewOut,
+        responses={404: {"description": "No such tariff (or revision)."}},
+    )
+    async def preview(tariff_id: str, body: PreviewIn) -> PreviewOut:
+        """Price a made-up session with the tariff, as an invoice would: the energy charged
+        over ``duration_s`` from ``start``, then ``parking_s`` parked. Stores nothing."""
+        stored = await store.version(tariff_id, body.revision)
+        if stored is None:
+            raise HTTPException(404, f"no tariff {tariff_id!r}")
+        try:
+            zone = time_zone(body.time_zone)
+        except DocumentError as exc:
+            raise HTTPException(422, [validation_error(["body", "time_zone"], str(exc))]) from None
+        skeleton = preview_skeleton(
+            body.start,
+            body.energy_wh,
+            timedelta(seconds=body.duration_s),
+            timedelta(seconds=body.parking_s),
+        )
+        try:
+            priced = price(skeleton, parse_tariff(stored.document), zone)
+        except PricingError as exc:
+            raise HTTPException(422, f"cannot price with {tariff_id!r}: {exc}") from None
+        currency = priced.currency
+        return PreviewOut(
+            tariff_id=tariff_id,
+            revision=stored.revision,
+            currency=currency,
+            lines=[
+                PricedLine(
+                    dimension=line.dimension,
+                    start=line.start,
+                    end=line.end,
+                    quantity=str(line.quantity),
+                    billed_quantity=str(line.billed_quantity),
+                    unit_price=str(line.unit_price),
+                    vat_percent=None if line.vat_percent is None else str(line.vat_percent),
+                    cost_excl_vat=str(line.cost.excl_vat),
+                    cost_incl_vat=str(line.cost.incl_vat),
+                    element=line.element,
+                )
+                for line in priced.lines
+            ],
+            total_excl_vat=str(round_money(priced.total_cost.excl_vat, currency)),
+            total_incl_vat=str(round_money(priced.total_cost.incl_vat, currency)),
+        )
 
     @router.get("/tariffs", response_model=list[TariffSummary], responses=PAGED)
     async def list_tariffs(

@@ -102,3 +102,34 @@ def _period(p: LedgerPeriod) -> ChargingPeriod:
         if value is not None and value >= 0:
             dimensions.append(CdrDimension(type=kind, volume=Decimal(value) / _THOUSAND))
     return ChargingPeriod(start_date_time=p.start, dimensions=tuple(dimensions))
+
+
+def preview_skeleton(
+    start: datetime, energy_wh: int, charging: timedelta, parking: timedelta
+) -> CdrSkeleton:
+    """A made-up session to price in a preview: ``charging`` with all the energy, then
+    ``parking`` without any."""
+    periods = [
+        ChargingPeriod(
+            start_date_time=start,
+            dimensions=(
+                CdrDimension(type="ENERGY", volume=Decimal(energy_wh) / _THOUSAND),
+                CdrDimension(type="TIME", volume=_hours(charging)),
+            ),
+        )
+    ]
+    if parking > timedelta(0):
+        periods.append(
+            ChargingPeriod(
+                start_date_time=start + charging,
+                dimensions=(
+                    CdrDimension(type="ENERGY", volume=Decimal(0)),
+                    CdrDimension(type="PARKING_TIME", volume=_hours(parking)),
+                ),
+            )
+        )
+    return CdrSkeleton(
+        start_date_time=start,
+        end_date_time=start + charging + parking,
+        charging_periods=tuple(periods),
+    )

@@ -32,9 +32,15 @@ _GRACE = timedelta(minutes=1)  # clock differences between the caller and this p
 class TariffError(ValueError):
     """A tariff request that cannot be done; ``status`` is the HTTP status that says why."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int = 422,
+        problems: Sequence[tuple[tuple[str | int, ...], str]] = (),
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.problems = tuple(problems)  # (where in the document, what is wrong) of each field
 
 
 @dataclass(frozen=True)
@@ -63,9 +69,12 @@ def parse_tariff(document: dict[str, Any]) -> Tariff:
     try:
         return Tariff.model_validate(document)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(document)"
-        raise TariffError(f"not an OCPI 2.2.1 tariff: {where}: {first['msg']}") from None
+        errors = exc.errors()
+        where = ".".join(str(p) for p in errors[0]["loc"]) or "(document)"
+        raise TariffError(
+            f"not an OCPI 2.2.1 tariff: {where}: {errors[0]['msg']}",
+            problems=[(tuple(e["loc"]), e["msg"]) for e in errors],
+        ) from None
 
 
 def tariff_at(
@@ -130,7 +139,8 @@ class TariffStore(OutboxWriter):
         if problem is not None:
             raise TariffError(f"not a tariff this ledger can store: {problem}")
         if tariff.id != tariff_id:
-            raise TariffError(f"the document's id {tariff.id!r} is not {tariff_id!r}")
+            message = f"the document's id {tariff.id!r} is not {tariff_id!r}"
+            raise TariffError(message, problems=[(("id",), message)])
         text = dumps(document)
         now = self._clock()
         # Never retroactive: a version applies from when it is stored (or its later start), so

@@ -252,24 +252,58 @@ def availability(
     (time, online) changes; ``statuses`` (time, "evse/connector" key, status) changes, both in
     order and including the last change before ``start``.
     """
-    if end <= start:
-        return Decimal(0)
-    moments = sorted({start, *(t for t, _ in online), *(t for t, _, _ in statuses)})
-    up_us = 0
-    for i, moment in enumerate(moments):
-        following = moments[i + 1] if i + 1 < len(moments) else end
-        lo, hi = max(moment, start), min(following, end)
-        if hi <= lo:
-            continue
-        is_online = next((o for t, o in reversed(online) if t <= moment), False)
-        current: dict[str, str] = {}
-        for t, key, status in statuses:
-            if t <= moment:
-                current[key] = status
-        station_down = any(k.endswith("/0") and s in DOWN for k, s in current.items())
-        outlets = [s for k, s in current.items() if not k.endswith("/0")]
-        outlet_up = not outlets or any(s not in DOWN for s in outlets)
-        if is_online and not station_down and outlet_up:
-            up_us += (hi - lo) // _MICROSECOND
-    total_us = (end - start) // _MICROSECOND
-    return (Decimal(up_us * 100) / total_us).quantize(Decimal("0.01"))
+    return availability_between([start, end], online, statuses)[0]
+
+
+def availability_between(
+    bounds: list[datetime],
+    online: list[tuple[datetime, bool]],
+    statuses: list[tuple[datetime, str, str]],
+) -> list[Decimal]:
+    """``availability`` of each window [bounds[i], bounds[i + 1]) (bounds ascending), in one
+    pass over the changes: a week of a fleet's history costs its length, not its square."""
+    changes: list[tuple[datetime, int, str, str | bool]] = sorted(
+        [(t, 0, "", o) for t, o in online] + [(t, 1, key, s) for t, key, s in statuses],
+        key=lambda change: change[0],
+    )
+    up_us = [0] * (len(bounds) - 1)
+    is_online = False
+    current: dict[str, str] = {}
+    down: set[str] = set()  # keys in a DOWN status
+    outlets = outlets_down = 0
+    i = w = 0
+
+    def could_charge() -> bool:
+        station_down = any(k.endswith("/0") for k in down)
+        return is_online and not station_down and (not outlets or outlets_down < outlets)
+
+    moments = sorted({*bounds, *(c[0] for c in changes)})
+    for m, moment in enumerate(moments):
+        while i < len(changes) and changes[i][0] <= moment:
+            _, kind, key, value = changes[i]
+            i += 1
+            if kind == 0:
+                is_online = bool(value)
+                continue
+            outlet = not key.endswith("/0")
+            if key not in current:
+                outlets += outlet
+            elif key in down:
+                down.discard(key)
+                outlets_down -= outlet
+            current[key] = str(value)
+            if value in DOWN:
+                down.add(key)
+                outlets_down += outlet
+        # Every bound is a moment, so [moment, following) lies in one window or in none.
+        while w < len(up_us) and bounds[w + 1] <= moment:
+            w += 1
+        if m + 1 < len(moments) and w < len(up_us) and moment >= bounds[w] and could_charge():
+            up_us[w] += (moments[m + 1] - moment) // _MICROSECOND
+    shares = []
+    for w, up in enumerate(up_us):
+        total_us = (bounds[w + 1] - bounds[w]) // _MICROSECOND
+        shares.append(
+            (Decimal(up * 100) / total_us).quantize(Decimal("0.01")) if total_us > 0 else Decimal(0)
+        )
+    return shares

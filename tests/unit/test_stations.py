@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from chargeledger.core import codec
 from chargeledger.core.events import Event, StationNotification, StationStatusChange
 from chargeledger.core.log import Position
-from chargeledger.ledger.stations import StationStatusProcessor, availability, is_fault
+from chargeledger.ledger.stations import (
+    DOWN,
+    StationStatusProcessor,
+    availability,
+    availability_between,
+    is_fault,
+)
 from tests.ledger_scenarios import RECEIVED_AT, Cp, ts
 
 
@@ -213,3 +222,58 @@ def test_2_x_faults_come_from_the_problem_variable_and_outlive_status_updates() 
         ("Faulted", None, None),  # cleared
     ]
     assert is_fault(got[1].status, got[1].error_code)
+
+
+def _availability_by_definition(
+    start: datetime,
+    end: datetime,
+    online: list[tuple[datetime, bool]],
+    statuses: list[tuple[datetime, str, str]],
+) -> Decimal:
+    """The definition, moment by moment (quadratic): what the one-pass sweep must agree with."""
+    moments = sorted({start, *(t for t, _ in online), *(t for t, _, _ in statuses)})
+    up = timedelta(0)
+    for i, moment in enumerate(moments):
+        following = moments[i + 1] if i + 1 < len(moments) else end
+        lo, hi = max(moment, start), min(following, end)
+        if hi <= lo:
+            continue
+        is_online = next((o for t, o in reversed(online) if t <= moment), False)
+        current = {key: status for t, key, status in statuses if t <= moment}
+        station_down = any(k.endswith("/0") and s in DOWN for k, s in current.items())
+        outlets = [s for k, s in current.items() if not k.endswith("/0")]
+        if is_online and not station_down and (not outlets or any(s not in DOWN for s in outlets)):
+            up += hi - lo
+    return (
+        Decimal(up // timedelta(microseconds=1) * 100)
+        / ((end - start) // timedelta(microseconds=1))
+    ).quantize(Decimal("0.01"))
+
+
+_HOURS = st.integers(min_value=-30, max_value=24 * 8)
+
+
+@given(
+    online=st.lists(st.tuples(_HOURS, st.booleans()), max_size=12),
+    statuses=st.lists(
+        st.tuples(
+            _HOURS,
+            st.sampled_from(["-1/0", "-1/1", "-1/2", "1/1"]),
+            st.sampled_from(["Available", "Charging", "Faulted", "Unavailable"]),
+        ),
+        max_size=16,
+    ),
+)
+def test_availability_of_many_days_in_one_pass_agrees_with_its_definition(
+    online: list[tuple[int, bool]], statuses: list[tuple[int, str, str]]
+) -> None:
+    presence = sorted(((DAY + h * H, o) for h, o in online), key=lambda c: c[0])
+    changes = sorted(((DAY + h * H, k, s) for h, k, s in statuses), key=lambda c: c[0])
+    bounds = [DAY + d * 24 * H for d in range(8)]
+    expected = [
+        _availability_by_definition(bounds[d], bounds[d + 1], presence, changes) for d in range(7)
+    ]
+    assert availability_between(bounds, presence, changes) == expected
+    assert availability(bounds[0], bounds[7], presence, changes) == _availability_by_definition(
+        bounds[0], bounds[7], presence, changes
+    )
