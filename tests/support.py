@@ -95,6 +95,7 @@ class Product:
         self.process: subprocess.Popen[str] | None = None
         self.output = ""
         self._reader: threading.Thread | None = None
+        self.token: str | None = None  # an API token for get(), when access checking is on
 
     @property
     def api(self) -> str:
@@ -165,13 +166,16 @@ class Product:
             self.output += self.process.stdout.read()
         return code
 
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     def get_text(self, path: str) -> str:
-        response = httpx.get(self.api + path, timeout=10)
+        response = httpx.get(self.api + path, headers=self._headers(), timeout=10)
         response.raise_for_status()
         return response.text
 
     def get(self, path: str, **params: Any) -> Any:
-        response = httpx.get(self.api + path, params=params, timeout=10)
+        response = httpx.get(self.api + path, params=params, headers=self._headers(), timeout=10)
         response.raise_for_status()
         return response.json()
 

@@ -76,6 +76,13 @@ RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", "/api/v1/cdrs"): FINANCE,
     # Who did what: finance (who released an invoice) and admins.
     ("GET", "/api/v1/audit"): AUDIT,
+    # Admins: users and API tokens.
+    ("GET", "/api/v1/users"): ADMIN,
+    ("POST", "/api/v1/users"): ADMIN,
+    ("PATCH", "/api/v1/users/{name}"): ADMIN,
+    ("GET", "/api/v1/api-tokens"): ADMIN,
+    ("POST", "/api/v1/api-tokens"): ADMIN,
+    ("DELETE", "/api/v1/api-tokens/{name}"): ADMIN,
 }
 
 # Anything not in the table (an endpoint added and forgotten here) is for admins only.

@@ -216,6 +216,7 @@
       const content = await page(query, ...args);
       if (where().path !== path) return; // the user went elsewhere meanwhile
       main.replaceChildren(content);
+      document.body.dataset.route = location.hash || "#/";
       document.body.dataset.ready = name;
     } catch (exc) {
       if (exc instanceof Stop) return;
@@ -764,7 +765,7 @@
       toast(`Assignment ${res.data.assignment_id} made`);
       render();
     } },
-    h("label", { for: "a-tariff" }, "Tariff", h("select", { id: "a-tariff", name: "tariff" }, tariffs.map((t) => h("option", { value: t.tariff_id }, t.tariff_id)))),
+    h("label", { for: "a-tariff" }, "Tariff to assign", h("select", { id: "a-tariff", name: "tariff" }, tariffs.map((t) => h("option", { value: t.tariff_id }, t.tariff_id)))),
     h("label", { for: "a-station" }, "Station (empty: default)", h("input", { id: "a-station", name: "station" })),
     h("label", { for: "a-connector" }, "Connector (optional)", h("input", { id: "a-connector", name: "connector", type: "number", min: 0 })),
     h("label", { for: "a-from" }, "Valid from (UTC, empty: now)", h("input", { id: "a-from", name: "valid_from", type: "datetime-local" })),
