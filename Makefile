@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/replay.py
 	$(VENV)/bin/python benchmarks/fault_injection.py
 	$(VENV)/bin/python benchmarks/api_load.py
+	$(VENV)/bin/python benchmarks/console_pages.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

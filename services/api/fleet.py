@@ -4,14 +4,16 @@ fleet page shows). Days are UTC days; "today" runs from UTC midnight to now."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
-from ..ledger.stations import NO_EVSE, availability_between, is_fault
+from ..ledger.stations import NO_EVSE, is_fault, share, up_time_between
 from .paging import AFTER, PAGED, page
 from .stations import STATIONS_SQL
 
@@ -52,47 +54,47 @@ class FleetStation(BaseModel):
 
 
 async def histories(
-    fetch: Fetch, start: datetime, end: datetime, station_id: str | None = None
+    fetch: Fetch, start: datetime, end: datetime, station_ids: list[str] | None = None
 ) -> dict[str, tuple[Online, Changes]]:
     """Each station's presence and connector status changes in [start, end), with the last
-    change of each before ``start``: what ``availability_between`` needs."""
+    change of each before ``start``: what ``up_time_between`` needs. Every station's, or only
+    those of ``station_ids``."""
     presence = await fetch(
-        "SELECT p.station_id, h.occurred_at, h.online FROM station_presence p"
-        " CROSS JOIN LATERAL (SELECT occurred_at, online FROM presence_history q"
+        'SELECT p.station_id, h.occurred_at, h.online, h.partition, h."offset"'
+        " FROM station_presence p CROSS JOIN LATERAL (SELECT occurred_at, online, partition,"
+        ' "offset" FROM presence_history q'
         "  WHERE q.station_id = p.station_id AND q.occurred_at <= %s"
         '  ORDER BY occurred_at DESC, partition DESC, "offset" DESC LIMIT 1) h'
-        " WHERE %s::text IS NULL OR p.station_id = %s"
-        " UNION ALL SELECT station_id, occurred_at, online FROM ("
-        ' SELECT station_id, occurred_at, online, partition, "offset" FROM presence_history'
-        "  WHERE occurred_at > %s AND occurred_at < %s AND (%s::text IS NULL OR station_id = %s)"
-        ' ORDER BY station_id, occurred_at, partition, "offset") later',
+        " WHERE %s::text[] IS NULL OR p.station_id = ANY(%s)"
+        ' UNION ALL SELECT station_id, occurred_at, online, partition, "offset"'
+        " FROM presence_history WHERE occurred_at > %s AND occurred_at < %s"
+        " AND (%s::text[] IS NULL OR station_id = ANY(%s)) ORDER BY 1, 2, 4, 5",
         start,
-        station_id,
-        station_id,
+        station_ids,
+        station_ids,
         start,
         end,
-        station_id,
-        station_id,
+        station_ids,
+        station_ids,
     )
     statuses = await fetch(
-        "SELECT c.station_id, h.occurred_at, c.evse_id, c.connector_id, h.status"
-        " FROM connector_status c CROSS JOIN LATERAL (SELECT occurred_at, status"
+        "SELECT c.station_id, h.occurred_at, c.evse_id, c.connector_id, h.status, h.partition,"
+        ' h."offset" FROM connector_status c CROSS JOIN LATERAL (SELECT occurred_at, status,'
+        ' partition, "offset"'
         "  FROM status_history s WHERE s.station_id = c.station_id AND s.evse_id = c.evse_id"
         "  AND s.connector_id = c.connector_id AND s.occurred_at <= %s"
         '  ORDER BY occurred_at DESC, partition DESC, "offset" DESC LIMIT 1) h'
-        " WHERE %s::text IS NULL OR c.station_id = %s"
-        " UNION ALL SELECT station_id, occurred_at, evse_id, connector_id, status FROM ("
-        ' SELECT station_id, occurred_at, evse_id, connector_id, status, partition, "offset"'
-        "  FROM status_history WHERE occurred_at > %s AND occurred_at < %s"
-        "  AND (%s::text IS NULL OR station_id = %s)"
-        ' ORDER BY station_id, occurred_at, partition, "offset") later',
+        " WHERE %s::text[] IS NULL OR c.station_id = ANY(%s)"
+        " UNION ALL SELECT station_id, occurred_at, evse_id, connector_id, status, partition,"
+        ' "offset" FROM status_history WHERE occurred_at > %s AND occurred_at < %s'
+        " AND (%s::text[] IS NULL OR station_id = ANY(%s)) ORDER BY 1, 2, 6, 7",
         start,
-        station_id,
-        station_id,
+        station_ids,
+        station_ids,
         start,
         end,
-        station_id,
-        station_id,
+        station_ids,
+        station_ids,
     )
     found: dict[str, tuple[Online, Changes]] = {}
     for r in presence:
@@ -100,16 +102,56 @@ async def histories(
     for r in statuses:
         key = f"{r['evse_id']}/{r['connector_id']}"
         found.setdefault(r["station_id"], ([], []))[1].append((r["occurred_at"], key, r["status"]))
-    for online, changes in found.values():
-        online.sort(key=lambda c: c[0])
-        changes.sort(key=lambda c: c[0])
     return found
+
+
+class Availability:
+    """Each station's availability today and over seven days, computed from its history and
+    kept for ``keep_s``: the fleet page asks every few seconds, and a week of a fleet's
+    history is too much to read that often (the figures move slowly; the live status of each
+    connector is read on every request)."""
+
+    def __init__(self, fetch: Fetch, keep_s: float = 30.0) -> None:
+        self._fetch = fetch
+        self._keep_s = keep_s
+        self._known: dict[str, tuple[float, date, str, str]] = {}  # computed (monotonic), day
+
+    async def of(self, station_ids: list[str], now: datetime) -> dict[str, tuple[str, str]]:
+        """(today %, seven days %) of each station."""
+        fresh_after = time.monotonic() - self._keep_s
+        stale = [
+            station_id
+            for station_id in station_ids
+            if (known := self._known.get(station_id)) is None
+            or known[0] < fresh_after
+            or known[1] != now.date()
+        ]
+        if stale:
+            midnight = datetime.combine(now.date(), dt_time(), tzinfo=UTC)
+            week = midnight - timedelta(days=DAYS - 1)
+            whole = len(stale) * 2 > len(self._known) and len(stale) > 100
+            history = await histories(self._fetch, week, now, None if whole else stale)
+            computed_at = time.monotonic()
+            for station_id in stale:
+                presence, changes = history.get(station_id, ([], []))
+                before, today = up_time_between([week, midnight, now], presence, changes)
+                self._known[station_id] = (
+                    computed_at,
+                    now.date(),
+                    str(share(today, now - midnight)),
+                    str(share(before + today, now - week)),
+                )
+        return {s: (self._known[s][2], self._known[s][3]) for s in station_ids}
+
+
+_FLEET = TypeAdapter(list[FleetStation])
 
 
 def fleet_router(
     fetch: Fetch, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["stations"])
+    availability = Availability(fetch)
 
     @router.get("/fleet", response_model=list[FleetStation], responses=PAGED)
     async def fleet(
@@ -125,7 +167,7 @@ def fleet_router(
         online: bool | None = Query(None),
         after: str = Query("", description=AFTER + " The last station_id of a page."),
         limit: int = Query(1000, ge=1, le=10000),
-    ) -> list[FleetStation]:
+    ) -> Response:
         """Every station with its connectors' status, faults, last contact and firmware, its
         availability today and over seven days, and its sessions and energy today."""
         rows = await fetch(
@@ -150,11 +192,10 @@ def fleet_router(
         )
         shown = page(rows, limit, lambda r: str(r["station_id"]), request, response)
         if not shown:
-            return []
+            return Response(b"[]", media_type="application/json")
         first, last = shown[0]["station_id"], shown[-1]["station_id"]
         now = clock()
-        midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
-        week = midnight - timedelta(days=DAYS - 1)
+        midnight = datetime.combine(now.date(), dt_time(), tzinfo=UTC)
         connectors: dict[str, list[FleetConnector]] = {}
         for c in await fetch(
             "SELECT station_id, evse_id, connector_id, status, error_code, since"
@@ -164,7 +205,7 @@ def fleet_router(
             last,
         ):
             connectors.setdefault(c["station_id"], []).append(
-                FleetConnector(
+                FleetConnector.model_construct(
                     evse_id=None if c["evse_id"] == NO_EVSE else c["evse_id"],
                     connector_id=c["connector_id"],
                     status=c["status"],
@@ -193,27 +234,21 @@ def fleet_router(
                 last,
             )
         }
-        history = (
-            await histories(fetch, week, now)
-            if len(shown) > 1
-            else await histories(fetch, week, now, str(first))
-        )
-        out = []
-        for r in shown:
-            station_id = r["station_id"]
-            presence, changes = history.get(station_id, ([], []))
-            [today] = availability_between([midnight, now], presence, changes)
-            [seven] = availability_between([week, now], presence, changes)
-            out.append(
-                FleetStation(
-                    **{k: r[k] for k in FleetStation.model_fields if k in r},
-                    connectors=connectors.get(station_id, []),
-                    availability_today_percent=str(today),
-                    availability_7d_percent=str(seven),
-                    sessions_today=sessions.get(station_id, 0),
-                    energy_today_wh=energy.get(station_id, 0),
-                )
+        shares = await availability.of([str(r["station_id"]) for r in shown], now)
+        # Built from rows the database checked, and written out once: a fleet is thousands
+        # of stations, polled every few seconds by each console that shows it.
+        stations = [
+            FleetStation.model_construct(
+                **{k: r[k] for k in FleetStation.model_fields if k in r},
+                connectors=connectors.get(r["station_id"], []),
+                availability_today_percent=shares[r["station_id"]][0],
+                availability_7d_percent=shares[r["station_id"]][1],
+                sessions_today=sessions.get(r["station_id"], 0),
+                energy_today_wh=energy.get(r["station_id"], 0),
             )
-        return out
+            for r in shown
+        ]
+        more = {k: v for k, v in response.headers.items() if k.lower() in ("x-next-after", "link")}
+        return Response(_FLEET.dump_json(stations), media_type="application/json", headers=more)
 
     return router

@@ -262,11 +262,31 @@ def availability_between(
 ) -> list[Decimal]:
     """``availability`` of each window [bounds[i], bounds[i + 1]) (bounds ascending), in one
     pass over the changes: a week of a fleet's history costs its length, not its square."""
+    return [
+        share(up, bounds[w + 1] - bounds[w])
+        for w, up in enumerate(up_time_between(bounds, online, statuses))
+    ]
+
+
+def share(up: timedelta, total: timedelta) -> Decimal:
+    """``up`` as a percentage of ``total`` (2 decimals; 0 for an empty window)."""
+    total_us = total // _MICROSECOND
+    if total_us <= 0:
+        return Decimal(0)
+    return (Decimal(up // _MICROSECOND * 100) / total_us).quantize(Decimal("0.01"))
+
+
+def up_time_between(
+    bounds: list[datetime],
+    online: list[tuple[datetime, bool]],
+    statuses: list[tuple[datetime, str, str]],
+) -> list[timedelta]:
+    """How long the station could charge in each window [bounds[i], bounds[i + 1])."""
     changes: list[tuple[datetime, int, str, str | bool]] = sorted(
         [(t, 0, "", o) for t, o in online] + [(t, 1, key, s) for t, key, s in statuses],
         key=lambda change: change[0],
     )
-    up_us = [0] * (len(bounds) - 1)
+    up = [timedelta(0)] * (len(bounds) - 1)
     is_online = False
     current: dict[str, str] = {}
     down: set[str] = set()  # keys in a DOWN status
@@ -296,14 +316,8 @@ def availability_between(
                 down.add(key)
                 outlets_down += outlet
         # Every bound is a moment, so [moment, following) lies in one window or in none.
-        while w < len(up_us) and bounds[w + 1] <= moment:
+        while w < len(up) and bounds[w + 1] <= moment:
             w += 1
-        if m + 1 < len(moments) and w < len(up_us) and moment >= bounds[w] and could_charge():
-            up_us[w] += (moments[m + 1] - moment) // _MICROSECOND
-    shares = []
-    for w, up in enumerate(up_us):
-        total_us = (bounds[w + 1] - bounds[w]) // _MICROSECOND
-        shares.append(
-            (Decimal(up * 100) / total_us).quantize(Decimal("0.01")) if total_us > 0 else Decimal(0)
-        )
-    return shares
+        if m + 1 < len(moments) and w < len(up) and moment >= bounds[w] and could_charge():
+            up[w] += moments[m + 1] - moment
+    return up

@@ -36,11 +36,28 @@
   const link = (href, text) => h("a", { href }, text);
   // OCPP 1.6 has connectors only; 2.x numbers them within an EVSE.
   const connectorName = (c) => (c.evse_id === null || c.evse_id === undefined ? `${c.connector_id}` : `${c.evse_id}/${c.connector_id}`);
-  const table = (caption, head, rows, opts = {}) => h("div", { class: "table-wrap" },
-    h("table", { id: opts.id },
-      caption ? h("caption", {}, caption) : null,
-      h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col", class: numeric(c) ? "num" : null }, label(c))))),
-      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: head.length, class: "muted" }, opts.empty || "Nothing here.")))));
+  const LONG_ROWS = 100;
+  function table(caption, head, rows, opts = {}) {
+    const long = opts.long || rows.length > LONG_ROWS;
+    const wrap = h("div", { class: long ? "table-wrap long" : "table-wrap" },
+      h("table", { id: opts.id },
+        caption ? h("caption", {}, caption) : null,
+        h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col", class: numeric(c) ? "num" : null }, label(c))))),
+        h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: head.length, class: "muted" }, opts.empty || "Nothing here.")))));
+    if (!long) return wrap;
+    wrap.style.setProperty("--cols", head.length);
+    return withRoles(wrap);
+  }
+  // A long table's CSS lays its rows out as grids, so that rows out of sight cost nothing: its
+  // elements say what they are, since a table laid out otherwise is no table to assistive tech.
+  function withRoles(wrap) {
+    const roles = [["table", "table"], ["thead, tbody", "rowgroup"], ["tr", "row"], ["th", "columnheader"], ["td", "cell"]];
+    for (const [selector, role] of roles) {
+      for (const node of wrap.querySelectorAll(selector)) node.setAttribute("role", role);
+    }
+    return wrap;
+  }
+  const rowsWithRoles = (rows) => rows.map((r) => { r.setAttribute("role", "row"); for (const c of r.children) c.setAttribute("role", "cell"); return r; });
   const numeric = (c) => typeof c === "object" && c !== null && c.num;
   const label = (c) => (typeof c === "object" && c !== null ? c.text : c);
   const row = (cells) => h("tr", {}, cells.map((c) =>
@@ -354,7 +371,7 @@
     const head = ["Station", "Online", "Connectors", "Faults", "Last seen", "Firmware",
       { text: "Avail. today", num: true }, { text: "Avail. 7 days", num: true },
       { text: "Sessions today", num: true }, { text: "Energy today", num: true }];
-    const grid = table(null, head, fleetRows(stations), { id: "fleet", empty: "No station matches." });
+    const grid = table(null, head, fleetRows(stations), { id: "fleet", empty: "No station matches.", long: true });
     const summary = fleetSummary(stations);
     const updated = h("p", { class: "muted", id: "fleet-updated" }, `Updated ${time(new Date().toISOString())}; refreshes every 3 s.`);
     const page = h("div", {}, title("Fleet"),
@@ -367,7 +384,7 @@
         const fresh = await get(path);
         const body = document.querySelector("#fleet tbody");
         if (!body) return;
-        body.replaceChildren(...(fresh.length ? fleetRows(fresh) : [h("tr", {}, h("td", { colspan: head.length, class: "muted" }, "No station matches."))]));
+        body.replaceChildren(...rowsWithRoles(fresh.length ? fleetRows(fresh) : [h("tr", {}, h("td", { colspan: head.length, class: "muted" }, "No station matches."))]));
         document.getElementById("fleet-summary").replaceWith(fleetSummary(fresh));
         document.getElementById("fleet-updated").textContent = `Updated ${time(new Date().toISOString())}; refreshes every 3 s.`;
       } catch (exc) {
@@ -558,9 +575,10 @@
   // ---- Invoices -----------------------------------------------------------------------------
   async function invoicesPage(query) {
     const filters = { from: query.get("from"), to: query.get("to"), station_id: query.get("station_id"), document_type: query.get("document_type") };
-    const res = await api(`/api/v1/invoices${qs({ ...filters, after: query.get("after"), limit: 100 })}`);
+    const [res, totals] = await Promise.all([
+      api(`/api/v1/invoices${qs({ ...filters, after: query.get("after"), limit: 100 })}`),
+      get(`/api/v1/invoices/totals${qs(filters)}`)]);
     if (!res.ok) throw new Error(detail(res.data, res.status));
-    const totals = await get(`/api/v1/invoices/totals${qs(filters)}`);
     const nextAfter = res.headers.get("X-Next-After");
     const more = new URLSearchParams(query);
     if (nextAfter) more.set("after", nextAfter);
@@ -786,6 +804,16 @@
   }
 
   // ---- Energy -------------------------------------------------------------------------------
+  const MOST_BARS = 40;
+  function chartOf(totals, groupBy, key) {
+    const items = totals.map((t) => ({ label: String(key(t)), value: t.energy_wh, text: kwh(t.energy_wh) }));
+    if (groupBy === "day" || items.length <= MOST_BARS) return bars(items, { caption: `Energy per ${groupBy}`, unit: " Wh" });
+    // Hundreds of stations or tokens make no readable chart: the largest, and all in the table.
+    const largest = items.slice().sort((a, b) => b.value - a.value).slice(0, MOST_BARS);
+    return h("figure", {}, bars(largest, { caption: `The ${MOST_BARS} largest of ${items.length}`, unit: " Wh" }),
+      h("figcaption", { class: "muted" }, `The ${MOST_BARS} largest of ${items.length}; every one is in the table below.`));
+  }
+
   async function energyPage(query) {
     const groupBy = query.get("group_by") || "day";
     const from = query.get("from") || daysBefore(today(), 13);
@@ -798,7 +826,7 @@
     form.elements.group_by.value = groupBy; form.elements.from.value = from; form.elements.to.value = to;
     const sum = totals.reduce((acc, t) => acc + t.energy_wh, 0);
     return h("div", {}, title("Energy"), form,
-      h("section", { "aria-label": "Chart" }, bars(totals.map((t) => ({ label: String(key(t)), value: t.energy_wh, text: kwh(t.energy_wh) })), { caption: `Energy per ${groupBy}`, unit: " Wh" })),
+      h("section", { "aria-label": "Chart" }, chartOf(totals, groupBy, key)),
       h("section", { "aria-label": "Table" }, h("p", {}, `${kwh(sum)} in all. `, link(`/api/v1/energy.csv${qs(params)}`, "Download as CSV")),
         table(null, [groupBy === "token" ? "Id token" : groupBy === "station" ? "Station" : "Day", { text: "Energy", num: true }, { text: "Wh", num: true }, { text: "Sessions", num: true }],
           totals.map((t) => row([String(key(t)), num(kwh(t.energy_wh)), num(t.energy_wh), num(t.sessions)])), { id: "energy", empty: "No energy in these days." })));
