@@ -5,6 +5,8 @@ $CHARGELEDGER_TEST_ARTIFACTS/console/); docs/console.md shows them."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -144,6 +146,14 @@ def power(tx: int, at: str, wh: int, w: int) -> dict[str, Any]:
     }
 
 
+async def answer_next_call(client: OcppClient, payload: dict[str, Any]) -> list[Any]:
+    """Answer the next CALL the central system sends to the station; returns that CALL."""
+    message = json.loads(await client.websocket.recv())
+    assert message[0] == 2, message
+    await client.websocket.send(json.dumps([3, message[1], payload]))
+    return list(message)
+
+
 async def charge(product: Product, station_id: str, readings: list[tuple[str, int, int]]) -> int:
     """One 1.6 session: the readings are (time, register Wh, power W); it starts at the first
     and stops at the last."""
@@ -174,7 +184,18 @@ async def test_a_station_appears_on_the_fleet_page_and_its_status_changes_live(
     await shoot_login(page)
     await context.close()
 
-    page = await logged_in(browser, product, "ada")
+    # From the keyboard alone: the name field has the focus, Tab to the password, Enter.
+    context = await browser.new_context(viewport=WIDE)
+    page = await context.new_page()
+    page.errors = []
+    await page.goto(f"{product.api}/")
+    await expect(page.get_by_label("User name")).to_be_focused()
+    await page.keyboard.type("ada")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await expect(page.locator("body")).to_have_attribute("data-ready", "fleet", timeout=WAIT_MS)
+    await expect(page.locator("#who")).to_have_text("ada (admin)")
     client = await OcppClient.connect(product.ocpp_port, "CP-LIVE")
     await client.call(
         "1", "BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "X"}
@@ -200,7 +221,13 @@ async def test_a_station_appears_on_the_fleet_page_and_its_status_changes_live(
     await page.get_by_role("link", name="CP-LIVE").click()
     await expect(page.locator("body")).to_have_attribute("data-ready", "station", timeout=WAIT_MS)
     await expect(page.locator("#connectors")).to_contain_text("Faulted")
-    await expect(page.locator("#commands")).to_be_visible()  # an admin may send commands
+    # An admin may send commands, and sees the station's answer.
+    asked = asyncio.create_task(answer_next_call(client, {"status": "Accepted"}))
+    await page.get_by_role("button", name="Send Reset").click()
+    call = await asyncio.wait_for(asked, 30)
+    assert call[2:] == ["Reset", {"type": "Soft"}], call
+    await expect(page.locator("#command-answer")).to_contain_text("Reset: Answered")
+    await expect(page.locator("#command-answer")).to_contain_text('"status": "Accepted"')
     await client.close()
     await shoot(page, "station")
 
@@ -309,10 +336,11 @@ async def test_finance_releases_a_held_session_and_its_invoice_appears(
     await expect(page.locator("#toast")).to_contain_text(f"{session_id}: released")
     await until_shown(page, product, "/review", "review", "#decisions", "user:fiona")
     await expect(page.locator("#decisions")).to_contain_text("meter swapped on site")
-    await expect(page.locator("#held")).not_to_contain_text(session_id)
     await until_shown(page, product, f"/sessions/{session_id}", "session", "#h-inv + *", "CL-")
     links = page.get_by_role("region", name="Invoices").get_by_role("link")
     await expect(links).to_have_count(1)
+    await show(page, product, "/review", "review")
+    await expect(page.locator("#held")).not_to_contain_text(session_id)
 
 
 async def test_a_tariff_with_an_error_is_refused_with_the_field_and_a_preview_prices(

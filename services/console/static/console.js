@@ -156,7 +156,15 @@
       error.textContent = "";
       const res = await api("/api/v1/session", { method: "POST", body: { name: name.value, password: password.value } });
       if (!res.ok) { error.textContent = detail(res.data, res.status); password.value = ""; password.focus(); return; }
-      state.me = res.data;
+      // The session cookie is Secure: over plain HTTP, except on localhost, the browser drops it.
+      const kept = await api("/api/v1/session");
+      if (!kept.ok) {
+        error.textContent = "Logged in, but this browser did not keep the session cookie, which is sent only over HTTPS"
+          + " (or to localhost). Open the console through HTTPS (a TLS proxy in front of ChargeLedger), or, on a"
+          + " trusted network only, start it with CHARGELEDGER_SESSION_COOKIE_SECURE=off.";
+        return;
+      }
+      state.me = kept.data;
       start();
     } },
     h("label", { for: "login-name" }, "User name", name),
