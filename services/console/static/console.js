@@ -349,8 +349,14 @@
   }
 
   // ---- Fleet --------------------------------------------------------------------------------
+  const FLEET_HEAD = ["Station", "Online", "Connectors", "Faults", "Last seen", "Firmware",
+    { text: "Avail. today", num: true }, { text: "Avail. 7 days", num: true },
+    { text: "Sessions today", num: true }, { text: "Energy today", num: true }];
+
   function fleetRows(stations) {
-    return stations.map((st) => row([
+    // Each cell names its column (data-label): on a phone the rows are cards, headed by it.
+    const labelled = (tr) => { [...tr.children].forEach((td, n) => td.setAttribute("data-label", label(FLEET_HEAD[n]))); return tr; };
+    return stations.map((st) => labelled(row([
       link(`#/stations/${encodeURIComponent(st.station_id)}`, st.station_id),
       onlineBadge(st.online),
       h("div", { class: "chips" }, st.connectors.length ? st.connectors.map((c) => h("span", {},
@@ -359,7 +365,7 @@
       time(st.last_seen_at), st.firmware_version || "–",
       num(`${st.availability_today_percent} %`), num(`${st.availability_7d_percent} %`),
       num(st.sessions_today), num(kwh(st.energy_today_wh)),
-    ]));
+    ])));
   }
 
   function fleetSummary(stations) {
@@ -376,9 +382,7 @@
     const filters = { q: query.get("q"), status: query.get("status"), fault: query.get("fault"), online: query.get("online") };
     const path = `/api/v1/fleet${qs({ ...filters, limit: 10000 })}`;
     const stations = await get(path);
-    const head = ["Station", "Online", "Connectors", "Faults", "Last seen", "Firmware",
-      { text: "Avail. today", num: true }, { text: "Avail. 7 days", num: true },
-      { text: "Sessions today", num: true }, { text: "Energy today", num: true }];
+    const head = FLEET_HEAD;
     const grid = table(null, head, fleetRows(stations), { id: "fleet", empty: "No station matches.", long: true });
     const summary = fleetSummary(stations);
     const updated = h("p", { class: "muted", id: "fleet-updated" }, `Updated ${time(new Date().toISOString())}; refreshes every 3 s.`);
