@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -74,7 +75,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Any:
     running.token = made.stdout.strip().splitlines()[-1]
     running.start().follow_output()
     yield running
-    running.kill()
+    running.kill(signal.SIGTERM)
 
 
 @pytest.fixture(scope="module")
