@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,9 +14,9 @@ from ..core.bounds import INT4_MAX
 from ..core.meter import MAX_WH
 from ..invoicing.cdr_json import DocumentError, dumps, time_zone
 from ..invoicing.cdrs import preview_skeleton
+from ..invoicing.invoices import invoice_lines
 from ..invoicing.ocpi import Tariff
 from ..invoicing.pricing import PricingError, price
-from ..invoicing.tariff import round_money
 from ..invoicing.tariffs import Assignment, TariffError, TariffStore, parse_tariff
 from .access_guard import actor_of
 from .guard import validation_error
@@ -65,13 +66,28 @@ class PricedLine(BaseModel):
     element: int = Field(description="Index of the tariff element that priced it.")
 
 
+class InvoiceLineOut(BaseModel):
+    description: str
+    quantity: str
+    unit: str
+    unit_price_excl_vat: str
+    vat_rate_percent: str = Field(description="Empty: no VAT applies (not 0 %).")
+    amount_excl_vat: str
+    vat_amount: str
+    amount_incl_vat: str
+
+
 class PreviewOut(BaseModel):
     tariff_id: str
     revision: int
     currency: str
-    lines: list[PricedLine]
-    total_excl_vat: str = Field(description="Rounded to the currency's minor unit.")
+    invoice_lines: list[InvoiceLineOut] = Field(
+        description="The lines an invoice of this session would have, rounded as it would be."
+    )
+    total_excl_vat: str = Field(description="As the invoice would total it.")
+    total_vat: str
     total_incl_vat: str
+    lines: list[PricedLine] = Field(description="Each priced piece, unrounded, by time.")
 
 
 class AssignmentOut(BaseModel):
@@ -197,7 +213,8 @@ def tariffs_router(store: TariffStore) -> APIRouter:
     )
     async def preview(tariff_id: str, body: PreviewIn) -> PreviewOut:
         """Price a made-up session with the tariff, as an invoice would: the energy charged
-        over ``duration_s`` from ``start``, then ``parking_s`` parked. Stores nothing."""
+        over ``duration_s`` from ``start``, then ``parking_s`` parked; the invoice's lines and
+        totals, and each priced piece. Stores nothing."""
         stored = await store.version(tariff_id, body.revision)
         if stored is None:
             raise HTTPException(404, f"no tariff {tariff_id!r}")
@@ -215,11 +232,17 @@ def tariffs_router(store: TariffStore) -> APIRouter:
             priced = price(skeleton, parse_tariff(stored.document), zone)
         except PricingError as exc:
             raise HTTPException(422, f"cannot price with {tariff_id!r}: {exc}") from None
-        currency = priced.currency
+        invoiced = invoice_lines(priced)
+        excl = sum((Decimal(line.amount_excl_vat) for line in invoiced), Decimal(0))
+        vat = sum((Decimal(line.vat_amount) for line in invoiced), Decimal(0))
         return PreviewOut(
             tariff_id=tariff_id,
             revision=stored.revision,
-            currency=currency,
+            currency=priced.currency,
+            invoice_lines=[InvoiceLineOut(**asdict(line)) for line in invoiced],
+            total_excl_vat=str(excl),
+            total_vat=str(vat),
+            total_incl_vat=str(excl + vat),
             lines=[
                 PricedLine(
                     dimension=line.dimension,
@@ -235,8 +258,6 @@ def tariffs_router(store: TariffStore) -> APIRouter:
                 )
                 for line in priced.lines
             ],
-            total_excl_vat=str(round_money(priced.total_cost.excl_vat, currency)),
-            total_incl_vat=str(round_money(priced.total_cost.incl_vat, currency)),
         )
 
     @router.get("/tariffs", response_model=list[TariffSummary], responses=PAGED)

@@ -13,9 +13,12 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright import async_api as playwright_api
 from playwright.async_api import expect
@@ -367,7 +370,7 @@ async def test_a_tariff_with_an_error_is_refused_with_the_field_and_a_preview_pr
     await page.locator("#p-tariff").select_option("NIGHT")
     await page.get_by_label("Energy (Wh)").fill("10000")
     await page.get_by_role("button", name="Price it").click()
-    await expect(page.locator("#preview-lines")).to_contain_text("ENERGY")
+    await expect(page.locator("#preview-lines")).to_contain_text("Energy")
     # 10 kWh at 0.30 EUR, no VAT given: 3.00 EUR.
     await expect(page.locator("#preview-total")).to_contain_text("Total: 3.00 EUR incl. VAT")
     await shoot(page, "tariffs")
@@ -417,3 +420,117 @@ async def test_an_admin_adds_a_user_and_a_viewer_cannot_release_or_command(
     assert command.status == 403, await command.text()
     users = await page.request.get(f"{product.api}/api/v1/users")
     assert users.status == 403
+
+
+async def test_the_api_behind_the_pages_answers_every_client_alike(product: Product) -> None:
+    """What the pages read, read with an API token as an integration would."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    if now.hour == 0 and now.minute < 10:  # the session must start and end today (UTC)
+        now += timedelta(minutes=10)
+    start = now - timedelta(minutes=10)
+    tx = await charge(
+        product,
+        "CP-TODAY",
+        [
+            (f"{start:%Y-%m-%dT%H:%M:%SZ}", 0, 0),
+            (f"{start + timedelta(minutes=5):%Y-%m-%dT%H:%M:%SZ}", 900, 10_800),
+            (f"{now:%Y-%m-%dT%H:%M:%SZ}", 1_800, 0),
+        ],
+    )
+    fleet = eventually(
+        lambda: (
+            [s for s in product.get("/api/v1/fleet", q="cp-today") if s["sessions_today"]] or None
+        ),
+        30,
+        "today's session on the fleet",
+    )
+    [station] = fleet
+    assert (station["station_id"], station["energy_today_wh"]) == ("CP-TODAY", 1_800)
+    assert 0 <= Decimal(station["availability_today_percent"]) <= 100
+    assert station["connectors"] == [] and station["faults"] == 0
+    assert "CP-TODAY" not in {s["station_id"] for s in product.get("/api/v1/fleet", fault="true")}
+
+    curve = product.get(f"/api/v1/sessions/CP-TODAY:{tx}/curve")
+    assert [(p["energy_wh"], p["power_w"]) for p in curve["points"]] == [
+        (0, None),
+        (900, 10_800),
+        (1_800, 10_800),
+    ]
+    assert curve["points"][2]["power_derived"] is True
+    frames = product.get(f"/api/v1/sessions/CP-TODAY:{tx}/frames")
+    assert [f["action"] for f in frames][::2] == [
+        "StartTransaction",
+        "MeterValues",
+        "StopTransaction",
+    ]
+
+    what_integrations_do(product)
+
+
+def what_integrations_do(product: Product) -> None:
+    """Tariff errors by field, price previews, totals, users and tokens, energy as CSV."""
+    auth = {"Authorization": f"Bearer {product.token}"}
+    with httpx.Client(base_url=product.api, headers=auth, timeout=30) as api:
+        wrong = {
+            "country_code": "DE",
+            "party_id": "CLG",
+            "id": "BAD",
+            "currency": "EUR",
+            "elements": [{"price_components": [{"type": "ENERGY", "price": "x", "step_size": 1}]}],
+        }
+        refused = api.put("/api/v1/tariffs/BAD", json=wrong)
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["loc"] == [
+            "body",
+            "elements",
+            0,
+            "price_components",
+            0,
+            "price",
+        ]
+        preview = api.post(
+            "/api/v1/tariffs/SAMPLE-ENERGY/preview",
+            json={"energy_wh": 12_345, "start": "2026-05-02T10:00:00Z", "duration_s": 3600},
+        )
+        assert preview.status_code == 200, preview.text
+        # The sample tariff (0.39 EUR/kWh, 19 % VAT) on the README tour's 12.345 kWh: the
+        # invoice's 5.72 EUR, VAT on the rounded net, not 4.81455 * 1.19 = 5.73.
+        priced = preview.json()
+        assert (priced["total_excl_vat"], priced["total_vat"], priced["total_incl_vat"]) == (
+            "4.81",
+            "0.91",
+            "5.72",
+        )
+        assert [line["description"] for line in priced["invoice_lines"]] == ["Energy"]
+        one_wh = {"energy_wh": 1, "start": "2026-05-02T10:00:00Z", "duration_s": 60}
+        zone = api.post(
+            "/api/v1/tariffs/SAMPLE-ENERGY/preview", json={**one_wh, "time_zone": "Mars/Olympus"}
+        )
+        assert zone.status_code == 422 and zone.json()["detail"][0]["loc"] == ["body", "time_zone"]
+        assert api.post("/api/v1/tariffs/NOPE/preview", json=one_wh).status_code == 404
+
+        totals = api.get("/api/v1/invoices/totals").json()
+        assert [t["currency"] for t in totals] == ["EUR"] and totals[0]["documents"] >= 1
+
+        assert (
+            api.post(
+                "/api/v1/users", json={"name": "ada", "role": "viewer", "password": PASSWORD}
+            ).status_code
+            == 409
+        )
+        assert (
+            api.post(
+                "/api/v1/users", json={"name": "zed", "role": "boss", "password": PASSWORD}
+            ).status_code
+            == 422
+        )
+        assert api.patch("/api/v1/users/nobody", json={"enabled": False}).status_code == 404
+        made = api.post("/api/v1/api-tokens", json={"name": "exporter", "role": "finance"})
+        assert made.status_code == 201 and made.json()["token"].startswith("clt_")
+        as_finance = {"Authorization": f"Bearer {made.json()['token']}"}
+        assert api.get("/api/v1/invoices/totals", headers=as_finance).status_code == 200
+        assert api.get("/api/v1/users", headers=as_finance).status_code == 403
+
+        csv = api.get("/api/v1/energy.csv", params={"group_by": "station"})
+        lines = csv.text.splitlines()
+        assert lines[0] == "station_id,energy_wh,sessions" and "CP-TODAY,1800,1" in lines

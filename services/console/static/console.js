@@ -754,9 +754,13 @@
         parking_s: Number(v.parking_min.value) * 60, time_zone: v.time_zone.value || "UTC" } });
       if (!res.ok) { out.replaceChildren(fieldErrors(res.data, res.status)); return; }
       const p = res.data;
-      out.replaceChildren(table(`${p.tariff_id} revision ${p.revision}`, ["Dimension", "From", "To", { text: "Quantity", num: true }, { text: "Billed", num: true }, { text: "Unit price", num: true }, { text: "Excl. VAT", num: true }, { text: "Incl. VAT", num: true }],
-        p.lines.map((l) => row([l.dimension, time(l.start), time(l.end), num(l.quantity), num(l.billed_quantity), num(l.unit_price), num(l.cost_excl_vat), num(l.cost_incl_vat)])), { id: "preview-lines", empty: "Nothing to pay." }),
-      h("p", { id: "preview-total" }, h("strong", {}, `Total: ${p.total_incl_vat} ${p.currency} incl. VAT`), ` (${p.total_excl_vat} excl. VAT)`));
+      out.replaceChildren(
+        table(`As an invoice: ${p.tariff_id} revision ${p.revision}`, ["Description", { text: "Quantity", num: true }, "Unit", { text: "Unit price", num: true }, { text: "VAT %", num: true }, { text: "Excl. VAT", num: true }, { text: "VAT", num: true }, { text: "Incl. VAT", num: true }],
+          p.invoice_lines.map((l) => row([l.description, num(l.quantity), l.unit, num(l.unit_price_excl_vat), num(l.vat_rate_percent || "–"), num(l.amount_excl_vat), num(l.vat_amount), num(l.amount_incl_vat)])), { id: "preview-lines", empty: "Nothing to pay." }),
+        h("p", { id: "preview-total" }, h("strong", {}, `Total: ${p.total_incl_vat} ${p.currency} incl. VAT`), ` (${p.total_excl_vat} excl. VAT, VAT ${p.total_vat})`),
+        h("details", {}, h("summary", {}, "Each priced piece, unrounded"),
+          table(null, ["Dimension", "From", "To", { text: "Quantity", num: true }, { text: "Billed", num: true }, { text: "Unit price", num: true }, { text: "Excl. VAT", num: true }, { text: "Incl. VAT", num: true }],
+            p.lines.map((l) => row([l.dimension, time(l.start), time(l.end), num(l.quantity), num(l.billed_quantity), num(l.unit_price), num(l.cost_excl_vat), num(l.cost_incl_vat)])))));
     } },
     h("label", { for: "p-tariff" }, "Tariff", h("select", { id: "p-tariff", name: "tariff" }, tariffs.map((t) => h("option", { value: t.tariff_id }, t.tariff_id)))),
     field("energy_wh", "Energy (Wh)", { type: "number", min: 0, value: 20000, required: true }),
