@@ -222,16 +222,19 @@ def tariffs_router(store: TariffStore) -> APIRouter:
             zone = time_zone(body.time_zone)
         except DocumentError as exc:
             raise HTTPException(422, [validation_error(["body", "time_zone"], str(exc))]) from None
-        skeleton = preview_skeleton(
-            body.start,
-            body.energy_wh,
-            timedelta(seconds=body.duration_s),
-            timedelta(seconds=body.parking_s),
-        )
         try:
+            skeleton = preview_skeleton(
+                body.start,
+                body.energy_wh,
+                timedelta(seconds=body.duration_s),
+                timedelta(seconds=body.parking_s),
+            )
             priced = price(skeleton, parse_tariff(stored.document), zone)
         except PricingError as exc:
             raise HTTPException(422, f"cannot price with {tariff_id!r}: {exc}") from None
+        except OverflowError:
+            where = validation_error(["body", "start"], "the session would end after the year 9999")
+            raise HTTPException(422, [where]) from None
         invoiced = invoice_lines(priced)
         excl = sum((Decimal(line.amount_excl_vat) for line in invoiced), Decimal(0))
         vat = sum((Decimal(line.vat_amount) for line in invoiced), Decimal(0))

@@ -63,11 +63,10 @@ class NewToken(TokenOut):
 def users_router(pool: AsyncConnectionPool) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["access"])
 
-    conninfo = pool.conninfo
-    if not isinstance(conninfo, str):
-        raise TypeError("the users API needs a pool opened with a DSN")
-
     def on_database(work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        conninfo = pool.conninfo
+        if not isinstance(conninfo, str):
+            raise TypeError("the users API needs a pool opened with a DSN")
         with psycopg.connect(conninfo) as conn:
             return work(conn)
 

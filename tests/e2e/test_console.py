@@ -508,6 +508,12 @@ def what_integrations_do(product: Product) -> None:
         )
         assert zone.status_code == 422 and zone.json()["detail"][0]["loc"] == ["body", "time_zone"]
         assert api.post("/api/v1/tariffs/NOPE/preview", json=one_wh).status_code == 404
+        late = {**one_wh, "start": "9999-12-30T00:00:00Z", "duration_s": 7 * 86400}
+        too_late = api.post("/api/v1/tariffs/SAMPLE-ENERGY/preview", json=late)
+        assert too_late.status_code == 422 and too_late.json()["detail"][0]["loc"] == [
+            "body",
+            "start",
+        ]
 
         totals = api.get("/api/v1/invoices/totals").json()
         assert [t["currency"] for t in totals] == ["EUR"] and totals[0]["documents"] >= 1
