@@ -300,6 +300,14 @@ async def test_a_finished_session_shows_its_curve_and_its_invoice_leads_to_the_f
     await expect(page.locator("#invoices")).to_contain_text(number)
     await expect(page.locator("#totals")).to_contain_text("EUR")
     await shoot(page, "invoices")
+    await show(page, product, "/energy?group_by=day&from=2026-05-01&to=2026-05-04", "energy")
+    await expect(page.locator("#energy")).to_contain_text("2026-05-02")
+    await expect(page.locator("#energy")).to_contain_text("6.400 kWh")
+    csv = await page.request.get(
+        f"{product.api}/api/v1/energy.csv?group_by=day&from=2026-05-01T00:00:00Z"
+    )
+    assert csv.status == 200 and (await csv.text()).startswith("day,energy_wh,sessions\n")
+    await shoot(page, "energy")
 
 
 async def held_session(product: Product, station_id: str) -> str:
@@ -362,6 +370,8 @@ async def test_a_tariff_with_an_error_is_refused_with_the_field_and_a_preview_pr
     errors = page.locator("#tariff-errors")
     await expect(errors).to_contain_text("elements[0].price_components[0].price")
     await expect(page.get_by_label("Tariff JSON", exact=True)).to_have_class("field-error")
+    await page.locator("#upload").scroll_into_view_if_needed()
+    await shoot(page, "tariff-error")
     fixed = wrong.replace('"cheap"', "0.30")
     await page.get_by_label("Tariff JSON", exact=True).fill(fixed)
     await page.get_by_role("button", name="Store tariff").click()
@@ -374,13 +384,6 @@ async def test_a_tariff_with_an_error_is_refused_with_the_field_and_a_preview_pr
     # 10 kWh at 0.30 EUR, no VAT given: 3.00 EUR.
     await expect(page.locator("#preview-total")).to_contain_text("Total: 3.00 EUR incl. VAT")
     await shoot(page, "tariffs")
-    await show(page, product, "/energy?group_by=day&from=2026-05-01&to=2026-05-04", "energy")
-    await expect(page.locator("#energy")).to_contain_text("2026-05-02")
-    csv = await page.request.get(
-        f"{product.api}/api/v1/energy.csv?group_by=day&from=2026-05-01T00:00:00Z"
-    )
-    assert csv.status == 200 and (await csv.text()).startswith("day,energy_wh,sessions\n")
-    await shoot(page, "energy")
 
 
 async def test_an_admin_adds_a_user_and_a_viewer_cannot_release_or_command(
