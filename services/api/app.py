@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -39,8 +39,8 @@ from .audit import audit_router
 from .commands import commands_router
 from .fleet import fleet_router
 from .guard import InputGuard
-from .inputs import Day, Moment
-from .invoices import Invoice, invoice_out, invoices_router, stopped_between
+from .inputs import Moment
+from .invoices import DocumentFilter, Invoice, document_filter, invoice_out, invoices_router
 from .meter_keys import meter_keys_router
 from .paging import AFTER, PAGED, page
 from .processing_errors import processing_errors_router
@@ -356,35 +356,20 @@ def create_app(
     async def list_invoices(
         request: Request,
         response: Response,
+        documents: Annotated[DocumentFilter, Depends(document_filter)],
         session_id: str | None = Query(None, description="Only invoices of this session."),
-        station_id: str | None = Query(None, description="Only documents of this station."),
-        document_type: Literal["invoice", "credit_note"] | None = Query(None),
-        from_: Annotated[
-            Day | None,
-            Query(alias="from", description="Sessions stopped on or after this UTC day."),
-        ] = None,
-        to: Annotated[
-            Day | None, Query(description="Sessions stopped before this UTC day.")
-        ] = None,
         after: str | None = Query(None, description=AFTER + " The last invoice_number of a page."),
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[Invoice]:
         """Invoices and credit notes by number."""
-        stopped, bounds = stopped_between("stopped_at", from_, to)
+        where, params = documents.where()
         rows = await fetch(
             "SELECT * FROM invoices WHERE (%s::text IS NULL OR session_id = %s)"
-            " AND (%s::text IS NULL OR station_id = %s)"
-            " AND (%s::text IS NULL OR document_type = %s)"
-            f" AND {stopped}"
-            " AND (%s::text IS NULL OR invoice_number > %s)"
+            f" AND {where} AND (%s::text IS NULL OR invoice_number > %s)"
             " ORDER BY invoice_number LIMIT %s",
             session_id,
             session_id,
-            station_id,
-            station_id,
-            document_type,
-            document_type,
-            *bounds,
+            *params,
             after,
             after,
             limit + 1,

@@ -6,11 +6,12 @@ import csv
 import html
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -18,7 +19,7 @@ from ..invoicing.cdr_json import credit_cdr
 from ..invoicing.signed_data import transaction_entries, write_xml
 from .inputs import Day
 from .paging import AFTER, PAGED, next_headers
-from .session_detail import frames_of
+from .session_detail import SessionFrame, frames_of
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
 # Rows of a query read from a server-side cursor, a batch at a time.
@@ -111,15 +112,8 @@ class SessionFigures(BaseModel):
     flags: list[str]
 
 
-class EvidenceFrame(BaseModel):
-    log_position: str
-    direction: str
-    message_type: int | None
-    unique_id: str | None
-    action: str | None
-    raw: str = Field(description="The frame exactly as sent.")
-    received_at: datetime
-    connection_id: str
+class EvidenceFrame(SessionFrame):
+    """A frame behind a document's figures."""
 
 
 class Evidence(BaseModel):
@@ -136,6 +130,37 @@ class Totals(BaseModel):
     total_excl_vat: str
     total_vat: str
     total_incl_vat: str
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    """Which invoices and credit notes a list or its totals cover."""
+
+    station_id: str | None
+    document_type: str | None
+    from_: date | None
+    to: date | None
+
+    def where(self) -> tuple[str, tuple[Any, ...]]:
+        """The SQL condition on ``invoices`` and its parameters."""
+        stopped, bounds = stopped_between("stopped_at", self.from_, self.to)
+        return (
+            "(%s::text IS NULL OR station_id = %s)"
+            f" AND (%s::text IS NULL OR document_type = %s) AND {stopped}",
+            (self.station_id, self.station_id, self.document_type, self.document_type, *bounds),
+        )
+
+
+def document_filter(
+    station_id: str | None = Query(None, description="Only documents of this station."),
+    document_type: Literal["invoice", "credit_note"] | None = Query(None),
+    from_: Annotated[
+        Day | None,
+        Query(alias="from", description="Sessions stopped on or after this UTC day."),
+    ] = None,
+    to: Annotated[Day | None, Query(description="Sessions stopped before this UTC day.")] = None,
+) -> DocumentFilter:
+    return DocumentFilter(station_id, document_type, from_, to)
 
 
 def invoice_out(row: dict[str, Any]) -> Invoice:
@@ -431,33 +456,19 @@ def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
 
     @router.get("/invoices/totals", response_model=list[Totals])
     async def totals(
-        station_id: str | None = Query(None, description="Only documents of this station."),
-        document_type: Literal["invoice", "credit_note"] | None = Query(None),
-        from_: Annotated[
-            Day | None,
-            Query(alias="from", description="Sessions stopped on or after this UTC day."),
-        ] = None,
-        to: Annotated[
-            Day | None, Query(description="Sessions stopped before this UTC day.")
-        ] = None,
+        documents: Annotated[DocumentFilter, Depends(document_filter)],
     ) -> list[Totals]:
         """Totals per currency of the documents the same filters list (credit notes count
         with their negative amounts)."""
-        stopped, bounds = stopped_between("stopped_at", from_, to)
+        where, params = documents.where()
         rows = await fetch(
             "SELECT currency, count(*) AS documents,"
             " count(*) FILTER (WHERE document_type = 'credit_note') AS credit_notes,"
             " coalesce(sum(energy_wh), 0)::bigint AS energy_wh,"
             " sum(total_excl_vat) AS total_excl_vat, sum(total_vat) AS total_vat,"
-            " sum(total_incl_vat) AS total_incl_vat FROM invoices"
-            " WHERE (%s::text IS NULL OR station_id = %s)"
-            " AND (%s::text IS NULL OR document_type = %s)"
-            f" AND {stopped} GROUP BY currency ORDER BY currency",
-            station_id,
-            station_id,
-            document_type,
-            document_type,
-            *bounds,
+            f" sum(total_incl_vat) AS total_incl_vat FROM invoices WHERE {where}"
+            " GROUP BY currency ORDER BY currency",
+            *params,
         )
         return [
             Totals(
