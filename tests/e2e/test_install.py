@@ -114,6 +114,11 @@ def test_the_wheel_built_from_the_sdist_runs_chargeledger_from_a_fresh_venv(
 
         eventually(healthy, 90, "/healthz of the installed chargeledger up")
         assert postgres_pids(data_dir)  # its embedded PostgreSQL
+        # The console's files are in the wheel.
+        page = httpx.get(f"http://127.0.0.1:{http_port}/", timeout=10)
+        assert page.status_code == 200 and "/console/console.js" in page.text
+        script = httpx.get(f"http://127.0.0.1:{http_port}/console/console.js", timeout=10)
+        assert script.status_code == 200 and "/api/v1/fleet" in script.text
     finally:
         up.send_signal(signal.SIGTERM)
         output = up.communicate(timeout=60)[0]
