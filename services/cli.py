@@ -456,6 +456,7 @@ async def _run(settings: Settings, with_processors: bool) -> None:
             )
         host, port = product.http_address
         print(f"  HTTP:  http://{_url_host(host)}:{port}/api/v1  (docs: /docs){_reach(host)}")
+        print(f"  Console: http://{_url_host(host)}:{port}/")
         if not settings.api_auth:
             print(
                 "  WARNING: the HTTP API checks no API token (--no-api-auth, or"
