@@ -1,4 +1,5 @@
-"""One contract for the event log, run against the real PostgreSQL and the real Kafka adapter."""
+"""One contract for the event log, run against the real PostgreSQL, the real Kafka adapter and
+the in-memory one."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from chargeledger.core.log import EventLog, KafkaLog, LogError, PostgresLog, Record, partition_for
+from chargeledger.core.log import (
+    EventLog,
+    KafkaLog,
+    LogError,
+    MemoryLog,
+    MemoryStore,
+    PostgresLog,
+    Record,
+    partition_for,
+)
 from chargeledger.core.runtime import load_offsets
 
 PARTITIONS = 4
@@ -18,6 +28,7 @@ PARTITIONS = 4
 @pytest.fixture(
     params=[
         "postgres",
+        "memory",
         pytest.param("kafka", marks=pytest.mark.kafka),
         # A deployment with a topic prefix sees the same log, under the streams' names.
         pytest.param("kafka-prefixed", marks=pytest.mark.kafka),
@@ -27,6 +38,8 @@ async def log(request: pytest.FixtureRequest, pool: AsyncConnectionPool) -> Asyn
     adapter: EventLog
     if request.param == "postgres":
         adapter = PostgresLog(pool, partitions=PARTITIONS)
+    elif request.param == "memory":
+        adapter = MemoryLog(partitions=PARTITIONS, store=MemoryStore(PARTITIONS))
     else:
         prefix = f"p{uuid.uuid4().hex[:8]}." if request.param == "kafka-prefixed" else ""
         bootstrap = request.getfixturevalue("kafka_bootstrap")
@@ -169,6 +182,8 @@ async def test_appended_entries_outlive_the_adapter(
     reopened: EventLog
     if isinstance(log, PostgresLog):
         reopened = PostgresLog(pool, partitions=PARTITIONS)
+    elif isinstance(log, MemoryLog):
+        reopened = MemoryLog(partitions=PARTITIONS, store=log.store)
     else:
         assert isinstance(log, KafkaLog)
         bootstrap = request.getfixturevalue("kafka_bootstrap")
@@ -221,3 +236,10 @@ async def test_the_partition_count_of_a_log_cannot_change(pool: AsyncConnectionP
     await first.close()
     with pytest.raises(LogError, match=f"created with {PARTITIONS} partitions"):
         await PostgresLog(pool, partitions=PARTITIONS * 2).start()
+
+
+async def test_the_partition_count_of_an_in_memory_log_cannot_change() -> None:
+    store = MemoryStore(PARTITIONS)
+    await MemoryLog(partitions=PARTITIONS, store=store).start()
+    with pytest.raises(LogError, match=f"created with {PARTITIONS} partitions"):
+        await MemoryLog(partitions=PARTITIONS * 2, store=store).start()

@@ -1,4 +1,4 @@
-"""Event log port (``EventLog``) and its adapters: PostgreSQL and Kafka."""
+"""Event log port (``EventLog``) and its adapters: PostgreSQL, Kafka, and in memory."""
 
 from .base import (
     Entry,
@@ -13,6 +13,7 @@ from .base import (
 )
 from .kafka import KafkaLog
 from .kafka_topics import KafkaTopics
+from .memory import MemoryLog, MemoryStore
 from .postgres import PostgresLog
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "KafkaTopics",
     "LogError",
     "LogSettingsError",
+    "MemoryLog",
+    "MemoryStore",
     "OffsetLoader",
     "Position",
     "PostgresLog",
