@@ -42,7 +42,8 @@ from .core.events import (
     TOKENS,
 )
 from .core.log import EventLog, KafkaLog, PostgresLog
-from .core.runtime import Processor, ProcessorRunner, Sink
+from .core.processor import Processor
+from .core.runtime import ProcessorRunner, Sink
 from .core.settings import Settings
 from .gateway.admission import Admission
 from .gateway.authorization import TokenCache

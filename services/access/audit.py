@@ -27,7 +27,7 @@ from ..core.events import (
     TariffVersion,
     TokenRegistration,
 )
-from ..core.runtime import StatelessProcessor
+from ..core.processor import StatelessProcessor
 
 # The streams that carry changes made by people and machines (review decisions travel on
 # invoicing.completions, between the completions they decide on).

@@ -24,7 +24,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from . import db
 from .log import Entry, KafkaLog, KafkaTopics, Position
-from .runtime import Processor, ProcessorRunner, Sink, load_offsets
+from .processor import Processor
+from .runtime import ProcessorRunner, Sink, load_offsets
 
 logger = logging.getLogger(__name__)
 

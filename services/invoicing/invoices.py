@@ -42,8 +42,8 @@ from ..core.events import (
     SessionEvent,
     SignedValue,
 )
-from ..core.log import Position
-from ..core.runtime import Processor
+from ..core.log_port import Position
+from ..core.processor import Processor
 from .cdr_json import dumps, priced_cdr
 from .cdrs import cdr_skeleton, reservation_start
 from .meter_keys import MeterKey, key_at, load_meter_keys

@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 
 from ..core.events import SESSIONS, CompletedSession, Event, SessionEvent
-from ..core.log import Position
-from ..core.runtime import StatelessProcessor
+from ..core.log_port import Position
+from ..core.processor import StatelessProcessor
 
 
 class CompletionSequencer(StatelessProcessor):

@@ -19,7 +19,8 @@ from ..core.events import (
     StationStatusChange,
 )
 from ..core.log import Position
-from ..core.runtime import Sink, StatelessProcessor
+from ..core.processor import StatelessProcessor
+from ..core.runtime import Sink
 from ..core.text import storable_json
 from .stations import NO_EVSE
 

@@ -37,9 +37,9 @@ from ..core.events import (
     MeterReading,
     SessionEvent,
 )
-from ..core.log import Position
+from ..core.log_port import Position
 from ..core.meter import parse_timestamp
-from ..core.runtime import Processor
+from ..core.processor import Processor
 from ..core.text import storable_json
 from . import energy
 from .metering import Reading, Sample, readings, samples, signed_records

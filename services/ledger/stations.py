@@ -23,9 +23,9 @@ from ..core.events import (
     StationNotification,
     StationStatusChange,
 )
-from ..core.log import Position
+from ..core.log_port import Position
 from ..core.meter import parse_timestamp
-from ..core.runtime import Processor, StatelessProcessor
+from ..core.processor import Processor, StatelessProcessor
 from ..core.text import storable, storable_json, storable_or_none
 
 NO_EVSE = -1  # OCPP 1.6 has connectors only

@@ -9,7 +9,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from chargeledger.core.events import SessionEvent
-from chargeledger.core.log import Position
+from chargeledger.core.log_port import Position
 from chargeledger.invoicing.cdrs import cdr_skeleton
 from chargeledger.invoicing.ocpi import Tariff
 from chargeledger.invoicing.pricing import price

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from chargeledger.core.events import Event, ReviewDecision
-from chargeledger.core.log import Position
+from chargeledger.core.log_port import Position
 from chargeledger.invoicing.invoices import InvoiceProcessor, IssuerState
 from chargeledger.invoicing.tariff import load_tariff
 from tests.unit.test_tariff import session

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from chargeledger.core.events import Invoice, SessionEvent
-from chargeledger.core.log import Position
+from chargeledger.core.log_port import Position
 from chargeledger.invoicing.cdrs import cdr_skeleton
 from chargeledger.invoicing.invoices import InvoiceProcessor
 from chargeledger.invoicing.pricing import price

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chargeledger.core.events import Event, Frame, SessionEvent
-from chargeledger.core.log import Position
+from chargeledger.core.log_port import Position
 from chargeledger.core.meter import to_wh
 from chargeledger.ledger.sessions import SessionsProcessor, StationSessions
 

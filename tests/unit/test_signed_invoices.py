@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from chargeledger.api.invoices import invoice_out, render_html
 from chargeledger.core.events import Invoice, SessionEvent, SignedValue
-from chargeledger.core.log import Position
+from chargeledger.core.log_port import Position
 from chargeledger.invoicing.invoices import InvoiceProcessor, TariffCatalogue
 from chargeledger.invoicing.meter_keys import MeterKey
 from chargeledger.invoicing.ocmf import OcmfError, meter_serial, public_key_hex

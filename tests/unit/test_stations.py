@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from chargeledger.core import codec
 from chargeledger.core.events import Event, StationNotification, StationStatusChange
-from chargeledger.core.log import Position
+from chargeledger.core.log_port import Position
 from chargeledger.ledger.stations import (
     DOWN,
     StationStatusProcessor,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chargeledger.core.events import Invoice, SessionEvent
-from chargeledger.core.log import Position
+from chargeledger.core.log_port import Position
 from chargeledger.invoicing import tariffs
 from chargeledger.invoicing.cdr_json import dumps
 from chargeledger.invoicing.invoices import InvoiceProcessor

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from chargeledger.core.events import Invoice, SessionEvent
-from chargeledger.core.log import Position
+from chargeledger.core.log_port import Position
 from chargeledger.invoicing.invoices import InvoiceProcessor, TariffCatalogue
 from chargeledger.invoicing.station_zones import StationZone, TimeZoneError, check_zone, zone_at
 from chargeledger.invoicing.tariffs import Assignment, StoredTariff, parse_tariff, tariff_at

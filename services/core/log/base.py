@@ -1,95 +1,25 @@
-"""The event log port: append records, read them back by position, follow streams."""
+"""The port, as the adapters of this package import it (it lives in ``core.log_port``)."""
 
-from __future__ import annotations
+from ..log_port import (
+    Entry,
+    EventLog,
+    LogError,
+    LogSettingsError,
+    OffsetLoader,
+    Position,
+    Record,
+    Subscription,
+    partition_for,
+)
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from functools import lru_cache
-from typing import Protocol
-
-from aiokafka.partitioner import murmur2
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Position:
-    stream: str
-    partition: int
-    offset: int
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """Something to append. Records with the same key keep their order."""
-
-    stream: str
-    key: str
-    value: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """Something read back."""
-
-    position: Position
-    key: str
-    value: bytes
-    appended_at: datetime
-
-
-# Given the partitions of a stream, the next offset to read in each (missing: from the start).
-OffsetLoader = Callable[[str, Sequence[int]], Awaitable[dict[int, int]]]
-
-
-class LogError(RuntimeError):
-    """The log could not do what was asked; the message names the log and what to do."""
-
-
-class LogSettingsError(LogError):
-    """The log's settings are not possible on this log (a setting to change, not an outage)."""
-
-
-@lru_cache(maxsize=65536)
-def partition_for(key: str, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2 of the key bytes), used by both adapters.
-
-    Memoised: murmur2 is pure Python here, and the same stations append again and again."""
-    return int(murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
-
-
-class Subscription(Protocol):
-    """Follows one stream for one consumer group, starting at the group's committed offsets."""
-
-    async def poll(self, max_records: int, timeout_s: float) -> list[Entry]: ...
-
-    async def committed(self, next_offsets: dict[int, int]) -> None:
-        """Tell the log which offsets the consumer has durably committed (in its own store)."""
-
-    async def rewind(self) -> None:
-        """Forget what was polled but not committed; the next poll starts there again."""
-
-    async def close(self) -> None: ...
-
-
-class EventLog(Protocol):
-    name: str
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def ping(self) -> None:
-        """Raise LogError unless the log answers now."""
-
-    async def append(self, records: Sequence[Record]) -> list[Position]:
-        """Return once every record is durable, with the position of each."""
-
-    async def partitions(self, stream: str) -> int: ...
-
-    async def read(self, stream: str, partition: int, offset: int, limit: int) -> list[Entry]:
-        """Entries of one partition from ``offset`` on, in order, at most ``limit``."""
-
-    async def end_offset(self, stream: str, partition: int) -> int:
-        """The offset the next appended entry of this partition will get."""
-
-    def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> Subscription: ...
+__all__ = [
+    "Entry",
+    "EventLog",
+    "LogError",
+    "LogSettingsError",
+    "OffsetLoader",
+    "Position",
+    "Record",
+    "Subscription",
+    "partition_for",
+]

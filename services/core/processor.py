@@ -1,0 +1,80 @@
+"""The processor: pure domain logic folded over a log by a runtime (``core.runtime`` on the
+embedded log, ``core.faust_runtime`` on Kafka). No I/O here: a processor sees events and log
+positions and returns its new state and its outputs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .events import Event
+from .log_port import Position
+
+if TYPE_CHECKING:  # the hook's argument; never imported at run time
+    from psycopg import AsyncConnection
+
+S = TypeVar("S")
+
+
+class Processor(ABC, Generic[S]):
+    """Pure domain logic: no I/O, no clock, no randomness."""
+
+    name: str
+    input_stream: str
+
+    @abstractmethod
+    def state_key(self, event: Event) -> str | None:
+        """Which state this event folds into; None for a stateless step."""
+
+    @abstractmethod
+    def initial_state(self) -> S: ...
+
+    @abstractmethod
+    def evolve(self, state: S, event: Event, position: Position) -> tuple[S, list[Event]]: ...
+
+    @abstractmethod
+    def dump_state(self, state: S) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def load_state(self, data: dict[str, Any]) -> S: ...
+
+    def state_keys(self, event: Event) -> tuple[str, ...]:
+        """Every state this event folds into (by default the one of ``state_key``); each is
+        loaded and stored on its own, so a processor can keep small states per key."""
+        key = self.state_key(event)
+        return (key,) if key else ()
+
+    def evolve_all(
+        self, states: dict[str, S], event: Event, position: Position
+    ) -> tuple[dict[str, S], list[Event]]:
+        """Fold the event into the states of ``state_keys`` (given by key); return the new
+        ones and the outputs. A processor with more than one key per event overrides this."""
+        keys = self.state_keys(event)
+        if not keys:
+            return {}, self.evolve(self.initial_state(), event, position)[1]
+        state, outputs = self.evolve(states[keys[0]], event, position)
+        return {keys[0]: state}, outputs
+
+    async def load_reference(self, conn: AsyncConnection[Any]) -> None:
+        """Load reference data ``evolve`` reads (append-only, never retroactive, such as
+        tariffs): the runner calls this at the start of each batch, in its transaction."""
+        return None
+
+
+class StatelessProcessor(Processor[None]):
+    """A processor that keeps no state: its sink (or ``evolve``'s outputs) does the work."""
+
+    def state_key(self, event: Event) -> str | None:
+        return None
+
+    def initial_state(self) -> None:
+        return None
+
+    def evolve(self, state: None, event: Event, position: Position) -> tuple[None, list[Event]]:
+        return None, []
+
+    def dump_state(self, state: None) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        return None
