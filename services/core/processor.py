@@ -5,13 +5,10 @@ positions and returns its new state and its outputs."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .events import Event
 from .log_port import Position
-
-if TYPE_CHECKING:  # the hook's argument; never imported at run time
-    from psycopg import AsyncConnection
 
 S = TypeVar("S")
 
@@ -54,11 +51,6 @@ class Processor(ABC, Generic[S]):
             return {}, self.evolve(self.initial_state(), event, position)[1]
         state, outputs = self.evolve(states[keys[0]], event, position)
         return {keys[0]: state}, outputs
-
-    async def load_reference(self, conn: AsyncConnection[Any]) -> None:
-        """Load reference data ``evolve`` reads (append-only, never retroactive, such as
-        tariffs): the runner calls this at the start of each batch, in its transaction."""
-        return None
 
 
 class StatelessProcessor(Processor[None]):

@@ -23,7 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import psycopg
 from prometheus_client import Counter
@@ -46,6 +46,15 @@ PROCESSING_ERRORS = Counter(
     " started), by processor.",
     ["processor"],
 )
+
+
+@runtime_checkable
+class LoadsReference(Protocol):
+    """A processor that reads reference data from tables (append-only, never retroactive, such
+    as tariffs): the runner has it load them at the start of each batch, in its transaction.
+    Issue 15 takes them to the log, and this hook away."""
+
+    async def load_reference(self, conn: AsyncConnection[Any]) -> None: ...
 
 
 class Sink(ABC):
@@ -246,7 +255,8 @@ class ProcessorRunner(Generic[S]):
         p = self.processor
         self._noted = 0
         async with self._pool.connection() as conn, conn.transaction():
-            await p.load_reference(conn)
+            if isinstance(p, LoadsReference):
+                await p.load_reference(conn)
             decoded: list[tuple[Entry, Event]] = []
             for entry in entries:
                 try:
