@@ -15,12 +15,10 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_json
 
 from ..ledger.stations import NO_EVSE, is_fault, share, up_time_between
+from ..queries import stations as queries
 from .paging import AFTER, PAGED, page
-from .stations import STATIONS_SQL
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
-Online = list[tuple[datetime, bool]]
-Changes = list[tuple[datetime, str, str]]
 DAYS = 7
 
 
@@ -54,58 +52,6 @@ class FleetStation(BaseModel):
     energy_today_wh: int = Field(description="Energy metered today (UTC hours of readings).")
 
 
-async def histories(
-    fetch: Fetch, start: datetime, end: datetime, station_ids: list[str] | None = None
-) -> dict[str, tuple[Online, Changes]]:
-    """Each station's presence and connector status changes in [start, end), with the last
-    change of each before ``start``: what ``up_time_between`` needs. Every station's, or only
-    those of ``station_ids``."""
-    presence = await fetch(
-        'SELECT p.station_id, h.occurred_at, h.online, h.partition, h."offset"'
-        " FROM station_presence p CROSS JOIN LATERAL (SELECT occurred_at, online, partition,"
-        ' "offset" FROM presence_history q'
-        "  WHERE q.station_id = p.station_id AND q.occurred_at <= %s"
-        '  ORDER BY occurred_at DESC, partition DESC, "offset" DESC LIMIT 1) h'
-        " WHERE %s::text[] IS NULL OR p.station_id = ANY(%s)"
-        ' UNION ALL SELECT station_id, occurred_at, online, partition, "offset"'
-        " FROM presence_history WHERE occurred_at > %s AND occurred_at < %s"
-        " AND (%s::text[] IS NULL OR station_id = ANY(%s)) ORDER BY 1, 2, 4, 5",
-        start,
-        station_ids,
-        station_ids,
-        start,
-        end,
-        station_ids,
-        station_ids,
-    )
-    statuses = await fetch(
-        "SELECT c.station_id, h.occurred_at, c.evse_id, c.connector_id, h.status, h.partition,"
-        ' h."offset" FROM connector_status c CROSS JOIN LATERAL (SELECT occurred_at, status,'
-        ' partition, "offset"'
-        "  FROM status_history s WHERE s.station_id = c.station_id AND s.evse_id = c.evse_id"
-        "  AND s.connector_id = c.connector_id AND s.occurred_at <= %s"
-        '  ORDER BY occurred_at DESC, partition DESC, "offset" DESC LIMIT 1) h'
-        " WHERE %s::text[] IS NULL OR c.station_id = ANY(%s)"
-        " UNION ALL SELECT station_id, occurred_at, evse_id, connector_id, status, partition,"
-        ' "offset" FROM status_history WHERE occurred_at > %s AND occurred_at < %s'
-        " AND (%s::text[] IS NULL OR station_id = ANY(%s)) ORDER BY 1, 2, 6, 7",
-        start,
-        station_ids,
-        station_ids,
-        start,
-        end,
-        station_ids,
-        station_ids,
-    )
-    found: dict[str, tuple[Online, Changes]] = {}
-    for r in presence:
-        found.setdefault(r["station_id"], ([], []))[0].append((r["occurred_at"], r["online"]))
-    for r in statuses:
-        key = f"{r['evse_id']}/{r['connector_id']}"
-        found.setdefault(r["station_id"], ([], []))[1].append((r["occurred_at"], key, r["status"]))
-    return found
-
-
 class Availability:
     """Each station's availability today and over seven days, computed from its history and
     kept for ``keep_s``: the fleet page asks every few seconds, and a week of a fleet's
@@ -131,7 +77,7 @@ class Availability:
             midnight = datetime.combine(now.date(), dt_time(), tzinfo=UTC)
             week = midnight - timedelta(days=DAYS - 1)
             whole = len(stale) * 2 > len(self._known) and len(stale) > 100
-            history = await histories(self._fetch, week, now, None if whole else stale)
+            history = await queries.histories(self._fetch, week, now, None if whole else stale)
             computed_at = time.monotonic()
             for station_id in stale:
                 presence, changes = history.get(station_id, ([], []))
@@ -182,25 +128,14 @@ def fleet_router(
     ) -> Response:
         """Every station with its connectors' status, faults, last contact and firmware, its
         availability today and over seven days, and its sessions and energy today."""
-        rows = await fetch(
-            f"SELECT * FROM ({STATIONS_SQL}) s WHERE station_id > %s"
-            " AND (%s::text IS NULL OR strpos(lower(station_id || ' ' || coalesce(vendor, '')"
-            "  || ' ' || coalesce(model, '')), lower(%s)) > 0)"
-            " AND (%s::boolean IS NULL OR online = %s)"
-            " AND (%s::boolean IS NULL OR (faults > 0) = %s)"
-            " AND (%s::text IS NULL OR EXISTS (SELECT 1 FROM connector_status c"
-            "  WHERE c.station_id = s.station_id AND c.status = %s))"
-            " ORDER BY station_id LIMIT %s",
-            after,
-            q or None,
-            q or None,
-            online,
-            online,
-            fault,
-            fault,
-            status or None,
-            status or None,
-            limit + 1,
+        rows = await queries.fleet_page(
+            fetch,
+            after=after,
+            q=q or None,
+            status=status or None,
+            fault=fault,
+            online=online,
+            limit=limit + 1,
         )
         shown = page(rows, limit, lambda r: str(r["station_id"]), request, response)
         if not shown:
@@ -209,13 +144,7 @@ def fleet_router(
         now = clock()
         midnight = datetime.combine(now.date(), dt_time(), tzinfo=UTC)
         connectors: dict[str, list[dict[str, Any]]] = {}
-        for c in await fetch(
-            "SELECT station_id, evse_id, connector_id, status, error_code, since"
-            " FROM connector_status WHERE station_id BETWEEN %s AND %s"
-            " ORDER BY station_id, evse_id, connector_id",
-            first,
-            last,
-        ):
+        for c in await queries.connectors(fetch, first, last):
             connectors.setdefault(c["station_id"], []).append(
                 {
                     "evse_id": None if c["evse_id"] == NO_EVSE else c["evse_id"],
@@ -226,26 +155,7 @@ def fleet_router(
                     "fault": is_fault(c["status"], c["error_code"]),
                 }
             )
-        sessions = {
-            r["station_id"]: r["n"]
-            for r in await fetch(
-                "SELECT station_id, count(*) AS n FROM sessions WHERE started_at >= %s"
-                " AND station_id BETWEEN %s AND %s GROUP BY station_id",
-                midnight,
-                first,
-                last,
-            )
-        }
-        energy = {
-            r["station_id"]: r["wh"]
-            for r in await fetch(
-                "SELECT station_id, sum(energy_wh)::bigint AS wh FROM session_energy"
-                " WHERE hour >= %s AND station_id BETWEEN %s AND %s GROUP BY station_id",
-                midnight,
-                first,
-                last,
-            )
-        }
+        sessions, energy = await queries.today(fetch, midnight, first, last)
         shares = await availability.of([str(r["station_id"]) for r in shown], now)
         # Plain rows the database checked, written out once as FleetStation's JSON: a fleet is
         # thousands of stations, polled every few seconds by each console that shows it, and

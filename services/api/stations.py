@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ..ledger.stations import NO_EVSE, availability_between, is_fault
+from ..queries import stations as queries
 from . import paging
 from .inputs import Day, Moment
 from .paging import AFTER, PAGED, page
@@ -129,36 +130,10 @@ class EnergyTotal(BaseModel):
     sessions: int
 
 
-STATIONS_SQL = (
-    "SELECT station_id, r.station_id IS NOT NULL AS registered, r.enabled,"
-    " coalesce(r.password_hash IS NOT NULL, false) AS has_password, r.revision, r.created_at,"
-    " r.updated_at, coalesce(p.online, false) AS online, p.since AS online_since,"
-    " i.last_seen_at, i.last_heartbeat_at, i.last_boot_at, i.ocpp_version, i.vendor, i.model,"
-    " i.serial_number, i.firmware_version, i.firmware_status, i.firmware_status_since,"
-    " i.firmware_request_id, i.diagnostics_status, i.diagnostics_status_since,"
-    " i.diagnostics_request_id,"
-    " (SELECT count(*) FROM connector_status c WHERE c.station_id = s.station_id"
-    "  AND (c.status = 'Faulted' OR coalesce(c.error_code, 'NoError') <> 'NoError')) AS faults"
-    " FROM (SELECT station_id FROM stations UNION SELECT station_id FROM station_info"
-    "       UNION SELECT station_id FROM station_presence) s"
-    " LEFT JOIN stations r USING (station_id) LEFT JOIN station_info i USING (station_id)"
-    " LEFT JOIN station_presence p USING (station_id)"
-)
-
 _UNKNOWN_STATION: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such station: not registered, never seen."}
 }
 _OPAQUE = AFTER + " Opaque."
-
-_GROUPS: dict[str, tuple[str, str]] = {  # group_by -> (select, group by)
-    "station": ("station_id", "station_id"),
-    "connector": ("station_id, evse_id, connector_id", "station_id, evse_id, connector_id"),
-    "token": ("id_tag", "id_tag"),
-    "day": ("(hour AT TIME ZONE 'UTC')::date AS day", "1"),
-    "hour": ("hour", "hour"),
-    "session": ("session_id, station_id", "session_id, station_id"),
-}
-
 
 _GROUP_COLUMNS: dict[str, list[str]] = {
     "station": ["station_id"],
@@ -210,19 +185,17 @@ def stations_router(fetch: Fetch) -> APIRouter:
     ) -> list[StationView]:
         """Every station the registry or the log knows, with its registration and whether it is
         online, when it was last heard from, what it says it is, and how many faults it has."""
-        rows = await fetch(
-            f"{STATIONS_SQL} WHERE station_id > %s ORDER BY station_id LIMIT %s", after, limit + 1
-        )
+        rows = await queries.stations_after(fetch, after, limit + 1)
         return [
             StationView(**_view(r))
             for r in page(rows, limit, lambda r: str(r["station_id"]), request, response)
         ]
 
     async def station_row(station_id: str) -> dict[str, Any]:
-        rows = await fetch(f"{STATIONS_SQL} WHERE station_id = %s", station_id)
-        if not rows:
+        row = await queries.station(fetch, station_id)
+        if row is None:
             raise HTTPException(404, f"no station {station_id!r}: not registered, never seen")
-        return _view(rows[0])
+        return _view(row)
 
     @router.get(
         "/stations/{station_id}",
@@ -234,13 +207,7 @@ def stations_router(fetch: Fetch) -> APIRouter:
         """One station with each connector's status, error and since when, and its faults."""
         row = await station_row(station_id)
         connectors = [
-            _connector(c)
-            for c in await fetch(
-                "SELECT evse_id, connector_id, status, error_code, info, vendor_id,"
-                " vendor_error_code, since FROM connector_status WHERE station_id = %s"
-                " ORDER BY evse_id, connector_id",
-                station_id,
-            )
+            _connector(c) for c in await queries.connectors(fetch, station_id, station_id)
         ]
         return StationDetail(
             **row, connectors=connectors, current_faults=[c for c in connectors if c.fault]
@@ -255,18 +222,7 @@ def stations_router(fetch: Fetch) -> APIRouter:
     ) -> list[Fault]:
         """Every connector in a fault now, across the fleet, oldest first: what to fix."""
         key = paging.decode(after, datetime, str, int, int) if after else None
-        rows = await fetch(
-            "SELECT c.station_id, c.evse_id, c.connector_id, c.status, c.error_code, c.info,"
-            " c.vendor_id, c.vendor_error_code, c.since, coalesce(p.online, false) AS online"
-            " FROM connector_status c LEFT JOIN station_presence p USING (station_id)"
-            " WHERE (c.status = 'Faulted' OR coalesce(c.error_code, 'NoError') <> 'NoError')"
-            " AND (%s"
-            "  OR (c.since, c.station_id, c.evse_id, c.connector_id) > (%s, %s, %s, %s))"
-            " ORDER BY c.since, c.station_id, c.evse_id, c.connector_id LIMIT %s",
-            key is None,
-            *(key or (None,) * 4),
-            limit + 1,
-        )
+        rows = await queries.faults(fetch, key, limit + 1)
 
         def cursor(r: dict[str, Any]) -> str:
             return paging.encode(r["since"], r["station_id"], r["evse_id"], r["connector_id"])
@@ -294,22 +250,7 @@ def stations_router(fetch: Fetch) -> APIRouter:
         """Connector status changes in the station's time order (station clock)."""
         key = paging.decode(after, datetime, int, int, int, int) if after else None
         await station_row(station_id)
-        rows = await fetch(
-            "SELECT * FROM status_history WHERE station_id = %s"
-            " AND (%s::timestamptz IS NULL OR occurred_at >= %s)"
-            " AND (%s::timestamptz IS NULL OR occurred_at < %s)"
-            " AND (%s"
-            '  OR (occurred_at, partition, "offset", evse_id, connector_id) > (%s, %s, %s, %s, %s))'
-            ' ORDER BY occurred_at, partition, "offset", evse_id, connector_id LIMIT %s',
-            station_id,
-            from_,
-            from_,
-            to,
-            to,
-            key is None,
-            *(key or (None,) * 5),
-            limit + 1,
-        )
+        rows = await queries.status_history(fetch, station_id, from_, to, key, limit + 1)
 
         def cursor(r: dict[str, Any]) -> str:
             return paging.encode(
@@ -336,22 +277,7 @@ def stations_router(fetch: Fetch) -> APIRouter:
     ) -> list[dict[str, Any]]:
         key = paging.decode(after, datetime, int, int) if after else None
         await station_row(station_id)
-        rows = await fetch(
-            "SELECT * FROM station_notifications WHERE station_id = %s AND kind = %s"
-            " AND (%s::timestamptz IS NULL OR occurred_at >= %s)"
-            " AND (%s::timestamptz IS NULL OR occurred_at < %s)"
-            ' AND (%s OR (occurred_at, partition, "offset") > (%s, %s, %s))'
-            ' ORDER BY occurred_at, partition, "offset" LIMIT %s',
-            station_id,
-            kind,
-            from_,
-            from_,
-            to,
-            to,
-            key is None,
-            *(key or (None,) * 3),
-            limit + 1,
-        )
+        rows = await queries.notifications(fetch, station_id, kind, from_, to, key, limit + 1)
 
         def cursor(r: dict[str, Any]) -> str:
             return paging.encode(r["occurred_at"], r["partition"], r["offset"])
@@ -431,37 +357,8 @@ def stations_router(fetch: Fetch) -> APIRouter:
             raise HTTPException(422, "'to' must be on or after 'from', at most 366 days later")
         await station_row(station_id)
         start, end = _day_bounds(from_), _day_bounds(to + timedelta(days=1))
-        presence = await fetch(
-            "SELECT occurred_at, online FROM presence_history WHERE station_id = %s"
-            " AND occurred_at < %s AND occurred_at >= coalesce((SELECT max(occurred_at)"
-            " FROM presence_history WHERE station_id = %s AND occurred_at <= %s), '-infinity')"
-            ' ORDER BY occurred_at, partition, "offset"',
-            station_id,
-            end,
-            station_id,
-            start,
-        )
-        statuses = await fetch(
-            "SELECT DISTINCT ON (evse_id, connector_id) occurred_at, evse_id, connector_id,"
-            " status FROM status_history WHERE station_id = %s AND occurred_at <= %s"
-            ' ORDER BY evse_id, connector_id, occurred_at DESC, partition DESC, "offset" DESC',
-            station_id,
-            start,
-        ) + await fetch(
-            "SELECT occurred_at, evse_id, connector_id, status FROM status_history"
-            " WHERE station_id = %s AND occurred_at > %s AND occurred_at < %s"
-            ' ORDER BY occurred_at, partition, "offset"',
-            station_id,
-            start,
-            end,
-        )
-        online = [(r["occurred_at"], r["online"]) for r in presence]
-        changes = sorted(
-            (
-                (r["occurred_at"], f"{r['evse_id']}/{r['connector_id']}", r["status"])
-                for r in statuses
-            ),
-            key=lambda c: c[0],
+        online, changes = (await queries.histories(fetch, start, end, [station_id])).get(
+            station_id, ([], [])
         )
         count = (to - from_).days + 1
         bounds = [_day_bounds(from_ + timedelta(days=d)) for d in range(count + 1)]
@@ -480,22 +377,7 @@ def stations_router(fetch: Fetch) -> APIRouter:
     ) -> list[EnergyTotal]:
         if from_ is not None and to is not None and to < from_:
             raise HTTPException(422, "'to' must not be before 'from'")
-        select, group = _GROUPS[group_by]
-        rows = await fetch(
-            f"SELECT {select}, sum(energy_wh)::bigint AS energy_wh,"
-            " count(DISTINCT session_id) AS sessions FROM session_energy"
-            " WHERE (%s::timestamptz IS NULL OR hour >= %s)"
-            " AND (%s::timestamptz IS NULL OR hour < %s)"
-            " AND (%s::text IS NULL OR station_id = %s)"
-            f" GROUP BY {group} ORDER BY {group} LIMIT %s",
-            from_,
-            from_,
-            to,
-            to,
-            station_id,
-            station_id,
-            limit,
-        )
+        rows = await queries.energy(fetch, group_by, from_, to, station_id, limit)
         return [
             EnergyTotal(
                 **{**r, "evse_id": None if r.get("evse_id") == NO_EVSE else r.get("evse_id")}
