@@ -1,6 +1,6 @@
 """Event log port (``EventLog``) and its adapters: PostgreSQL, Kafka, and in memory."""
 
-from .base import (
+from ..log_port import (
     Entry,
     EventLog,
     LogError,

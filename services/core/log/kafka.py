@@ -23,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from .base import Entry, LogError, LogSettingsError, OffsetLoader, Position, Record
+from ..log_port import Entry, LogError, LogSettingsError, OffsetLoader, Position, Record
 from .kafka_topics import ExistingTopic, KafkaTopics
 
 _TOPIC_EXISTS = 36

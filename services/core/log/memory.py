@@ -4,11 +4,19 @@ outlives a connection; nothing outlives the process."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from .base import Entry, LogError, LogSettingsError, OffsetLoader, Position, Record, partition_for
+from ..log_port import (
+    Entry,
+    LogError,
+    LogSettingsError,
+    OffsetLoader,
+    Position,
+    Record,
+    partition_for,
+)
+from .polling import PollingSubscription
 
 
 class MemoryStore:
@@ -63,48 +71,13 @@ class MemoryLog:
     async def end_offset(self, stream: str, partition: int) -> int:
         return len(self.store.entries.get((stream, partition), []))
 
-    def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> MemorySubscription:
-        return MemorySubscription(self, stream, load_offsets)
+    async def read_partitions(
+        self, stream: str, next_offsets: dict[int, int], limit: int
+    ) -> list[Entry]:
+        found: list[Entry] = []
+        for partition, offset in sorted(next_offsets.items()):
+            found += await self.read(stream, partition, offset, limit)
+        return found
 
-
-class MemorySubscription:
-    """Reads every partition of a stream, like the PostgreSQL log's: one consumer per group."""
-
-    def __init__(self, log: MemoryLog, stream: str, load_offsets: OffsetLoader) -> None:
-        self._log = log
-        self._stream = stream
-        self._load_offsets = load_offsets
-        self._next: dict[int, int] | None = None
-
-    async def poll(self, max_records: int, timeout_s: float) -> list[Entry]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        if self._next is None:
-            await self.rewind()
-        assert self._next is not None
-        idle_s = 0.005
-        while True:
-            per_partition = max(1, max_records // len(self._next))
-            found: list[Entry] = []
-            for partition, offset in sorted(self._next.items()):
-                found += await self._log.read(self._stream, partition, offset, per_partition)
-            if found:
-                for entry in found:
-                    self._next[entry.position.partition] = entry.position.offset + 1
-                return found
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return []
-            await asyncio.sleep(min(idle_s, remaining))
-            idle_s = min(idle_s * 2, 0.05)
-
-    async def committed(self, next_offsets: dict[int, int]) -> None:
-        return None
-
-    async def rewind(self) -> None:
-        partitions = list(range(await self._log.partitions(self._stream)))
-        loaded = await self._load_offsets(self._stream, partitions)
-        self._next = {p: loaded.get(p, 0) for p in partitions}
-
-    async def close(self) -> None:
-        return None
+    def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> PollingSubscription:
+        return PollingSubscription(self, stream, load_offsets)

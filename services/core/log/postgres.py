@@ -18,7 +18,16 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from .base import Entry, LogError, LogSettingsError, OffsetLoader, Position, Record, partition_for
+from ..log_port import (
+    Entry,
+    LogError,
+    LogSettingsError,
+    OffsetLoader,
+    Position,
+    Record,
+    partition_for,
+)
+from .polling import PollingSubscription
 
 logger = logging.getLogger(__name__)
 
@@ -199,9 +208,11 @@ class PostgresLog:
         return [[p for p in positions if p is not None] for positions in results]
 
     async def read(self, stream: str, partition: int, offset: int, limit: int) -> list[Entry]:
-        return await self._read(stream, {partition: offset}, limit)
+        return await self.read_partitions(stream, {partition: offset}, limit)
 
-    async def _read(self, stream: str, next_offsets: dict[int, int], limit: int) -> list[Entry]:
+    async def read_partitions(
+        self, stream: str, next_offsets: dict[int, int], limit: int
+    ) -> list[Entry]:
         parts = sorted(next_offsets)
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
@@ -228,49 +239,5 @@ class PostgresLog:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    def subscribe(
-        self, stream: str, group: str, load_offsets: OffsetLoader
-    ) -> PostgresSubscription:
-        return PostgresSubscription(self, stream, load_offsets)
-
-
-class PostgresSubscription:
-    """Reads every partition of a stream; the embedded runtime has one consumer per group."""
-
-    def __init__(self, log: PostgresLog, stream: str, load_offsets: OffsetLoader) -> None:
-        self._log = log
-        self._stream = stream
-        self._load_offsets = load_offsets
-        self._next: dict[int, int] | None = None
-        self._idle_s = 0.01
-
-    async def poll(self, max_records: int, timeout_s: float) -> list[Entry]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        if self._next is None:
-            await self.rewind()
-        assert self._next is not None
-        while True:
-            per_partition = max(1, max_records // len(self._next))
-            entries = await self._log._read(self._stream, self._next, per_partition)
-            if entries:
-                self._idle_s = 0.01
-                for entry in entries:
-                    self._next[entry.position.partition] = entry.position.offset + 1
-                return entries
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return []
-            await asyncio.sleep(min(self._idle_s, remaining))
-            self._idle_s = min(self._idle_s * 2, 0.2)
-
-    async def committed(self, next_offsets: dict[int, int]) -> None:
-        return None
-
-    async def rewind(self) -> None:
-        partitions = list(range(await self._log.partitions(self._stream)))
-        loaded = await self._load_offsets(self._stream, partitions)
-        self._next = {p: loaded.get(p, 0) for p in partitions}
-
-    async def close(self) -> None:
-        return None
+    def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> PollingSubscription:
+        return PollingSubscription(self, stream, load_offsets)
