@@ -32,6 +32,7 @@ from ..invoicing.meter_keys import MeterKeyStore
 from ..invoicing.reviews import Reviews
 from ..invoicing.station_zones import StationZoneStore
 from ..invoicing.tariffs import TariffStore
+from ..queries import sessions as session_queries
 from ..registry.store import Registry
 from . import paging, rights
 from .access_guard import AccessGuard
@@ -306,34 +307,10 @@ def create_app(
     ) -> list[Session]:
         """Sessions by start time."""
         key = paging.decode(after, datetime, str) if after else None
-        rows = await fetch(
-            "SELECT * FROM sessions WHERE (%s::text IS NULL OR station_id = %s)"
-            " AND (%s::text IS NULL OR status = %s)"
-            " AND (%s::boolean IS NULL OR review_required = %s)"
-            " AND (%s::text IS NULL OR id_tag = %s)"
-            " AND (%s::text IS NULL OR %s = ANY(flags))"
-            " AND (%s::timestamptz IS NULL OR started_at >= %s)"
-            " AND (%s::timestamptz IS NULL OR started_at < %s)"
-            " AND (%s OR (started_at, session_id) > (%s, %s))"
-            " ORDER BY started_at, session_id LIMIT %s",
-            station_id,
-            station_id,
-            status,
-            status,
-            review_required,
-            review_required,
-            id_tag,
-            id_tag,
-            flag,
-            flag,
-            from_,
-            from_,
-            to,
-            to,
-            key is None,
-            *(key or (None, None)),
-            limit + 1,
+        which = session_queries.SessionFilter(
+            station_id, status, review_required, id_tag, flag, from_, to
         )
+        rows = await session_queries.sessions_page(fetch, which, key, limit + 1)
 
         def cursor(r: dict[str, Any]) -> str:
             return paging.encode(r["started_at"], r["session_id"])
@@ -347,10 +324,10 @@ def create_app(
         responses={404: {"description": "No such session."}},
     )
     async def get_session(session_id: str) -> Session:
-        rows = await fetch("SELECT * FROM sessions WHERE session_id = %s", session_id)
-        if not rows:
+        row = await session_queries.session(fetch, session_id)
+        if row is None:
             raise HTTPException(404, f"no session {session_id!r}")
-        return session_out(rows[0])
+        return session_out(row)
 
     @app.get("/api/v1/invoices", response_model=list[Invoice], tags=["invoices"], responses=PAGED)
     async def list_invoices(

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from ..ledger.curve import curve
+from ..queries import sessions as queries
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
 _NO_SESSION: dict[int | str, dict[str, Any]] = {404: {"description": "No such session."}}
@@ -58,15 +59,7 @@ class Curve(BaseModel):
 
 async def frames_of(fetch: Fetch, positions: list[str]) -> list[SessionFrame]:
     """The frames at these log positions (STREAM/PARTITION/OFFSET), in log order."""
-    parts = [p.rsplit("/", 2) for p in positions]
-    rows = await fetch(
-        "SELECT f.* FROM unnest(%s::text[], %s::int[], %s::bigint[])"
-        ' AS p(stream, partition, "offset") JOIN frames f USING (stream, partition, "offset")'
-        ' ORDER BY f.partition, f."offset"',
-        [p[0] for p in parts],
-        [int(p[1]) for p in parts],
-        [int(p[2]) for p in parts],
-    )
+    rows = await queries.frames_at(fetch, positions)
     return [
         SessionFrame(
             log_position=f"{f['stream']}/{f['partition']}/{f['offset']}",
@@ -99,14 +92,10 @@ def session_detail_router(fetch: Fetch) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["sessions"])
 
     async def session(session_id: str) -> dict[str, Any]:
-        rows = await fetch(
-            "SELECT session_id, frame_positions, charging_periods FROM sessions"
-            " WHERE session_id = %s",
-            session_id,
-        )
-        if not rows:
+        row = await queries.session(fetch, session_id)
+        if row is None:
             raise HTTPException(404, f"no session {session_id!r}")
-        return rows[0]
+        return row
 
     @router.get(
         "/sessions/{session_id}/frames", response_model=list[SessionFrame], responses=_NO_SESSION
