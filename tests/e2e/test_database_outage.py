@@ -140,7 +140,9 @@ async def test_a_killed_embedded_server_is_restarted_and_everything_resumes(
 async def test_an_embedded_server_that_cannot_start_again_stops_chargeledger_with_the_reason(
     data_dir: Path,
 ) -> None:
-    env = {"CHARGELEDGER_DATABASE_RESTART_GIVE_UP_S": "6"}
+    # Long enough for the checks below to run while it still tries (a loaded CI machine took
+    # more than 6 s over them), short enough to see it give up.
+    env = {"CHARGELEDGER_DATABASE_RESTART_GIVE_UP_S": "20"}
     token = operator_token(data_dir)
     product = Product(data_dir, env=env, api_auth=True).start().follow_output()
     try:
