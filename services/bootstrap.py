@@ -21,7 +21,7 @@ from .access.audit import AUDITED_STREAMS, AuditProcessor
 from .access.projection import AuditSink
 from .api.app import create_app
 from .api.processing_errors import stuck
-from .core import db
+from .core import codec, db
 from .core.db_watch import DatabaseWatch
 from .core.events import (
     COMMAND_RESULTS,
@@ -54,14 +54,14 @@ from .gateway.server import Gateway, InputLimits, tls_context
 from .gateway.services import StationServices
 from .gateway.transaction_ids import TransactionIdAllocator
 from .invoicing.invoices import InvoiceProcessor
-from .invoicing.meter_keys import MeterKeyStore
+from .invoicing.meter_key_store import MeterKeyStore
 from .invoicing.ocpi import Tariff
 from .invoicing.projection import InvoiceSink
 from .invoicing.reviews import Reviews
 from .invoicing.sequence import CompletionSequencer
-from .invoicing.station_zones import StationZoneStore
+from .invoicing.station_zone_store import StationZoneStore
 from .invoicing.tariff import load_tariff
-from .invoicing.tariffs import TariffStore
+from .invoicing.tariff_store import TariffStore
 from .ledger.projections import FrameIndex, FrameSink, PresenceSink, SessionSink, StationSink
 from .ledger.sessions import SessionsProcessor
 from .ledger.stations import PresenceProcessor, StationStatusProcessor
@@ -99,7 +99,10 @@ def processors(settings: Settings, tariff: Tariff) -> list[tuple[Processor[Any],
         (CompletionSequencer(), None),
         (
             InvoiceProcessor(
-                tariff, issuer=settings.invoice_issuer, zone=ZoneInfo(settings.timezone)
+                tariff,
+                issuer=settings.invoice_issuer,
+                codec=codec,
+                zone=ZoneInfo(settings.timezone),
             ),
             InvoiceSink(),
         ),

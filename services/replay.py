@@ -1,9 +1,12 @@
 """``chargeledger replay [--verify]``: every projection rebuilt from the log, in a fresh database.
 
-The log's input streams (frames, connections, registrations, tariffs, commands) and the tariff
-reference tables are copied into a new database on the same server; the same processors as
-``chargeledger up`` rebuild sessions, energy totals, station information and invoices there from
-offset 0. ``--verify`` compares every projection with the live one and lists what differs.
+The log's input streams (frames, connections, registrations, tariffs, meter keys, time zones,
+commands) are copied into a new database on the same server, and nothing else: no table. The same
+processors as ``chargeledger up`` rebuild sessions, energy totals, station information and
+invoices there from offset 0, with the reference data (tariffs, meter keys, time zones) folded
+from its config streams; the registries and tariff tables the API writes are rebuilt from those
+streams too (``replay_reference``). ``--verify`` compares every projection with the live one and
+lists what differs.
 
 Invoice numbers follow the order in which sessions completed, as recorded once on
 ``invoicing.completions``: that stream is copied too, and invoices are rebuilt from it in that
@@ -33,6 +36,7 @@ from psycopg_pool import AsyncConnectionPool
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from . import replay_reference
 from .bootstrap import processors
 from .core import codec, db
 from .core.events import (
@@ -69,7 +73,6 @@ INPUT_STREAMS = [
     STATION_TIME_ZONES,
     COMPLETIONS,  # the recorded order invoices are numbered in
 ]
-REFERENCE_TABLES = ["tariff_versions", "tariff_assignments", "meter_keys", "station_time_zones"]
 # projection -> (key columns, columns left out of the comparison)
 PROJECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "frames": (("stream", "partition", "offset"), ()),
@@ -83,7 +86,16 @@ PROJECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "station_notifications": (("stream", "partition", "offset"), ()),
     "invoices": (("invoice_number",), ()),
     "audit_trail": (("stream", "partition", "offset"), ()),
+    # The API's write model, rebuilt from the config streams (secrets are not on the log)
+    "stations": (("station_id",), ("password_hash",)),
+    "id_tokens": (("id_token",), ()),
+    "tariff_versions": (("tariff_id", "revision"), ()),
+    "tariff_assignments": (("assignment_id",), ()),
+    "meter_keys": (("station_id", "revision"), ()),
+    "station_time_zones": (("station_id", "revision"), ()),
 }
+# Compared as whether there is one: the rebuilt hash is only a placeholder to set again.
+_COMPARED_AS_PRESENT = {"password_hash"}
 
 
 class ReplayError(RuntimeError):
@@ -119,10 +131,15 @@ async def replay(settings: Settings, *, verify: bool, keep: bool, console: Conso
         if settings.kafka_bootstrap is not None:
             topics = KafkaTopics(prefix=settings.kafka_topic_prefix)
             entries = await _copy_from_kafka(settings.kafka_bootstrap, topics, rebuilt, console)
-            await _copy(live, rebuilt, [])  # the reference tables
         else:
             entries = await _copy_inputs(live, rebuilt)
         console.print(f"copied {entries:,} log entries into database {name}")
+        async with rebuilt.connection() as conn:
+            restored = await replay_reference.restore(conn)
+        console.print(
+            "rebuilt the registries and tariffs from the config streams: "
+            + ", ".join(f"{count:,} {table}" for table, count in restored.items())
+        )
         await rebuild(settings, rebuilt, console)
         elapsed = time.perf_counter() - started
         console.print(
@@ -130,7 +147,7 @@ async def replay(settings: Settings, *, verify: bool, keep: bool, console: Conso
         )
         code = 0
         if verify:
-            differences = await _compare(live, rebuilt) + await _check_completions(rebuilt)
+            differences = await compare(live, rebuilt) + await _check_completions(rebuilt)
             code = _report(differences, console)
         failed = False
     finally:
@@ -174,9 +191,8 @@ async def _copy_inputs(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) 
 async def _copy(
     live: AsyncConnectionPool, rebuilt: AsyncConnectionPool, copies: list[tuple[str, str]]
 ) -> None:
-    """Rows of these queries into these tables, and every reference table, from one snapshot
-    of the live database (entries and partition ends agree while `up` appends)."""
-    copies = [*copies, *((f"SELECT * FROM {table}", table) for table in REFERENCE_TABLES)]
+    """Rows of these queries into these tables, from one snapshot of the live database (entries
+    and partition ends agree while `up` appends)."""
     async with live.connection() as src, rebuilt.connection() as dst:
         await src.set_isolation_level(psycopg.IsolationLevel.REPEATABLE_READ)
         for query, target in copies:
@@ -369,7 +385,7 @@ async def _progress(pool: AsyncConnectionPool, group: str, stream: str) -> tuple
     return int(row[0]), int(row[1])
 
 
-async def _compare(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) -> list[Difference]:
+async def compare(live: AsyncConnectionPool, rebuilt: AsyncConnectionPool) -> list[Difference]:
     found = []
     for table, (keys, ignored) in PROJECTIONS.items():
         a = await _rows(live, table, keys, ignored)
@@ -394,7 +410,14 @@ async def _rows(
         rows = await cursor.fetchall()
     key_at = [names.index(k) for k in keys]
     kept = [i for i, n in enumerate(names) if n not in ignored]
-    return {tuple(r[i] for i in key_at): tuple(r[i] for i in kept) for r in rows}
+    present = [i for i, n in enumerate(names) if n in ignored and n in _COMPARED_AS_PRESENT]
+    return {
+        tuple(r[i] for i in key_at): (
+            *(r[i] for i in kept),
+            *(r[i] is not None for i in present),
+        )
+        for r in rows
+    }
 
 
 async def _check_completions(rebuilt: AsyncConnectionPool) -> list[Difference]:

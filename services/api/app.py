@@ -28,10 +28,10 @@ from ..core.bounds import INT4_MAX, INT8_MAX
 from ..core.db import tolerate_out_of_range_times
 from ..gateway.commands import CommandSender
 from ..gateway.local_list_sync import LocalListSync
-from ..invoicing.meter_keys import MeterKeyStore
+from ..invoicing.meter_key_store import MeterKeyStore
 from ..invoicing.reviews import Reviews
-from ..invoicing.station_zones import StationZoneStore
-from ..invoicing.tariffs import TariffStore
+from ..invoicing.station_zone_store import StationZoneStore
+from ..invoicing.tariff_store import TariffStore
 from ..queries import sessions as session_queries
 from ..registry.store import Registry
 from . import paging, rights

@@ -8,7 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ..core.bounds import INT4_MAX
-from ..invoicing.meter_keys import MeterKey, MeterKeyError, MeterKeyStore
+from ..invoicing.meter_key_store import MeterKeyStore
+from ..invoicing.meter_keys import MeterKey, MeterKeyError
 from .access_guard import actor_of
 from .inputs import Text
 from .paging import AFTER, PAGED, page

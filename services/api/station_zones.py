@@ -8,7 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ..core.bounds import INT4_MAX
-from ..invoicing.station_zones import StationZone, StationZoneStore, TimeZoneError
+from ..invoicing.station_zone_store import StationZoneStore
+from ..invoicing.station_zones import StationZone, TimeZoneError
 from .access_guard import actor_of
 from .inputs import Text
 from .paging import AFTER, PAGED, page

@@ -17,7 +17,8 @@ from ..invoicing.cdrs import preview_skeleton
 from ..invoicing.invoices import invoice_lines
 from ..invoicing.ocpi import Tariff
 from ..invoicing.pricing import PricingError, price
-from ..invoicing.tariffs import Assignment, TariffError, TariffStore, parse_tariff
+from ..invoicing.tariff_store import TariffStore
+from ..invoicing.tariffs import Assignment, TariffError, parse_tariff
 from .access_guard import actor_of
 from .guard import validation_error
 from .inputs import Int4, JsonInputError, Moment, Text, load_json

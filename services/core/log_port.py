@@ -117,4 +117,7 @@ class EventLog(Protocol):
     async def end_offset(self, stream: str, partition: int) -> int:
         """The offset the next appended entry of this partition will get."""
 
+    async def end_offsets(self, stream: str) -> dict[int, int]:
+        """``end_offset`` of every partition of the stream, in one call."""
+
     def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> Subscription: ...

@@ -5,7 +5,7 @@ positions and returns its new state and its outputs."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .events import Event
 from .log_port import Position
@@ -13,11 +13,23 @@ from .log_port import Position
 S = TypeVar("S")
 
 
+class EventCodec(Protocol):
+    """How events are written as bytes (``core.codec``, Avro), for a processor that keeps one
+    in its state: handed in, so that the domain imports no serialisation library."""
+
+    def encode(self, event: Event) -> bytes: ...
+
+    def decode(self, data: bytes) -> Event: ...
+
+
 class Processor(ABC, Generic[S]):
     """Pure domain logic: no I/O, no clock, no randomness."""
 
     name: str
     input_stream: str
+    # Streams of reference data (append-only, never retroactive, such as tariffs): the runtime
+    # reads each to its end before every batch and hands the new events to ``refer``.
+    reference_streams: tuple[str, ...] = ()
 
     @abstractmethod
     def state_key(self, event: Event) -> str | None:
@@ -34,6 +46,10 @@ class Processor(ABC, Generic[S]):
 
     @abstractmethod
     def load_state(self, data: dict[str, Any]) -> S: ...
+
+    def refer(self, event: Event) -> None:
+        """Take in one event of ``reference_streams``, each once, in log order per partition."""
+        return None
 
     def state_keys(self, event: Event) -> tuple[str, ...]:
         """Every state this event folds into (by default the one of ``state_key``); each is

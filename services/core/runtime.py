@@ -23,7 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from prometheus_client import Counter
@@ -48,13 +48,37 @@ PROCESSING_ERRORS = Counter(
 )
 
 
-@runtime_checkable
-class LoadsReference(Protocol):
-    """A processor that reads reference data from tables (append-only, never retroactive, such
-    as tariffs): the runner has it load them at the start of each batch, in its transaction.
-    Issue 15 takes them to the log, and this hook away."""
+class ReferenceReader:
+    """Reads a processor's reference streams to their end, from where it stopped the last time,
+    and hands each new event to the processor's ``refer``. Reference data is small and only
+    grows, so it is kept in memory and read from offset 0 when a runner starts."""
 
-    async def load_reference(self, conn: AsyncConnection[Any]) -> None: ...
+    def __init__(self, log: EventLog, processor: Processor[Any]) -> None:
+        self._log = log
+        self._processor = processor
+        self._next: dict[tuple[str, int], int] = {}
+
+    async def catch_up(self) -> int:
+        """Read every reference stream to its end now; return how many entries were new."""
+        taken = 0
+        for stream in self._processor.reference_streams:
+            for partition, end in sorted((await self._log.end_offsets(stream)).items()):
+                offset = self._next.get((stream, partition), 0)
+                while offset < end:
+                    entries = await self._log.read(stream, partition, offset, 1000)
+                    if not entries:
+                        break
+                    for entry in entries:
+                        try:
+                            event = codec.decode(entry.value)
+                        except Exception as exc:  # nothing on the log may stop the ledger
+                            logger.error("cannot decode %s: %s; left out", entry.position, exc)
+                            continue
+                        self._processor.refer(event)
+                    offset = entries[-1].position.offset + 1
+                    taken += len(entries)
+                self._next[(stream, partition)] = offset
+        return taken
 
 
 class Sink(ABC):
@@ -169,6 +193,7 @@ class ProcessorRunner(Generic[S]):
         self._stopping = asyncio.Event()
         # Outputs go straight onto a PostgreSQL log that lives in the runner's own database.
         self._direct = log if isinstance(log, PostgresLog) and log.shares(pool) else None
+        self._reference = ReferenceReader(log, processor)
 
     def stop(self) -> None:
         """Ask ``run`` to return after the batch in hand is committed."""
@@ -254,9 +279,9 @@ class ProcessorRunner(Generic[S]):
     async def _process(self, entries: list[Entry], *, isolate: bool) -> dict[int, int]:
         p = self.processor
         self._noted = 0
+        # Before the batch: everything stored by now, which is all a session in it can use.
+        await self._reference.catch_up()
         async with self._pool.connection() as conn, conn.transaction():
-            if isinstance(p, LoadsReference):
-                await p.load_reference(conn)
             decoded: list[tuple[Entry, Event]] = []
             for entry in entries:
                 try:

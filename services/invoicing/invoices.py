@@ -13,9 +13,11 @@ default tariff where none is assigned. Invoice lines group the priced periods by
 price and VAT; each line's net amount is rounded half-up to the currency's minor unit, and its
 VAT is computed on that rounded amount.
 
-Tariffs are reference data the runner loads at the start of each batch (``load_reference``).
-They are append-only and never retroactive (an assignment or version applies from when it was
-stored, or later), so a session is priced with the same tariff live and on any replay.
+Tariffs, meter keys and station time zones are reference data the processor folds from the
+log's config streams (``catalogue.py``), read to their end before each batch. They are
+append-only and never retroactive (an assignment or version applies from when it was stored, or
+later), so a session is priced with the same tariff live, on any replay, and from the topics
+alone.
 """
 
 from __future__ import annotations
@@ -29,9 +31,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from psycopg import AsyncConnection
-
-from ..core import codec
 from ..core.events import (
     COMPLETIONS,
     RESERVATION_EXPIRED,
@@ -43,16 +42,17 @@ from ..core.events import (
     SignedValue,
 )
 from ..core.log_port import Position
-from ..core.processor import Processor
+from ..core.processor import EventCodec, Processor
+from .catalogue import REFERENCE_STREAMS, TariffCatalogue
 from .cdr_json import dumps, priced_cdr
 from .cdrs import cdr_skeleton, reservation_start
-from .meter_keys import MeterKey, key_at, load_meter_keys
+from .meter_keys import MeterKey, key_at
 from .ocmf import embedded_key, key_conflict, meter_serial, signed_energy_wh, verify
 from .ocpi import Tariff
 from .pricing import Line, PricedCdr, price
-from .station_zones import StationZone, load_station_zones, zone_at
+from .station_zones import zone_at
 from .tariff import round_money
-from .tariffs import Assignment, StoredTariff, load_catalogue, parse_tariff, tariff_at
+from .tariffs import parse_tariff, tariff_at
 
 _DESCRIPTIONS = {
     "FLAT": ("Start fee", "session"),
@@ -80,30 +80,24 @@ class IssuerState:
     revisions: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
-class TariffCatalogue:
-    versions: list[StoredTariff] = field(default_factory=list)
-    assignments: list[Assignment] = field(default_factory=list)
-    meter_keys: list[MeterKey] = field(default_factory=list)
-    zones: list[StationZone] = field(default_factory=list)
-
-
 class InvoiceProcessor(Processor[IssuerState]):
     name = "invoicing-invoices"
     input_stream = COMPLETIONS
+    reference_streams = REFERENCE_STREAMS
 
-    def __init__(self, default_tariff: Tariff, *, issuer: str, zone: tzinfo = UTC) -> None:
+    def __init__(
+        self, default_tariff: Tariff, *, issuer: str, codec: EventCodec, zone: tzinfo = UTC
+    ) -> None:
         self._default = default_tariff
+        self._codec = codec  # a held revision is kept in the state as Avro
         self._issuer = issuer
         self._zone = zone
         self.catalogue = TariffCatalogue()
         self._parsed: dict[tuple[str, int], Tariff] = {}
         self._zones: dict[str, tzinfo] = {}
 
-    async def load_reference(self, conn: AsyncConnection[Any]) -> None:
-        self.catalogue = TariffCatalogue(
-            *await load_catalogue(conn), await load_meter_keys(conn), await load_station_zones(conn)
-        )
+    def refer(self, event: Event) -> None:
+        self.catalogue.add(event)
 
     def state_key(self, event: Event) -> str | None:
         return self._issuer if isinstance(event, SessionEvent | ReviewDecision) else None
@@ -190,11 +184,11 @@ class InvoiceProcessor(Processor[IssuerState]):
         state = replace(state, revisions={**state.revisions, event.session_id: event.revision})
         if event.review_required:
             # Held until a person looks at its figures: an invoice, once issued, is final.
-            return _hold(state, event, "needs review: " + ", ".join(event.flags)), []
+            return self._hold(state, event, "needs review: " + ", ".join(event.flags)), []
         signature = signed_evidence(event, self.catalogue.meter_keys)
         if signature.hold_reason is not None:
             # Not billed while its own meter's signatures say otherwise: held for review.
-            return _hold(state, event, signature.hold_reason), []
+            return self._hold(state, event, signature.hold_reason), []
         return self.issue(state, event, signature)
 
     def decide(
@@ -206,7 +200,7 @@ class InvoiceProcessor(Processor[IssuerState]):
         raw = state.held_sessions.get(decision.session_id)
         if raw is None:
             return state, []
-        session = codec.decode(base64.b64decode(raw))
+        session = self._codec.decode(base64.b64decode(raw))
         if not isinstance(session, SessionEvent) or session.revision != decision.session_revision:
             return state, []
         if decision.decision == "release":
@@ -334,6 +328,14 @@ class InvoiceProcessor(Processor[IssuerState]):
             cancels=cancels,
         )
 
+    def _hold(self, state: IssuerState, session: SessionEvent, reason: str) -> IssuerState:
+        encoded = base64.b64encode(self._codec.encode(session)).decode("ascii")
+        return replace(
+            state,
+            held={**state.held, session.session_id: reason},
+            held_sessions={**state.held_sessions, session.session_id: encoded},
+        )
+
     def tariff_for(self, session: SessionEvent) -> tuple[Tariff, str, dict[str, Any]]:
         """The tariff that prices the session, how it is named on the invoice, and its OCPI
         document."""
@@ -407,15 +409,6 @@ def _merged(older: dict[str, Any], newer: dict[str, Any], key: str) -> dict[str,
 
 def _without(entries: dict[str, Any], key: str) -> dict[str, Any]:
     return entries if key not in entries else {k: v for k, v in entries.items() if k != key}
-
-
-def _hold(state: IssuerState, session: SessionEvent, reason: str) -> IssuerState:
-    encoded = base64.b64encode(codec.encode(session)).decode("ascii")
-    return replace(
-        state,
-        held={**state.held, session.session_id: reason},
-        held_sessions={**state.held_sessions, session.session_id: encoded},
-    )
 
 
 def _unhold(state: IssuerState, session_id: str) -> IssuerState:

@@ -21,10 +21,10 @@ from chargeledger.core.log import PostgresLog
 from chargeledger.gateway.authorization import TokenCache
 from chargeledger.gateway.commands import CommandSender
 from chargeledger.gateway.local_list_sync import LocalListSync
-from chargeledger.invoicing.meter_keys import MeterKeyStore
+from chargeledger.invoicing.meter_key_store import MeterKeyStore
 from chargeledger.invoicing.reviews import Reviews
-from chargeledger.invoicing.station_zones import StationZoneStore
-from chargeledger.invoicing.tariffs import TariffStore
+from chargeledger.invoicing.station_zone_store import StationZoneStore
+from chargeledger.invoicing.tariff_store import TariffStore
 from chargeledger.registry.store import Registry
 
 BODY_LIMIT = 256 * 1024  # the tariff 100,000 levels deep is 200,000 bytes

@@ -115,7 +115,7 @@ async def test_a_batch_cut_short_leaves_no_trace_and_is_redone_exactly_once(
     ]
 
     invoicing = ProcessorRunner(
-        InvoiceProcessor(load_tariff(None), issuer="CL"), InvoiceSink(), log, pool
+        InvoiceProcessor(load_tariff(None), issuer="CL", codec=codec), InvoiceSink(), log, pool
     )
     await invoicing.process(await everything(log, SESSIONS))
     assert await rows(

@@ -14,7 +14,8 @@ from chargeledger.core import codec
 from chargeledger.core.events import TARIFF_ASSIGNMENTS, TARIFFS, TariffAssignment, TariffVersion
 from chargeledger.core.log import PostgresLog
 from chargeledger.invoicing.ocpi import Tariff
-from chargeledger.invoicing.tariffs import TariffError, TariffStore
+from chargeledger.invoicing.tariff_store import TariffStore
+from chargeledger.invoicing.tariffs import TariffError
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

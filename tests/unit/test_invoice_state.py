@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from chargeledger.core import codec
 from chargeledger.core.events import Event, ReviewDecision
 from chargeledger.core.log_port import Position
 from chargeledger.invoicing.invoices import InvoiceProcessor, IssuerState
@@ -59,7 +60,7 @@ def keyed(
 
 
 def test_keyed_states_issue_the_same_documents_and_keep_the_issuer_state_small() -> None:
-    processor = InvoiceProcessor(load_tariff(None), issuer="CL")
+    processor = InvoiceProcessor(load_tariff(None), issuer="CL", codec=codec)
     expected, _ = whole(processor, events())
     documents, states = keyed(processor, events())
     assert documents == expected
@@ -83,7 +84,7 @@ def test_keyed_states_issue_the_same_documents_and_keep_the_issuer_state_small()
 
 
 def test_the_state_of_an_earlier_version_moves_to_session_keys_as_sessions_are_touched() -> None:
-    processor = InvoiceProcessor(load_tariff(None), issuer="CL")
+    processor = InvoiceProcessor(load_tariff(None), issuer="CL", codec=codec)
     items = events()
     expected, _ = whole(processor, items)
     first, old_whole = whole(processor, items[:3])  # all in one state, as before

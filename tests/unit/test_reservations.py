@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from chargeledger.core import codec
 from chargeledger.core.events import Invoice, SessionEvent
 from chargeledger.core.log_port import Position
 from chargeledger.invoicing.cdrs import cdr_skeleton
@@ -100,7 +101,7 @@ def test_a_reservation_without_charging_expired_and_is_priced_by_its_own_element
 
 
 def test_an_invoice_has_a_reservation_line() -> None:
-    processor = InvoiceProcessor(parse_tariff(TARIFF), issuer="CL")
+    processor = InvoiceProcessor(parse_tariff(TARIFF), issuer="CL", codec=codec)
     state = processor.initial_state()
     _, [invoice] = processor.evolve(state, final(reserved_session()), Position("c", 0, 0))
     lines = [(line.description, line.quantity, line.amount_excl_vat) for line in invoice.lines]  # type: ignore[union-attr]
@@ -147,7 +148,7 @@ def test_a_1_6_reservation_that_passes_its_expiry_unused_is_billed_as_expired() 
     assert expired.started_at == expired.reserved_at == datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
     assert expired.stopped_at == datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
-    processor = InvoiceProcessor(parse_tariff(TARIFF), issuer="CL")
+    processor = InvoiceProcessor(parse_tariff(TARIFF), issuer="CL", codec=codec)
     _, [invoice] = processor.evolve(processor.initial_state(), expired, Position("c", 0, 0))
     assert isinstance(invoice, Invoice)
     # RESERVATION_EXPIRES: a 3.00 fee and half an hour at 4.00 (not RESERVATION's 1.00/h).
@@ -193,6 +194,6 @@ def test_an_expired_reservation_the_tariff_does_not_charge_for_is_not_invoiced()
     cp.call("ReservationStatusUpdate", {"reservationId": 4, **EXPIRED})
     [expired] = sessions_of(cp).values()
     energy_only = {**TARIFF, "elements": TARIFF["elements"][2:], "min_price": {"excl_vat": 2}}
-    processor = InvoiceProcessor(parse_tariff(energy_only), issuer="CL")
+    processor = InvoiceProcessor(parse_tariff(energy_only), issuer="CL", codec=codec)
     _, documents = processor.evolve(processor.initial_state(), expired, Position("c", 0, 0))
     assert documents == []

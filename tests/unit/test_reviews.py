@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from chargeledger.core import codec
 from chargeledger.core.events import Event, Invoice, ReviewDecision, SessionEvent
 from chargeledger.core.log_port import Position
 from chargeledger.invoicing.invoices import InvoiceProcessor, IssuerState
@@ -30,7 +31,7 @@ def decision(kind: str, revision: int = 3, session_id: str = "CP:1") -> ReviewDe
 
 
 def run(events: list[Event]) -> tuple[list[Invoice], IssuerState]:
-    processor = InvoiceProcessor(load_tariff(None), issuer="CL")
+    processor = InvoiceProcessor(load_tariff(None), issuer="CL", codec=codec)
     state = processor.initial_state()
     out: list[Invoice] = []
     for i, event in enumerate(events):

@@ -20,9 +20,11 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from chargeledger.api.invoices import invoice_out, render_html
+from chargeledger.core import codec
 from chargeledger.core.events import Invoice, SessionEvent, SignedValue
 from chargeledger.core.log_port import Position
-from chargeledger.invoicing.invoices import InvoiceProcessor, TariffCatalogue
+from chargeledger.invoicing.catalogue import TariffCatalogue
+from chargeledger.invoicing.invoices import InvoiceProcessor
 from chargeledger.invoicing.meter_keys import MeterKey
 from chargeledger.invoicing.ocmf import OcmfError, meter_serial, public_key_hex
 from chargeledger.invoicing.tariff import load_tariff
@@ -75,7 +77,7 @@ def test_the_ledger_carries_1_6_signed_data_and_2_x_signed_meter_values() -> Non
 
 
 def invoice_or_hold(session: SessionEvent) -> tuple[list[Invoice], dict[str, str]]:
-    processor = InvoiceProcessor(load_tariff(None), issuer="CL")
+    processor = InvoiceProcessor(load_tariff(None), issuer="CL", codec=codec)
     state, out = processor.evolve(processor.initial_state(), session, Position("s", 0, 0))
     return [o for o in out if isinstance(o, Invoice)], state.held
 
@@ -144,7 +146,7 @@ def another_key() -> str:
 
 
 def with_keys(s: SessionEvent, *keys: MeterKey) -> tuple[list[Invoice], dict[str, str]]:
-    processor = InvoiceProcessor(load_tariff(None), issuer="CL")
+    processor = InvoiceProcessor(load_tariff(None), issuer="CL", codec=codec)
     processor.catalogue = TariffCatalogue(meter_keys=list(keys))
     state, out = processor.evolve(processor.initial_state(), s, Position("s", 0, 0))
     return [o for o in out if isinstance(o, Invoice)], state.held

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from chargeledger.core import codec
 from chargeledger.core.events import Invoice, SessionEvent
 from chargeledger.core.log_port import Position
 from chargeledger.invoicing import tariffs
@@ -45,7 +46,7 @@ def test_prices_are_read_exactly_not_as_floats() -> None:
 
 
 def invoice_for(text: str, energy_wh: int) -> Invoice:
-    processor = InvoiceProcessor(parse_tariff(text), issuer="CL")
+    processor = InvoiceProcessor(parse_tariff(text), issuer="CL", codec=codec)
     event = dataclasses.replace(session("s"), energy_wh=energy_wh, meter_stop_wh=energy_wh)
     _, [invoice] = processor.evolve(processor.initial_state(), event, Position("s", 0, 0))
     assert isinstance(invoice, Invoice)
@@ -227,7 +228,7 @@ def session(
 
 
 def run(events: list[SessionEvent]) -> list[Invoice]:
-    processor = InvoiceProcessor(parse_tariff(tariff_json()), issuer="CL")
+    processor = InvoiceProcessor(parse_tariff(tariff_json()), issuer="CL", codec=codec)
     state = processor.initial_state()
     invoices = []
     for i, event in enumerate(events):

@@ -10,9 +10,11 @@ from decimal import Decimal
 
 import pytest
 
+from chargeledger.core import codec
 from chargeledger.core.events import Invoice, SessionEvent
 from chargeledger.core.log_port import Position
-from chargeledger.invoicing.invoices import InvoiceProcessor, TariffCatalogue
+from chargeledger.invoicing.catalogue import TariffCatalogue
+from chargeledger.invoicing.invoices import InvoiceProcessor
 from chargeledger.invoicing.station_zones import StationZone, TimeZoneError, check_zone, zone_at
 from chargeledger.invoicing.tariffs import Assignment, StoredTariff, parse_tariff, tariff_at
 
@@ -111,7 +113,9 @@ def test_time_restrictions_apply_in_the_station_s_own_time_zone() -> None:
         status="completed", source_stream="ledger.sessions", source_partition=0, source_offset=0,
         stopped_at=started + timedelta(hours=1), meter_stop_wh=10_000,
     )  # fmt: skip
-    processor = InvoiceProcessor(parse_tariff(json.loads(NIGHT, parse_float=Decimal)), issuer="CL")
+    processor = InvoiceProcessor(
+        parse_tariff(json.loads(NIGHT, parse_float=Decimal)), issuer="CL", codec=codec
+    )
 
     def total(*zones: StationZone) -> str:
         processor.catalogue = TariffCatalogue(zones=list(zones))

@@ -218,6 +218,21 @@ class KafkaLog:
             await consumer.stop()
         return int(ends[tp])
 
+    async def end_offsets(self, stream: str) -> dict[int, int]:
+        tps = [
+            TopicPartition(self.topics.topic(stream), p)
+            for p in range(await self.partitions(stream))
+        ]
+        consumer = self._consumer()
+        try:
+            await consumer.start()
+            ends = await consumer.end_offsets(tps)
+        except KafkaError as exc:
+            raise self._error(f"reading the ends of {stream}", exc) from exc
+        finally:
+            await consumer.stop()
+        return {tp.partition: int(ends[tp]) for tp in tps}
+
     def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> KafkaSubscription:
         return KafkaSubscription(self, stream, group, load_offsets)
 

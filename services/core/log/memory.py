@@ -71,6 +71,9 @@ class MemoryLog:
     async def end_offset(self, stream: str, partition: int) -> int:
         return len(self.store.entries.get((stream, partition), []))
 
+    async def end_offsets(self, stream: str) -> dict[int, int]:
+        return {p: await self.end_offset(stream, p) for p in range(self._partitions)}
+
     async def read_partitions(
         self, stream: str, next_offsets: dict[int, int], limit: int
     ) -> list[Entry]:

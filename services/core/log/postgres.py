@@ -239,5 +239,13 @@ class PostgresLog:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    async def end_offsets(self, stream: str) -> dict[int, int]:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT partition, next_offset FROM log_partitions WHERE stream = %s", (stream,)
+            )
+            found = {int(p): int(o) for p, o in await cursor.fetchall()}
+        return {p: found.get(p, 0) for p in range(self._partitions)}
+
     def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> PollingSubscription:
         return PollingSubscription(self, stream, load_offsets)
