@@ -180,8 +180,12 @@ class ProcessorRunner(Generic[S]):
         *,
         batch_size: int = 500,
         stuck_after_s: float = 60.0,
+        stop_at: dict[int, int] | None = None,
     ) -> None:
         self.processor = processor
+        # Process nothing at or past these offsets (by partition; absent: 0): a replay verified
+        # at the positions the live projections reflect.
+        self._stop_at = stop_at
         self._sink = sink
         self._log = log
         self._pool = pool
@@ -230,6 +234,13 @@ class ProcessorRunner(Generic[S]):
                         await self.publish()
                     failed = False
                     entries = await subscription.poll(self._batch_size, 0.5)
+                    if self._stop_at is not None:
+                        stop = self._stop_at
+                        entries = [
+                            e
+                            for e in entries
+                            if e.position.offset < stop.get(e.position.partition, 0)
+                        ]
                     if entries:
                         async with self._busy():
                             committed = await self.process(entries)

@@ -102,6 +102,25 @@ async def test_replay_verifies_after_retransmissions_and_a_restart(data_dir: Pat
     assert "sessions: 0 missing, 0 extra, 1 different" in out
 
 
+async def test_verify_compares_where_live_is_while_it_is_behind(data_dir: Path) -> None:
+    """Frames the live processors have not reached yet are no difference: --verify says how far
+    behind live is and compares at the positions its projections reflect."""
+    product = Product(data_dir).start()
+    await charge(product, "CP-B1", 2000, repeat_start=False)
+    eventually(lambda: product.get("/api/v1/invoices") or None, 30, "the invoice")
+    product.kill(signal.SIGTERM)
+    gateway = Product(data_dir, command="gateway").start()  # appends; nothing processes
+    try:
+        await charge(gateway, "CP-B2", 3000, repeat_start=False)
+        code, out = await run_replay(data_dir, "--verify")
+    finally:
+        gateway.kill(signal.SIGTERM)
+    assert code == 0, out
+    assert re.search(r"live is [\d,]+ log entries behind \(.*ledger-sessions", out, re.S), out
+    assert "verifying up to where it is" in out
+    assert f"verified: all {len(PROJECTIONS)} projections are identical to the live ones" in out
+
+
 async def caught_up(dsn: str, bootstrap: str, prefix: str = "") -> bool:
     """Every processor has stored offsets at the end of its input topic."""
     groups = [(p.name, p.input_stream) for p, _ in processors(Settings(), load_tariff(None))]
