@@ -32,7 +32,10 @@ from ..invoicing.meter_key_store import MeterKeyStore
 from ..invoicing.reviews import Reviews
 from ..invoicing.station_zone_store import StationZoneStore
 from ..invoicing.tariff_store import TariffStore
+from ..queries import frames as frame_queries
+from ..queries import invoices as invoice_queries
 from ..queries import sessions as session_queries
+from ..queries.invoices import DocumentFilter
 from ..registry.store import Registry
 from . import paging, rights
 from .access_guard import AccessGuard
@@ -41,7 +44,7 @@ from .commands import commands_router
 from .fleet import fleet_router
 from .guard import InputGuard
 from .inputs import Moment
-from .invoices import DocumentFilter, Invoice, document_filter, invoice_out, invoices_router
+from .invoices import Invoice, document_filter, invoice_out, invoices_router
 from .meter_keys import meter_keys_router
 from .paging import AFTER, PAGED, page
 from .processing_errors import processing_errors_router
@@ -339,18 +342,7 @@ def create_app(
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[Invoice]:
         """Invoices and credit notes by number."""
-        where, params = documents.where()
-        rows = await fetch(
-            "SELECT * FROM invoices WHERE (%s::text IS NULL OR session_id = %s)"
-            f" AND {where} AND (%s::text IS NULL OR invoice_number > %s)"
-            " ORDER BY invoice_number LIMIT %s",
-            session_id,
-            session_id,
-            *params,
-            after,
-            after,
-            limit + 1,
-        )
+        rows = await invoice_queries.documents_page(fetch, documents, session_id, after, limit + 1)
         return [
             invoice_out(r)
             for r in page(rows, limit, lambda r: str(r["invoice_number"]), request, response)
@@ -373,17 +365,8 @@ def create_app(
     ) -> Response:
         """The station's raw frames in log order. A page holds at most ``limit`` frames and at
         most 1 MiB of raw frames (a larger frame comes in a page of its own)."""
-        start: tuple[int, ...] = (after_offset,)
-        where = '"offset" > %s'
-        if after is not None:
-            start, where = _frame_position(after), '(partition, "offset") > (%s, %s)'
-        sizes = await fetch(
-            f'SELECT partition, "offset", octet_length(raw) AS size FROM frames'
-            f' WHERE station_id = %s AND {where} ORDER BY partition, "offset" LIMIT %s',
-            station_id,
-            *start,
-            limit + 1,
-        )
+        start = (after_offset,) if after is None else _frame_position(after)
+        sizes = await frame_queries.frame_sizes(fetch, station_id, start, limit + 1)
         kept, total = 0, 0
         for row in sizes[:limit]:
             if kept and total + row["size"] > EVENTS_PAGE_BYTES:
@@ -392,14 +375,8 @@ def create_app(
         if not kept:
             return Response(b"[]", media_type="application/json")
         last = sizes[kept - 1]
-        rows = await fetch(
-            f"SELECT * FROM frames WHERE station_id = %s AND {where}"
-            ' AND (partition, "offset") <= (%s, %s) ORDER BY partition, "offset" LIMIT %s',
-            station_id,
-            *start,
-            last["partition"],
-            last["offset"],
-            kept,
+        rows = await frame_queries.frames_up_to(
+            fetch, station_id, start, (last["partition"], last["offset"]), kept
         )
         more = paging.next_headers(request, _position(rows[-1])) if kept < len(sizes) else {}
         # Encoded in a thread: the event loop (and the stations it serves) gets the

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
+from ..queries import audit as queries
 from . import paging
 from .inputs import Moment, Text
 from .paging import AFTER, PAGED, page
@@ -46,31 +47,8 @@ def audit_router(fetch: Fetch) -> APIRouter:
         """Every change made through the API or the CLI (stations, id tokens, tariffs and their
         assignments, meter keys, time zones, review decisions, commands), oldest first, with
         who made it as its event on the log says (null when access checking was off)."""
-        start: tuple[Any, ...] = (None, None, None, None)
-        if after is not None:
-            start = paging.decode(after, datetime, str, int, int)
-        rows = await fetch(
-            'SELECT stream, partition, "offset", occurred_at, actor, kind, subject, change'
-            " FROM audit_trail"
-            " WHERE (%s::timestamptz IS NULL OR occurred_at >= %s)"
-            " AND (%s::timestamptz IS NULL OR occurred_at < %s)"
-            " AND (%s::text IS NULL OR actor = %s)"
-            " AND (%s::text IS NULL OR kind = %s)"
-            ' AND (%s::timestamptz IS NULL OR (occurred_at, stream, partition, "offset")'
-            " > (%s, %s, %s, %s))"
-            ' ORDER BY occurred_at, stream, partition, "offset" LIMIT %s',
-            from_,
-            from_,
-            to,
-            to,
-            actor,
-            actor,
-            kind,
-            kind,
-            start[0],
-            *start,
-            limit + 1,
-        )
+        start = None if after is None else paging.decode(after, datetime, str, int, int)
+        rows = await queries.audit_page(fetch, from_, to, actor, kind, start, limit + 1)
 
         def cursor(r: dict[str, Any]) -> str:
             return paging.encode(r["occurred_at"], r["stream"], r["partition"], r["offset"])

@@ -6,8 +6,7 @@ import csv
 import html
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -17,13 +16,14 @@ from pydantic import BaseModel, Field
 
 from ..invoicing.cdr_json import credit_cdr
 from ..invoicing.signed_data import transaction_entries, write_xml
+from ..queries import invoices as queries
+from ..queries.invoices import DocumentFilter, Stream
 from .inputs import Day
 from .paging import AFTER, PAGED, next_headers
 from .session_detail import SessionFrame, frames_of
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
 # Rows of a query read from a server-side cursor, a batch at a time.
-Stream = Callable[..., AsyncIterator[dict[str, Any]]]
 _CHUNK_CHARS = 64 * 1024  # an export is sent in pieces of about this size
 _NO_DOCUMENT: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such invoice or credit note."}
@@ -132,25 +132,6 @@ class Totals(BaseModel):
     total_incl_vat: str
 
 
-@dataclass(frozen=True)
-class DocumentFilter:
-    """Which invoices and credit notes a list or its totals cover."""
-
-    station_id: str | None
-    document_type: str | None
-    from_: date | None
-    to: date | None
-
-    def where(self) -> tuple[str, tuple[Any, ...]]:
-        """The SQL condition on ``invoices`` and its parameters."""
-        stopped, bounds = stopped_between("stopped_at", self.from_, self.to)
-        return (
-            "(%s::text IS NULL OR station_id = %s)"
-            f" AND (%s::text IS NULL OR document_type = %s) AND {stopped}",
-            (self.station_id, self.station_id, self.document_type, self.document_type, *bounds),
-        )
-
-
 def document_filter(
     station_id: str | None = Query(None, description="Only documents of this station."),
     document_type: Literal["invoice", "credit_note"] | None = Query(None),
@@ -173,20 +154,6 @@ def invoice_out(row: dict[str, Any]) -> Invoice:
         },
         log_position=f"{row['stream']}/{row['partition']}/{row['offset']}",
     )
-
-
-def stopped_between(
-    column: str, from_: date | None, to: date | None
-) -> tuple[str, tuple[datetime | None, ...]]:
-    """The SQL condition (and its parameters) for documents whose session stopped on or after
-    the UTC day ``from_`` and before the day ``to``; either may be absent."""
-    start = datetime.combine(from_, time(), tzinfo=UTC) if from_ else None
-    end = datetime.combine(to, time(), tzinfo=UTC) if to else None
-    where = (
-        f"(%s::timestamptz IS NULL OR {column} >= %s)"
-        f" AND (%s::timestamptz IS NULL OR {column} < %s)"
-    )
-    return where, (start, start, end, end)
 
 
 async def _chunks(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -235,10 +202,10 @@ def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["invoices"])
 
     async def row(invoice_number: str) -> dict[str, Any]:
-        rows = await fetch("SELECT * FROM invoices WHERE invoice_number = %s", invoice_number)
-        if not rows:
+        found = await queries.document(fetch, invoice_number)
+        if found is None:
             raise HTTPException(404, f"no invoice or credit note {invoice_number!r}")
-        return rows[0]
+        return found
 
     async def one(invoice_number: str) -> Invoice:
         return invoice_out(await row(invoice_number))
@@ -268,33 +235,17 @@ def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
         """Every CDR as an OCPI 2.2.1 JSON array, in document-number order: the CDR of each
         invoice and the Credit CDR of each credit note, numbers exact (docs/exports.md).
         Streamed as it is read, so any range can be exported at once."""
-        where, dates = stopped_between("d.stopped_at", from_, to)
-        where += " AND (%s::text IS NULL OR d.invoice_number > %s)"
-        params: tuple[Any, ...] = (*dates, after, after)
         headers: dict[str, str] = {}
         last: str | None = None
         if limit is not None:
             # The page's last document, and whether another follows it.
-            ends = await fetch(
-                f"SELECT d.invoice_number FROM invoices d WHERE {where}"
-                " ORDER BY d.invoice_number OFFSET %s LIMIT 2",
-                *params,
-                limit - 1,
-            )
+            ends = await queries.cdr_page_end(fetch, from_, to, after, limit)
             if ends:
                 last = str(ends[0]["invoice_number"])
             if last is not None and len(ends) == 2:
                 headers = next_headers(request, last)
         # Up to the page's last document; with none, fewer than ``limit`` remain: all of them.
-        rows = stream(
-            "SELECT d.invoice_number, d.cdr, c.cdr AS cancelled_cdr FROM invoices d"
-            " LEFT JOIN invoices c ON d.document_type = 'credit_note'"
-            f" AND c.invoice_number = d.cancels WHERE {where}"
-            " AND (%s::text IS NULL OR d.invoice_number <= %s) ORDER BY d.invoice_number",
-            *params,
-            last,
-            last,
-        )
+        rows = queries.cdrs(stream, from_, to, after, last)
 
         async def documents() -> AsyncIterator[str]:
             yield "["
@@ -332,8 +283,7 @@ def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
     ) -> StreamingResponse:
         """Every invoice and credit note line, for accounting (columns: docs/exports.md).
         Streamed as it is read, so any range can be exported at once."""
-        where, params = stopped_between("stopped_at", from_, to)
-        rows = stream(f"SELECT * FROM invoices WHERE {where} ORDER BY invoice_number", *params)
+        rows = queries.documents_stopped(stream, from_, to)
 
         async def lines() -> AsyncIterator[str]:
             out = io.StringIO()
@@ -363,16 +313,14 @@ def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
         """The priced OCPI 2.2.1 CDR the invoice was made from, as issued; for a credit note,
         the Credit CDR of the invoice it cancels (``credit``: true, ``credit_reference_id``,
         ``total_cost`` negated)."""
-        query = "SELECT cdr, document_type, cancels FROM invoices WHERE invoice_number = %s"
-        rows = await fetch(query, invoice_number)
-        if not rows:
+        row = await queries.cdr_of(fetch, invoice_number)
+        if row is None:
             raise HTTPException(404, f"no invoice or credit note {invoice_number!r}")
-        row = rows[0]
         if not row["cdr"] and row["document_type"] == "credit_note" and row["cancels"]:
-            cancelled = await fetch(query, row["cancels"])
-            if cancelled and cancelled[0]["cdr"]:
+            cancelled = await queries.cdr_of(fetch, row["cancels"])
+            if cancelled and cancelled["cdr"]:
                 return Response(
-                    credit_cdr(cancelled[0]["cdr"], invoice_number), media_type="application/json"
+                    credit_cdr(cancelled["cdr"], invoice_number), media_type="application/json"
                 )
         if not row["cdr"]:
             raise HTTPException(
@@ -439,14 +387,9 @@ def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
         """The chain behind a document: invoice → session → every OCPP frame that made the
         session's figures, each with its log position, so an auditor can check each figure."""
         document = await one(invoice_number)
-        sessions = await fetch(
-            "SELECT session_id, revision, status, energy_wh, meter_start_wh, meter_stop_wh,"
-            " started_at, stopped_at, flags, frame_positions FROM sessions WHERE session_id = %s",
-            document.session_id,
-        )
-        if not sessions:
+        session = await queries.session_figures(fetch, document.session_id)
+        if session is None:
             raise HTTPException(404, f"the session of {invoice_number!r} is not in the ledger")
-        session = sessions[0]
         frames = await frames_of(fetch, session["frame_positions"])
         return Evidence(
             invoice=document,
@@ -460,16 +403,7 @@ def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
     ) -> list[Totals]:
         """Totals per currency of the documents the same filters list (credit notes count
         with their negative amounts)."""
-        where, params = documents.where()
-        rows = await fetch(
-            "SELECT currency, count(*) AS documents,"
-            " count(*) FILTER (WHERE document_type = 'credit_note') AS credit_notes,"
-            " coalesce(sum(energy_wh), 0)::bigint AS energy_wh,"
-            " sum(total_excl_vat) AS total_excl_vat, sum(total_vat) AS total_vat,"
-            f" sum(total_incl_vat) AS total_incl_vat FROM invoices WHERE {where}"
-            " GROUP BY currency ORDER BY currency",
-            *params,
-        )
+        rows = await queries.totals(fetch, documents)
         return [
             Totals(
                 **{

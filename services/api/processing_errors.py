@@ -15,18 +15,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ..core.runtime import ProcessorRunner
+from ..queries import processing_errors as queries
 from .paging import AFTER, page
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
-
-_ORDER = {
-    "newest": ("id < %s", "id DESC"),
-    "log": (
-        '(stream, partition, "offset", processor) >'
-        ' (SELECT stream, partition, "offset", processor FROM processing_errors WHERE id = %s)',
-        'stream, partition, "offset", processor',
-    ),
-}
 
 
 class ProcessingError(BaseModel):
@@ -54,21 +46,9 @@ def processing_errors_router(fetch: Fetch) -> APIRouter:
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[ProcessingError]:
         """Log entries a processor could not handle and skipped (the entry stays on the log)."""
-        if after is not None and not await fetch(
-            "SELECT 1 FROM processing_errors WHERE id = %s", after
-        ):
+        if after is not None and not await queries.exists(fetch, after):
             raise HTTPException(404, f"no processing error with id {after}")
-        condition, order_by = _ORDER[order]
-        rows = await fetch(
-            'SELECT id, processor, stream, partition, "offset", error, noted_at'
-            " FROM processing_errors WHERE (%s::bigint IS NULL OR " + condition + ")"
-            " AND (%s::text IS NULL OR processor = %s) ORDER BY " + order_by + " LIMIT %s",
-            after,
-            after,
-            processor,
-            processor,
-            limit + 1,
-        )
+        rows = await queries.errors_page(fetch, order, after, processor, limit + 1)
         rows = page(rows, limit, lambda r: str(r["id"]), request, response)
         return [
             ProcessingError(
