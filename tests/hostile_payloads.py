@@ -213,7 +213,9 @@ def custom_data(depth: int) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-def payloads(schema: dict[str, Any], *, root: dict[str, Any] | None = None, depth: int = 2) -> Any:
+def payloads(
+    schema: dict[str, Any], *, root: dict[str, Any] | None = None, depth: int = 2
+) -> st.SearchStrategy[Any]:
     """A strategy for values ``schema`` accepts; ``depth`` is the node's nesting level in the
     frame (the frame's array is level 1, the payload level 2)."""
     root = root or schema

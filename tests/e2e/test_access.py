@@ -75,7 +75,7 @@ def test_every_operation_refuses_without_a_token_and_by_role(product: Any) -> No
                 assert operation["security"] == [{"bearerAuth": []}], key
                 allowed = operation["x-roles"]
                 assert "admin" in allowed and set(allowed) <= set(ROLES)
-                body = {} if method in ("post", "put", "patch") else None
+                body: dict[str, object] | None = {} if method in ("post", "put", "patch") else None
                 anonymous = client.request(method, url, json=body)
                 assert anonymous.status_code == 401, (key, anonymous.text)
                 assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")

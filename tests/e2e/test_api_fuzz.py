@@ -9,7 +9,7 @@ of examples per operation, derandomized so that CI runs the same requests every 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -26,6 +26,9 @@ from schemathesis.specs.openapi.checks import (
 from chargeledger.api.app import create_app
 from chargeledger.core import db
 from tests.support import Product
+
+if TYPE_CHECKING:
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 BODY_LIMIT = 65536
 
@@ -86,5 +89,5 @@ def test_the_product_serves_the_openapi_fuzzed_here(product: Product) -> None:
     suppress_health_check=list(HealthCheck),
     database=None,
 )
-def test_every_operation_answers_as_documented(case: schemathesis.Case, product: Product) -> None:
+def test_every_operation_answers_as_documented(case: OpenApiCase, product: Product) -> None:
     case.call_and_validate(base_url=product.api, checks=CHECKS, timeout=30)

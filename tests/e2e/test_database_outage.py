@@ -64,7 +64,7 @@ async def unanswered(client: OcppClient, unique_id: str) -> None:
     await client.websocket.send(f'[2,"{unique_id}","Heartbeat",{{}}]')
     with pytest.raises(ConnectionClosed):
         answer = await asyncio.wait_for(client.websocket.recv(), 15)
-        pytest.fail(f"answered while the database was down: {answer}")
+        pytest.fail(f"answered while the database was down: {answer!r}")
 
 
 def logged_unique_ids(product: Product, station_id: str) -> set[str]:
@@ -125,7 +125,11 @@ async def test_a_killed_embedded_server_is_restarted_and_everything_resumes(
         assert started["transactionId"] in {s["transaction_id"] for s in sessions}
         logged = await asyncio.to_thread(
             eventually,
-            lambda: (ids := logged_unique_ids(product, "PGO-1")) >= {"boot-again", "stop"} and ids,
+            lambda: (
+                ids
+                if (ids := logged_unique_ids(product, "PGO-1")) >= {"boot-again", "stop"}
+                else None
+            ),
             30,
             "the frames confirmed after the outage in the frame index",
         )

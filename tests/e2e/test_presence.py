@@ -81,7 +81,11 @@ async def test_a_killed_gateways_stations_go_offline_and_commands_to_them_end_in
             clients[station_id] = await OcppClient.connect(doomed.ocpp_port, station_id)
             await clients[station_id].call("boot", "BootNotification", boot)
         for station_id in stations:
-            await until(lambda s=station_id: station(ledger, s)["online"], f"{station_id} online")
+
+            def online(s: str = station_id) -> Any:
+                return station(ledger, s)["online"]
+
+            await until(online, f"{station_id} online")
 
         # The same station connects again, to another process: the newest connection wins.
         moved = await OcppClient.connect(other.ocpp_port, stations[0])
@@ -106,8 +110,12 @@ async def test_a_killed_gateways_stations_go_offline_and_commands_to_them_end_in
         assert 2 <= took_s < 4.5, took_s
 
         for station_id in stations[1:]:
+
+            def offline(s: str = station_id) -> bool:
+                return station(ledger, s)["online"] is False
+
             await until(
-                lambda s=station_id: station(ledger, s)["online"] is False,
+                offline,
                 f"{station_id} offline",
                 timeout_s=LEASE_S * 4 + 10,
             )

@@ -33,7 +33,7 @@ def counted(metrics: str, processor: str) -> float:
 
 async def send_hostile_frames(product: Product) -> None:
     v16 = await OcppClient.connect(product.ocpp_port, "CP-ODD-16")
-    boot = {"chargePointVendor": "Acme\x00", "chargePointModel": "M"}
+    boot: dict[str, object] = {"chargePointVendor": "Acme\x00", "chargePointModel": "M"}
     assert (await send(v16, "1", "BootNotification", boot))[0] == 3
     status = {
         "connectorId": 1,
@@ -159,9 +159,10 @@ async def test_hostile_values_are_recorded_and_processing_errors_are_visible(
         # reason names them one by one as they get there; wait for the sessions' processor.
         refused = eventually(
             lambda: (
-                (r := answer(product, "/readyz")).status_code == 503
+                r
+                if (r := answer(product, "/readyz")).status_code == 503
                 and "processor ledger-sessions has failed" in r.json()["detail"]
-                and r
+                else None
             ),
             what="/readyz reporting the stuck sessions processor",
         )

@@ -91,12 +91,16 @@ async def test_a_killed_gateway_loses_nothing_and_counts_nothing_twice(
 
         for n in range(STATIONS):
             station_id = f"CP-SCALE-{n}"
-            sessions = eventually(
-                lambda s=station_id: [
+
+            def completed(s: str = station_id) -> list[Any]:
+                return [
                     x
                     for x in ledger.get("/api/v1/sessions", station_id=s)
                     if x["status"] == "completed"
-                ],
+                ]
+
+            sessions = eventually(
+                completed,
                 what=f"the completed session of {station_id}",
                 timeout_s=60,
             )
@@ -104,8 +108,12 @@ async def test_a_killed_gateway_loses_nothing_and_counts_nothing_twice(
             [session] = sessions
             assert session["energy_wh"] == READINGS * 1000 + 7
             assert session["last_meter_wh"] == READINGS * 1000
+
+            def invoiced(s: str = session["session_id"]) -> Any:
+                return ledger.get("/api/v1/invoices", session_id=s)
+
             invoices = eventually(
-                lambda s=session["session_id"]: ledger.get("/api/v1/invoices", session_id=s),
+                invoiced,
                 what="the invoice",
                 timeout_s=60,
             )

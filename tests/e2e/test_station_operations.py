@@ -68,7 +68,7 @@ async def test_charging_profile_and_firmware_update_followed_through_the_station
         subprotocols=["ocpp1.6"],  # type: ignore[list-item]
     ) as ws:
         assert (await call(ws, "b", "BootNotification", BOOT16))["status"] == "Accepted"
-        station = asyncio.create_task(answer_calls(ws, 2, lambda c: {"status": "Accepted"}))
+        answering = asyncio.create_task(answer_calls(ws, 2, lambda c: {"status": "Accepted"}))
         code, out, err = await cli(
             product,
             "command",
@@ -88,7 +88,7 @@ async def test_charging_profile_and_firmware_update_followed_through_the_station
             str(EXAMPLES / "update-firmware-1.6.json"),
         )
         assert code == 0, err
-        calls = await station
+        calls = await answering
         assert [c[2] for c in calls] == ["SetChargingProfile", "UpdateFirmware"]
         assert calls[0][3]["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"] == "W"
 

@@ -13,12 +13,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
+from websockets.typing import Subprotocol
 
 from chargeledger.core import codec
 from chargeledger.core.events import STATIONS, TOKENS, StationRegistration, TokenRegistration
@@ -55,6 +56,7 @@ def registry(pool: AsyncConnectionPool, log: PostgresLog) -> Registry:
 
 
 GatewayFactory = Callable[..., Any]
+E = TypeVar("E")
 
 
 @pytest.fixture
@@ -183,6 +185,13 @@ async def test_unknown_stations_rejected_and_disabled_stations_rejected(
         assert (await call(ws, "3", "BootNotification", BOOT16))[2]["status"] == "Rejected"
 
 
+async def logged(log: PostgresLog, stream: str, kind: type[E]) -> list[E]:
+    """Every event on ``stream``, decoded; each must be a ``kind``."""
+    events = [codec.decode(e.value) for p in range(2) for e in await log.read(stream, p, 0, 100)]
+    assert all(isinstance(event, kind) for event in events), events
+    return [event for event in events if isinstance(event, kind)]
+
+
 async def test_registrations_are_on_the_log_without_secrets(
     registry: Registry, log: PostgresLog
 ) -> None:
@@ -191,20 +200,16 @@ async def test_registrations_are_on_the_log_without_secrets(
     await registry.add_token("04AABB", status="Accepted", account_id="ACC-1")
     await registry.update_token("04aabb", status="Blocked")
 
-    stations = [
-        codec.decode(e.value) for p in range(2) for e in await log.read(STATIONS, p, 0, 100)
-    ]
-    tokens = [codec.decode(e.value) for p in range(2) for e in await log.read(TOKENS, p, 0, 100)]
+    stations = await logged(log, STATIONS, StationRegistration)
+    tokens = await logged(log, TOKENS, TokenRegistration)
     assert [(s.revision, s.enabled, s.has_password) for s in stations] == [
         (1, True, True),
         (2, False, True),
     ]
-    assert all(isinstance(s, StationRegistration) for s in stations)
     assert [(t.id_token, t.revision, t.status, t.account_id) for t in tokens] == [
         ("04AABB", 1, "Accepted", "ACC-1"),
         ("04AABB", 2, "Blocked", "ACC-1"),
     ]
-    assert all(isinstance(t, TokenRegistration) for t in tokens)
     raw = b"".join([e.value for p in range(2) for e in await log.read(STATIONS, p, 0, 100)])
     stored = await registry.station("CP-LOG")
     assert stored is not None and stored.password_hash is not None
@@ -398,8 +403,8 @@ async def test_profile_3_the_client_certificate_must_name_the_station(
     mine = pki.client_context(pki.issue("CP-M3"))
     async with connect(
         station_url(gateway, "CP-M3", "wss"),
-        subprotocols=["ocpp1.6"],
-        ssl=mine,  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp1.6")],
+        ssl=mine,
     ) as ws:
         assert (await call(ws, "1", "BootNotification", BOOT16))[2]["status"] == "Accepted"
     with pytest.raises(InvalidStatus) as other:

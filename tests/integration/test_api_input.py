@@ -162,7 +162,7 @@ async def test_a_nul_in_any_path_or_query_parameter_is_a_422_naming_it(
                 query[parameter["name"]] = value
         if query:
             url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
-        body = {} if "requestBody" in operation else None
+        body: dict[str, object] | None = {} if "requestBody" in operation else None
         answer = await api.request(method.upper(), url, json=body)
         found = problems(answer)
         assert found == [

@@ -158,7 +158,7 @@ def session_refs(station: Station) -> list[str]:
     return refs
 
 
-def examples(count: int) -> Any:
+def examples(count: int) -> settings:
     return settings(
         max_examples=count,
         derandomize=not RANDOM,

@@ -114,7 +114,9 @@ async def opened_by(log: EventLog, station_id: str, ws: ClientConnection) -> str
     return found
 
 
-async def presence(pool: AsyncConnectionPool, log: EventLog, station_id: str) -> Any:
+async def presence(
+    pool: AsyncConnectionPool, log: EventLog, station_id: str
+) -> tuple[Any, ...] | None:
     """Run the presence projection over the log as it is, and read the station's presence."""
     entries = []
     for partition in range(await log.partitions(CONNECTIONS)):

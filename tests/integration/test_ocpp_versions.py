@@ -11,6 +11,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from chargeledger.core import codec
 from chargeledger.core.events import FRAMES, Frame
@@ -89,8 +90,8 @@ async def test_every_station_request_is_answered_and_logged(
     station_id = f"CP-{folder}"
     answers: dict[str, list[Any]] = {}
     async with connect(
-        f"ws://127.0.0.1:{gw.port}/ocpp/{station_id}", subprotocols=[subprotocol]
-    ) as ws:  # type: ignore[list-item]
+        f"ws://127.0.0.1:{gw.port}/ocpp/{station_id}", subprotocols=[Subprotocol(subprotocol)]
+    ) as ws:
         for action in actions:
             for n, payload in enumerate(request_examples(folder, action)):
                 unique_id = f"{action[:28]}-{n}"

@@ -155,7 +155,7 @@ async def test_an_entry_the_database_refuses_is_noted_and_the_rest_goes_on(
     assert offset == next(
         e.position.offset
         for e in await everything(log, FRAMES)
-        if codec.decode(e.value).event_id == odd.event_id  # type: ignore[union-attr]
+        if codec.decode(e.value).event_id == odd.event_id
     )
     assert await rows(pool, "SELECT session_id, status FROM sessions") == [
         ("CP-FINE:77", "completed")

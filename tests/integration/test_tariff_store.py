@@ -11,7 +11,13 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from chargeledger.core import codec
-from chargeledger.core.events import TARIFF_ASSIGNMENTS, TARIFFS, TariffAssignment, TariffVersion
+from chargeledger.core.events import (
+    TARIFF_ASSIGNMENTS,
+    TARIFFS,
+    Event,
+    TariffAssignment,
+    TariffVersion,
+)
 from chargeledger.core.log import PostgresLog
 from chargeledger.invoicing.ocpi import Tariff
 from chargeledger.invoicing.tariff_store import TariffStore
@@ -29,16 +35,17 @@ async def log(pool: AsyncConnectionPool) -> AsyncIterator[PostgresLog]:
 
 
 def document(price: str = "0.39") -> dict[str, object]:
-    return json.loads(
+    parsed: dict[str, object] = json.loads(
         '{"country_code": "DE", "party_id": "CLG", "id": "T1", "currency": "EUR",'
         ' "elements": [{"price_components": [{"type": "ENERGY", "price": ' + price + ","
         ' "vat": 19, "step_size": 1}]}], "last_updated": "2026-11-01T00:00:00Z"}',
         parse_float=Decimal,
     )
+    return parsed
 
 
-async def events(log: PostgresLog, stream: str) -> list[object]:
-    out = []
+async def events(log: PostgresLog, stream: str) -> list[Event]:
+    out: list[Event] = []
     for partition in range(await log.partitions(stream)):
         out += [codec.decode(e.value) for e in await log.read(stream, partition, 0, 100)]
     return out
@@ -62,7 +69,9 @@ async def test_versions_and_assignments_are_logged(
         (1, "tariff:T1:1"),
         (2, "tariff:T1:2"),
     ]
-    assert '"price": 0.4200' in versions[-1].document  # type: ignore[attr-defined]
+    last = versions[-1]
+    assert isinstance(last, TariffVersion)
+    assert '"price": 0.4200' in last.document
     [assigned] = await events(log, TARIFF_ASSIGNMENTS)
     assert isinstance(assigned, TariffAssignment)
     assert (assigned.tariff_id, assigned.station_id, assigned.valid_from) == ("T1", "CP-1", NOW)

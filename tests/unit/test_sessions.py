@@ -13,7 +13,8 @@ import pytest
 from chargeledger.core.events import Event, Frame, SessionEvent
 from chargeledger.core.log_port import Position
 from chargeledger.core.meter import to_wh
-from chargeledger.ledger.sessions import SessionsProcessor, StationSessions
+from chargeledger.ledger.session_state import StationSessions
+from chargeledger.ledger.sessions import SessionsProcessor
 
 AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -298,7 +299,11 @@ def test_stations_do_not_mix() -> None:
         assert key is not None
         states[key], out = processor.evolve(states[key], frame, Position("ocpp.frames", 0, i))
         outputs += out
-    assert sorted(o.session_id for o in outputs) == ["A:1", "B:2"]  # type: ignore[union-attr]
+    session_ids = []
+    for o in outputs:
+        assert isinstance(o, SessionEvent), o
+        session_ids.append(o.session_id)
+    assert sorted(session_ids) == ["A:1", "B:2"]
 
 
 def test_rejected_and_unrelated_frames_are_ignored() -> None:

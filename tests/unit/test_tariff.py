@@ -102,11 +102,13 @@ def test_bad_tariffs_get_one_clear_error(text: str, message: str) -> None:
 
 
 def document() -> dict[str, Any]:
-    return json.loads(tariff_json(), parse_float=Decimal)
+    parsed: dict[str, Any] = json.loads(tariff_json(), parse_float=Decimal)
+    return parsed
 
 
 def component_of(doc: dict[str, Any]) -> dict[str, Any]:
-    return doc["elements"][0]["price_components"][0]
+    component: dict[str, Any] = doc["elements"][0]["price_components"][0]
+    return component
 
 
 def both_ways(doc: dict[str, Any]) -> list[str]:
