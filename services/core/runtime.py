@@ -48,6 +48,29 @@ PROCESSING_ERRORS = Counter(
 )
 
 
+class DecodeCache:
+    """Events decoded lately, by their bytes: the processors that follow one stream (three
+    follow the frames) decode each entry once between them while they go at about the same
+    pace. Keyed by the bytes themselves, so two logs in one process never mix; the oldest go
+    first beyond ``size``."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._size = size
+        self._events: dict[bytes, Event] = {}
+
+    def decode(self, value: bytes) -> Event:
+        event = self._events.get(value)
+        if event is None:
+            event = codec.decode(value)
+            if len(self._events) >= self._size:
+                del self._events[next(iter(self._events))]
+            self._events[value] = event
+        return event
+
+
+_DECODED = DecodeCache()
+
+
 class ReferenceReader:
     """Reads a processor's reference streams to their end, from where it stopped the last time,
     and hands each new event to the processor's ``refer``. Reference data is small and only
@@ -293,71 +316,99 @@ class ProcessorRunner(Generic[S]):
         # Before the batch: everything stored by now, which is all a session in it can use.
         await self._reference.catch_up()
         async with self._pool.connection() as conn, conn.transaction():
-            decoded: list[tuple[Entry, Event]] = []
-            for entry in entries:
-                try:
-                    decoded.append((entry, codec.decode(entry.value)))
-                except Exception as exc:  # nothing on the log may stop the ledger
-                    await self._note_error(conn, entry.position, f"cannot decode: {exc}")
-            keys = {k for _, e in decoded for k in p.state_keys(e)}
-            states = await self._load_states(conn, keys)
-            changed: set[str] = set()
-            batch_records: list[Record] = []
-            if self._sink is not None:
-                self._sink.reset()
-            for entry, event in decoded:
-                mine = {
-                    k: states[k] if k in states else p.initial_state() for k in p.state_keys(event)
-                }
-                try:
-                    # Pure and local: a failure here leaves the states as they were.
-                    new_states, outputs = p.evolve_all(mine, event, entry.position)
-                    records = [Record(o.STREAM, o.key, codec.encode(o)) for o in outputs]
-                except Exception as exc:  # a bug, or an input the domain cannot take
-                    logger.exception("processor %s failed on %s", p.name, entry.position)
-                    await self._note_error(conn, entry.position, f"{type(exc).__name__}: {exc}")
-                    continue
-                if isolate:
-                    # Each entry's writes in a savepoint: one the database refuses is noted and
-                    # the rest of the batch goes on.
-                    try:
-                        async with conn.transaction():
-                            if self._sink is not None:
-                                self._sink.reset()
-                                await self._sink.write(conn, event, entry.position, outputs)
-                                await self._sink.flush(conn)
-                            await self._emit(conn, records)
-                    except Exception as exc:
-                        await self._note_error(conn, entry.position, f"{type(exc).__name__}: {exc}")
-                        continue
-                else:
-                    if self._sink is not None:
-                        await self._sink.write(conn, event, entry.position, outputs)
-                    batch_records += records
-                states.update(new_states)
-                changed.update(new_states)
-            if not isolate:
-                if self._sink is not None:
-                    await self._sink.flush(conn)
-                await self._emit(conn, batch_records)
-            for key in sorted(changed):
-                await conn.execute(
-                    "INSERT INTO processor_state (processor, key, state) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (processor, key) DO UPDATE SET state = EXCLUDED.state",
-                    (p.name, key, json.dumps(p.dump_state(states[key])).encode()),
-                )
-            next_offsets: dict[int, int] = {}
-            for entry in entries:
-                next_offsets[entry.position.partition] = entry.position.offset + 1
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    "INSERT INTO consumer_offsets (group_id, stream, partition, next_offset)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (group_id, stream, partition)"
-                    " DO UPDATE SET next_offset = EXCLUDED.next_offset",
-                    [(p.name, p.input_stream, part, o) for part, o in next_offsets.items()],
-                )
+            # Outside isolation the batch's statements are pipelined: sent without waiting for
+            # each answer (a failure fails the batch, which is then redone entry by entry).
+            pipeline = contextlib.nullcontext() if isolate else conn.pipeline()
+            async with pipeline:
+                states, changed, records = await self._fold(conn, entries, isolate=isolate)
+            # COPY (the outputs onto the PostgreSQL log) cannot be pipelined.
+            await self._emit(conn, records)
+            next_offsets = await self._store(conn, entries, states, changed)
         if self._noted:  # committed; an entry noted before (a batch redone) is not counted
             PROCESSING_ERRORS.labels(p.name).inc(self._noted)
+        return next_offsets
+
+    async def _fold(
+        self, conn: AsyncConnection[Any], entries: list[Entry], *, isolate: bool
+    ) -> tuple[dict[str, S], set[str], list[Record]]:
+        """Fold the batch and write its projection rows in ``conn``'s transaction; return the
+        states, the keys changed, and the outputs still to append (in isolation, each entry's
+        outputs are appended with its rows)."""
+        p = self.processor
+        decoded: list[tuple[Entry, Event]] = []
+        for entry in entries:
+            try:
+                decoded.append((entry, _DECODED.decode(entry.value)))
+            except Exception as exc:  # nothing on the log may stop the ledger
+                await self._note_error(conn, entry.position, f"cannot decode: {exc}")
+        keys = {k for _, e in decoded for k in p.state_keys(e)}
+        states = await self._load_states(conn, keys)
+        changed: set[str] = set()
+        batch_records: list[Record] = []
+        if self._sink is not None:
+            self._sink.reset()
+        for entry, event in decoded:
+            mine = {k: states[k] if k in states else p.initial_state() for k in p.state_keys(event)}
+            try:
+                # Pure and local: a failure here leaves the states as they were.
+                new_states, outputs = p.evolve_all(mine, event, entry.position)
+                records = [Record(o.STREAM, o.key, codec.encode(o)) for o in outputs]
+            except Exception as exc:  # a bug, or an input the domain cannot take
+                logger.exception("processor %s failed on %s", p.name, entry.position)
+                await self._note_error(conn, entry.position, f"{type(exc).__name__}: {exc}")
+                continue
+            if isolate:
+                # Each entry's writes in a savepoint: one the database refuses is noted and
+                # the rest of the batch goes on.
+                try:
+                    async with conn.transaction():
+                        if self._sink is not None:
+                            self._sink.reset()
+                            await self._sink.write(conn, event, entry.position, outputs)
+                            await self._sink.flush(conn)
+                        await self._emit(conn, records)
+                except Exception as exc:
+                    await self._note_error(conn, entry.position, f"{type(exc).__name__}: {exc}")
+                    continue
+            else:
+                if self._sink is not None:
+                    await self._sink.write(conn, event, entry.position, outputs)
+                batch_records += records
+            states.update(new_states)
+            changed.update(new_states)
+        if not isolate and self._sink is not None:
+            await self._sink.flush(conn)
+        return states, changed, batch_records
+
+    async def _store(
+        self,
+        conn: AsyncConnection[Any],
+        entries: list[Entry],
+        states: dict[str, S],
+        changed: set[str],
+    ) -> dict[int, int]:
+        """The changed states and the batch's offsets, in ``conn``'s transaction."""
+        p = self.processor
+        if changed:
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO processor_state (processor, key, state) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (processor, key) DO UPDATE SET state = EXCLUDED.state",
+                    [
+                        (p.name, key, json.dumps(p.dump_state(states[key])).encode())
+                        for key in sorted(changed)
+                    ],
+                )
+        next_offsets: dict[int, int] = {}
+        for entry in entries:
+            next_offsets[entry.position.partition] = entry.position.offset + 1
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO consumer_offsets (group_id, stream, partition, next_offset)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (group_id, stream, partition)"
+                " DO UPDATE SET next_offset = EXCLUDED.next_offset",
+                [(p.name, p.input_stream, part, o) for part, o in next_offsets.items()],
+            )
         return next_offsets
 
     async def _emit(self, conn: AsyncConnection[Any], records: list[Record]) -> None:
@@ -394,7 +445,7 @@ class ProcessorRunner(Generic[S]):
     async def _note_error(self, conn: AsyncConnection[Any], position: Position, error: str) -> None:
         cursor = await conn.execute(
             'INSERT INTO processing_errors (processor, stream, partition, "offset", error)'
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
             (self.processor.name, position.stream, position.partition, position.offset, error),
         )
-        self._noted += max(cursor.rowcount, 0)
+        self._noted += len(await cursor.fetchall())  # fetched: known in pipeline mode too
