@@ -162,16 +162,23 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 def logged_unique_ids(dsn: str, station_ids: list[str]) -> set[tuple[str, str]]:
-    """(station, unique id) of every inbound CALL in the frame index (the log's projection)."""
+    """(station, unique id) of every inbound CALL on the PostgreSQL log."""
     import psycopg
+
+    from chargeledger.core import codec
+    from chargeledger.core.events import FRAMES, Frame
 
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
-            "SELECT station_id, unique_id FROM frames WHERE direction = 'INBOUND'"
-            " AND message_type = 2 AND station_id = ANY(%s)",
-            (station_ids,),
+            "SELECT value FROM log_entries WHERE stream = %s AND key = ANY(%s)",
+            (FRAMES, station_ids),
         ).fetchall()
-    return {(str(s), str(u)) for s, u in rows}
+    frames = [codec.decode(bytes(value)) for (value,) in rows]
+    return {
+        (f.station_id, str(f.unique_id))
+        for f in frames
+        if isinstance(f, Frame) and f.direction == "INBOUND" and f.message_type == 2
+    }
 
 
 @dataclass

@@ -92,7 +92,8 @@ STREAMS = [
 def processors(settings: Settings, tariff: Tariff) -> list[tuple[Processor[Any], Sink | None]]:
     """Every processor of ledger and invoicing, with its projection: the same on both runtimes."""
     return [
-        (FrameIndex(), FrameSink()),
+        # On the PostgreSQL log the API reads frames from the log itself: no index to copy.
+        *([(FrameIndex(), FrameSink())] if settings.kafka_bootstrap is not None else []),
         (SessionsProcessor(), SessionSink()),
         (StationStatusProcessor(), StationSink()),
         (PresenceProcessor(), PresenceSink()),
@@ -318,6 +319,7 @@ class Product:
             metrics_open=not s.metrics_auth,
             session_lifetime=timedelta(hours=s.session_hours),
             secure_cookie=s.session_cookie_secure,
+            frames_in_log=isinstance(log, PostgresLog),
         )
         http_socket = _listen(s.http_host, s.http_port)
         self.http_address = tuple(http_socket.getsockname()[:2])

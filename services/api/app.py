@@ -32,9 +32,9 @@ from ..invoicing.meter_key_store import MeterKeyStore
 from ..invoicing.reviews import Reviews
 from ..invoicing.station_zone_store import StationZoneStore
 from ..invoicing.tariff_store import TariffStore
-from ..queries import frames as frame_queries
 from ..queries import invoices as invoice_queries
 from ..queries import sessions as session_queries
+from ..queries.frames import Frames
 from ..queries.invoices import DocumentFilter
 from ..registry.store import Registry
 from . import paging, rights
@@ -170,6 +170,7 @@ def create_app(
     metrics_open: bool = True,
     session_lifetime: timedelta = timedelta(hours=12),
     secure_cookie: bool = True,
+    frames_in_log: bool = True,
 ) -> FastAPI:
     app = FastAPI(
         title="ChargeLedger",
@@ -225,12 +226,13 @@ def create_app(
     app.include_router(registry_router(registry))
     app.include_router(stations_router(fetch))
     app.include_router(fleet_router(fetch))
-    app.include_router(session_detail_router(fetch))
+    frames = Frames(fetch, in_log=frames_in_log)
+    app.include_router(session_detail_router(fetch, frames))
     app.include_router(tariffs_router(tariffs))
     app.include_router(meter_keys_router(meter_keys))
     app.include_router(station_zones_router(station_zones))
     app.include_router(reviews_router(reviews))  # before /invoices/{invoice_number}
-    app.include_router(invoices_router(fetch, stream))
+    app.include_router(invoices_router(fetch, stream, frames))
     app.include_router(commands_router(commands, local_list))
     app.include_router(processing_errors_router(fetch))
     app.include_router(audit_router(fetch))
@@ -366,7 +368,7 @@ def create_app(
         """The station's raw frames in log order. A page holds at most ``limit`` frames and at
         most 1 MiB of raw frames (a larger frame comes in a page of its own)."""
         start = (after_offset,) if after is None else _frame_position(after)
-        sizes = await frame_queries.frame_sizes(fetch, station_id, start, limit + 1)
+        sizes = await frames.sizes(station_id, start, limit + 1)
         kept, total = 0, 0
         for row in sizes[:limit]:
             if kept and total + row["size"] > EVENTS_PAGE_BYTES:
@@ -375,9 +377,7 @@ def create_app(
         if not kept:
             return Response(b"[]", media_type="application/json")
         last = sizes[kept - 1]
-        rows = await frame_queries.frames_up_to(
-            fetch, station_id, start, (last["partition"], last["offset"]), kept
-        )
+        rows = await frames.up_to(station_id, start, (last["partition"], last["offset"]), kept)
         more = paging.next_headers(request, _position(rows[-1])) if kept < len(sizes) else {}
         # Encoded in a thread: the event loop (and the stations it serves) gets the
         # interpreter back every few milliseconds while a large page is written.

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from ..invoicing.cdr_json import credit_cdr
 from ..invoicing.signed_data import transaction_entries, write_xml
 from ..queries import invoices as queries
+from ..queries.frames import Frames
 from ..queries.invoices import DocumentFilter, Stream
 from .inputs import Day
 from .paging import AFTER, PAGED, next_headers
@@ -198,7 +199,7 @@ def _csv_rows(document: Invoice) -> Iterable[tuple[Any, ...]]:
         )
 
 
-def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
+def invoices_router(fetch: Fetch, stream: Stream, frames: Frames) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["invoices"])
 
     async def row(invoice_number: str) -> dict[str, Any]:
@@ -390,11 +391,11 @@ def invoices_router(fetch: Fetch, stream: Stream) -> APIRouter:
         session = await queries.session_figures(fetch, document.session_id)
         if session is None:
             raise HTTPException(404, f"the session of {invoice_number!r} is not in the ledger")
-        frames = await frames_of(fetch, session["frame_positions"])
+        shown = await frames_of(frames, session["frame_positions"])
         return Evidence(
             invoice=document,
             session=SessionFigures(**{k: v for k, v in session.items() if k != "frame_positions"}),
-            frames=[EvidenceFrame(**f.model_dump()) for f in frames],
+            frames=[EvidenceFrame(**f.model_dump()) for f in shown],
         )
 
     @router.get("/invoices/totals", response_model=list[Totals])

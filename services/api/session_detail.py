@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from ..ledger.curve import curve
 from ..queries import sessions as queries
+from ..queries.frames import Frames
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
 _NO_SESSION: dict[int | str, dict[str, Any]] = {404: {"description": "No such session."}}
@@ -57,9 +58,9 @@ class Curve(BaseModel):
     charging_periods: list[ChargingPeriodOut]
 
 
-async def frames_of(fetch: Fetch, positions: list[str]) -> list[SessionFrame]:
+async def frames_of(frames: Frames, positions: list[str]) -> list[SessionFrame]:
     """The frames at these log positions (STREAM/PARTITION/OFFSET), in log order."""
-    rows = await queries.frames_at(fetch, positions)
+    rows = await frames.at(positions)
     return [
         SessionFrame(
             log_position=f"{f['stream']}/{f['partition']}/{f['offset']}",
@@ -88,7 +89,7 @@ def _call(frame: SessionFrame) -> tuple[str, Any] | None:
     return frame.action, message[3]
 
 
-def session_detail_router(fetch: Fetch) -> APIRouter:
+def session_detail_router(fetch: Fetch, frames: Frames) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["sessions"])
 
     async def session(session_id: str) -> dict[str, Any]:
@@ -102,15 +103,15 @@ def session_detail_router(fetch: Fetch) -> APIRouter:
     )
     async def session_frames(session_id: str) -> list[SessionFrame]:
         """Every OCPP frame behind the session's figures (both directions), in log order."""
-        return await frames_of(fetch, (await session(session_id))["frame_positions"])
+        return await frames_of(frames, (await session(session_id))["frame_positions"])
 
     @router.get("/sessions/{session_id}/curve", response_model=Curve, responses=_NO_SESSION)
     async def session_curve(session_id: str) -> Curve:
         """The charging curve: each meter reading's power and the energy since the first
         register reading, with the session's charging and parking periods."""
         found = await session(session_id)
-        frames = await frames_of(fetch, found["frame_positions"])
-        points = curve([call for f in frames if (call := _call(f)) is not None])
+        shown = await frames_of(frames, found["frame_positions"])
+        points = curve([call for f in shown if (call := _call(f)) is not None])
         return Curve(
             session_id=session_id,
             points=[CurvePoint(**asdict(p)) for p in points],

@@ -59,16 +59,3 @@ async def sessions_page(
 async def session(fetch: Fetch, session_id: str) -> Row | None:
     rows = await fetch("SELECT * FROM sessions WHERE session_id = %s", session_id)
     return rows[0] if rows else None
-
-
-async def frames_at(fetch: Fetch, positions: list[str]) -> list[Row]:
-    """The frames at these log positions (STREAM/PARTITION/OFFSET), in log order."""
-    parts = [p.rsplit("/", 2) for p in positions]
-    return await fetch(
-        "SELECT f.* FROM unnest(%s::text[], %s::int[], %s::bigint[])"
-        ' AS p(stream, partition, "offset") JOIN frames f USING (stream, partition, "offset")'
-        ' ORDER BY f.partition, f."offset"',
-        [p[0] for p in parts],
-        [int(p[1]) for p in parts],
-        [int(p[2]) for p in parts],
-    )
