@@ -461,11 +461,13 @@ async def rebuild(
             while settled < 3:  # caught up three looks in a row: chained processors are done too
                 behind = 0
                 for runner in runners:
+                    name = runner.processor.name
                     done, total = await _progress(
-                        pool, runner.processor.name, runner.processor.input_stream
+                        pool,
+                        name,
+                        runner.processor.input_stream,
+                        None if stop_at is None else stop_at.get(name, {}),
                     )
-                    if stop_at is not None:
-                        total = sum(stop_at.get(runner.processor.name, {}).values())
                     progress.update(bars[runner.processor.name], completed=done, total=total)
                     behind += max(0, total - done)
                 for task in tasks:
@@ -480,18 +482,24 @@ async def rebuild(
         await log.close()
 
 
-async def _progress(pool: AsyncConnectionPool, group: str, stream: str) -> tuple[int, int]:
+async def _progress(
+    pool: AsyncConnectionPool, group: str, stream: str, stop: dict[int, int] | None
+) -> tuple[int, int]:
+    """Entries the processor has done, and how many it has to do: to the end of each
+    partition, or to its ``stop`` offset there (never past the end)."""
     async with pool.connection() as conn:
-        row = await (
-            await conn.execute(
-                "SELECT (SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
-                " WHERE group_id = %s AND stream = %s),"
-                " (SELECT coalesce(sum(next_offset), 0) FROM log_partitions WHERE stream = %s)",
-                (group, stream, stream),
-            )
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+        cursor = await conn.execute(
+            "SELECT p.partition, p.next_offset, coalesce(o.next_offset, 0)"
+            " FROM log_partitions p LEFT JOIN consumer_offsets o ON o.group_id = %s"
+            " AND o.stream = p.stream AND o.partition = p.partition WHERE p.stream = %s",
+            (group, stream),
+        )
+        rows = await cursor.fetchall()
+    done = sum(int(r[2]) for r in rows)
+    ends = {int(r[0]): int(r[1]) for r in rows}
+    if stop is None:
+        return done, sum(ends.values())
+    return done, sum(min(end, stop.get(part, 0)) for part, end in ends.items())
 
 
 async def compare(

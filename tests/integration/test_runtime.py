@@ -275,3 +275,59 @@ async def test_an_outbox_row_committed_late_is_still_published(
     values = sorted(bytes(e.value) for e in await everything(log, "test.o"))
     assert values == [b"first", b"second"]
     assert await rows(pool, "SELECT * FROM outbox") == []
+
+
+async def test_invoicing_prices_with_the_tariffs_on_the_log_not_the_tables(
+    log: PostgresLog, pool: AsyncConnectionPool
+) -> None:
+    """The tariff and its assignment reach invoicing as events: none is in the tariff tables,
+    and a version put on the log after the session's start is not used."""
+    from chargeledger.core.events import TariffAssignment, TariffVersion
+    from chargeledger.core.log import Record
+
+    def version(revision: int, price: str, put_at: datetime) -> TariffVersion:
+        document = {
+            "id": "LOG-T",
+            "currency": "EUR",
+            "elements": [
+                {"price_components": [{"type": "ENERGY", "price": price, "step_size": 1}]}
+            ],
+            "country_code": "DE",
+            "party_id": "CLG",
+            "last_updated": "2026-06-01T00:00:00Z",
+        }
+        return TariffVersion(
+            event_id=f"tariff:LOG-T:{revision}",
+            tariff_id="LOG-T",
+            revision=revision,
+            document=json.dumps(document),
+            valid_from=datetime(2026, 6, 1, tzinfo=UTC),
+            put_at=put_at,
+        )
+
+    assigned = TariffAssignment(
+        event_id="tariff-assignment:1",
+        assignment_id=1,
+        tariff_id="LOG-T",
+        valid_from=datetime(2026, 6, 1, tzinfo=UTC),
+        assigned_at=datetime(2026, 6, 1, tzinfo=UTC),
+    )
+    later = version(2, "9.00", datetime(2026, 7, 2, tzinfo=UTC))  # stored after the start
+    await log.append(
+        [
+            Record(e.STREAM, e.key, codec.encode(e))
+            for e in (version(1, "0.50", datetime(2026, 6, 1, tzinfo=UTC)), assigned, later)
+        ]
+    )
+    await log_a_session(log)
+    await ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool).process(
+        await everything(log, FRAMES)
+    )
+    assert await rows(pool, "SELECT count(*) FROM tariff_versions") == [(0,)]
+    invoicing = ProcessorRunner(
+        InvoiceProcessor(load_tariff(None), issuer="CL", codec=codec), InvoiceSink(), log, pool
+    )
+    await invoicing.process(await everything(log, SESSIONS))
+    assert await rows(pool, "SELECT tariff_id, total_excl_vat::text FROM invoices") == [
+        ("LOG-T#1", "2.50")  # 5 kWh * 0.50, with version 1: version 2 came after the start
+    ]
