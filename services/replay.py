@@ -552,12 +552,8 @@ async def _check_completions(
     """The recorded completion sequence against the completed revisions of the rebuilt
     sessions, by event id: the same revisions, with the same content. While the live sequencer
     was behind the sessions, a completed revision it had not recorded yet is no difference."""
-    recorded = await _events(rebuilt, COMPLETIONS)
-    completed = {
-        event_id: e
-        for event_id, e in (await _events(rebuilt, SESSIONS)).items()
-        if e.status == "completed"
-    }
+    recorded = await _completed(rebuilt, COMPLETIONS)
+    completed = await _completed(rebuilt, SESSIONS)
     difference = Difference(
         COMPLETIONS,
         missing=sorted((k,) for k in recorded if k not in completed),
@@ -567,13 +563,15 @@ async def _check_completions(
     return [difference] if difference.missing or difference.extra or difference.changed else []
 
 
-async def _events(pool: AsyncConnectionPool, stream: str) -> dict[str, SessionEvent]:
+async def _completed(pool: AsyncConnectionPool, stream: str) -> dict[str, SessionEvent]:
+    """The completed session revisions on the stream, by event id (only those are kept: every
+    revision of every session would not fit in memory on a large log)."""
     found: dict[str, SessionEvent] = {}
     async with pool.connection() as conn, conn.cursor(name=f"read_{stream}") as cursor:
         await cursor.execute("SELECT value FROM log_entries WHERE stream = %s", (stream,))
         async for (value,) in cursor:
             event = codec.decode(bytes(value))
-            if isinstance(event, SessionEvent):
+            if isinstance(event, SessionEvent) and event.status == "completed":
                 found[event.event_id] = event
     return found
 
