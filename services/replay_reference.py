@@ -13,6 +13,7 @@ again; people and API tokens (``chargeledger users`` / ``api-tokens``) are enter
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,9 @@ from .core.events import (
     TariffVersion,
     TokenRegistration,
 )
+from .invoicing.meter_keys import meter_key_of
+from .invoicing.station_zones import station_zone_of
+from .invoicing.tariffs import assignment_of
 
 # Not a scrypt hash: it verifies no password (see ``core.scrypt.verify``).
 PASSWORD_TO_REENTER = "not-on-the-log: set this station's password again"
@@ -94,34 +98,17 @@ class Tables:
                     event.valid_to,
                     event.put_at,
                 )
+            # The rows of these tables are the invoicing values, field for field.
             case TariffAssignment():
-                self.rows["tariff_assignments"][(event.assignment_id,)] = (
-                    event.assignment_id,
-                    event.tariff_id,
-                    event.station_id,
-                    event.evse_id,
-                    event.connector_id,
-                    event.valid_from,
-                    event.valid_to,
-                    event.assigned_at,
+                self.rows["tariff_assignments"][(event.assignment_id,)] = astuple(
+                    assignment_of(event)
                 )
             case MeterKeyRegistration():
-                self.rows["meter_keys"][(event.station_id, event.revision)] = (
-                    event.station_id,
-                    event.revision,
-                    event.meter_serial,
-                    event.public_key,
-                    event.valid_from,
-                    event.registered_at,
-                )
+                revision = (event.station_id, event.revision)
+                self.rows["meter_keys"][revision] = astuple(meter_key_of(event))
             case StationTimeZone():
-                self.rows["station_time_zones"][(event.station_id, event.revision)] = (
-                    event.station_id,
-                    event.revision,
-                    event.time_zone,
-                    event.valid_from,
-                    event.registered_at,
-                )
+                revision = (event.station_id, event.revision)
+                self.rows["station_time_zones"][revision] = astuple(station_zone_of(event))
             case _:
                 pass
 
