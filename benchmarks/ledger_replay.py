@@ -266,6 +266,16 @@ async def freshness(dsn: str, rate: int, seconds: int, console: Console) -> list
     return sorted(delays)
 
 
+def database(server: str) -> str:
+    """A new, migrated database on the server; its DSN."""
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = psycopg.conninfo.make_conninfo(server, dbname=name)
+    db.migrate(dsn)
+    return dsn
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=2000)
@@ -283,15 +293,7 @@ async def main() -> None:
         server = db.start_embedded(Path(tmp) / "pg")
         figures: list[tuple[str, str, str]] = []
 
-        def database() -> str:
-            name = f"bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            dsn = psycopg.conninfo.make_conninfo(server, dbname=name)
-            db.migrate(dsn)
-            return dsn
-
-        rate = await replay_embedded(database(), records, console)
+        rate = await replay_embedded(database(server), records, console)
         figures.append(("replay, embedded runtime", f"{rate:,.0f} frames/s", ">= 50,000"))
         if not args.no_kafka:
             kafka = args.kafka
@@ -302,7 +304,7 @@ async def main() -> None:
                 kafka = "127.0.0.1:19392"
             try:
                 overall, steady = await replay_faust(
-                    database(), kafka, records, console, args.faust_workers
+                    database(server), kafka, records, console, args.faust_workers
                 )
                 figures.append(
                     (
@@ -316,7 +318,7 @@ async def main() -> None:
                 if args.kafka is None:
                     stop = [str(REPO / "deploy/kafka.sh"), "stop"]
                     subprocess.run(stop, env=env, check=False)  # noqa: ASYNC221
-        delays = await freshness(database(), args.rate, args.seconds, console)
+        delays = await freshness(database(server), args.rate, args.seconds, console)
         if delays:
             p50 = statistics.median(delays) * 1000
             p99 = delays[max(0, int(len(delays) * 0.99) - 1)] * 1000

@@ -49,6 +49,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.ledger_replay import database
 from chargeledger.bootstrap import STREAMS, processors
 from chargeledger.core import codec, db
 from chargeledger.core.events import (
@@ -463,15 +464,6 @@ def child(*args: str) -> dict[str, Any]:
     [last] = [line for line in done.stdout.splitlines() if line.startswith("{")][-1:]
     result: dict[str, Any] = json.loads(last)
     return result
-
-
-def database(server: str) -> str:
-    name = f"scale_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = psycopg.conninfo.make_conninfo(server, dbname=name)
-    db.migrate(dsn)
-    return dsn
 
 
 def main() -> None:
