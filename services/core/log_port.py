@@ -38,6 +38,21 @@ class Entry:
     appended_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Share:
+    """The partitions one of ``of`` worker processes takes: those whose number modulo ``of`` is
+    ``index`` (a stream with fewer partitions than workers leaves the last ones idle)."""
+
+    index: int = 0
+    of: int = 1
+
+    def takes(self, partition: int) -> bool:
+        return partition % self.of == self.index
+
+
+EVERY_PARTITION = Share()
+
+
 # Given the partitions of a stream, the next offset to read in each (missing: from the start).
 OffsetLoader = Callable[[str, Sequence[int]], Awaitable[dict[int, int]]]
 
@@ -120,4 +135,8 @@ class EventLog(Protocol):
     async def end_offsets(self, stream: str) -> dict[int, int]:
         """``end_offset`` of every partition of the stream, in one call."""
 
-    def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> Subscription: ...
+    def subscribe(
+        self, stream: str, group: str, load_offsets: OffsetLoader, share: Share = EVERY_PARTITION
+    ) -> Subscription:
+        """Follow the stream as ``group``: on the embedded logs, the partitions of ``share``;
+        on Kafka, those the group assigns to this member (``share`` is not used)."""

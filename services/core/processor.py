@@ -51,6 +51,12 @@ class Processor(ABC, Generic[S]):
         """Take in one event of ``reference_streams``, each once, in log order per partition."""
         return None
 
+    def settle(self, key: str, state: S) -> tuple[S, list[Event]]:
+        """After the last event of a batch, once for every state the batch changed (in key
+        order): the outputs a processor gathers over a batch rather than emits per event.
+        Where batches begin and end may change how many there are, never what the last says."""
+        return state, []
+
     def state_keys(self, event: Event) -> tuple[str, ...]:
         """Every state this event folds into (by default the one of ``state_key``); each is
         loaded and stored on its own, so a processor can keep small states per key."""

@@ -34,6 +34,7 @@ from . import codec
 from .db import DatabaseUnavailable
 from .events import Event
 from .log import Entry, EventLog, Position, PostgresLog, Record
+from .log_port import EVERY_PARTITION, Share
 from .processor import Processor
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,10 @@ class Sink(ABC):
         self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
     ) -> None: ...
 
+    async def settled(self, conn: AsyncConnection[Any], outputs: list[Event]) -> None:
+        """Take the outputs of ``Processor.settle`` at the end of a batch (before ``flush``)."""
+        return None
+
     async def flush(self, conn: AsyncConnection[Any]) -> None:
         """Write what ``write`` gathered since the last ``reset`` (once per batch, in the same
         transaction, before the offsets)."""
@@ -126,12 +131,18 @@ async def load_offsets(
     pool: AsyncConnectionPool, group: str, stream: str, partitions: Sequence[int]
 ) -> dict[int, int]:
     async with pool.connection() as conn:
-        cursor = await conn.execute(
-            "SELECT partition, next_offset FROM consumer_offsets"
-            " WHERE group_id = %s AND stream = %s AND partition = ANY(%s)",
-            (group, stream, list(partitions)),
-        )
-        return {int(p): int(o) for p, o in await cursor.fetchall()}
+        return await load_offsets_in(conn, group, stream, partitions)
+
+
+async def load_offsets_in(
+    conn: AsyncConnection[Any], group: str, stream: str, partitions: Sequence[int]
+) -> dict[int, int]:
+    cursor = await conn.execute(
+        "SELECT partition, next_offset FROM consumer_offsets"
+        " WHERE group_id = %s AND stream = %s AND partition = ANY(%s)",
+        (group, stream, list(partitions)),
+    )
+    return {int(p): int(o) for p, o in await cursor.fetchall()}
 
 
 async def publish_outbox(pool: AsyncConnectionPool, log: EventLog, producer: str) -> int:
@@ -204,8 +215,10 @@ class ProcessorRunner(Generic[S]):
         batch_size: int = 500,
         stuck_after_s: float = 60.0,
         stop_at: dict[int, int] | None = None,
+        share: Share = EVERY_PARTITION,
     ) -> None:
         self.processor = processor
+        self._share = share  # the partitions this worker process takes
         # Process nothing at or past these offsets (by partition; absent: 0): a replay verified
         # at the positions the live projections reflect.
         self._stop_at = stop_at
@@ -216,6 +229,7 @@ class ProcessorRunner(Generic[S]):
         self._stuck_after_s = stuck_after_s
         self.health = Health()
         self._noted = 0  # processing errors noted in the transaction in hand
+        self.errors_noted = 0  # and committed, since the runner started
         PROCESSING_ERRORS.labels(processor.name)  # 0 until the first: a rate can be taken
         self._stopping = asyncio.Event()
         # Outputs go straight onto a PostgreSQL log that lives in the runner's own database.
@@ -244,7 +258,7 @@ class ProcessorRunner(Generic[S]):
     async def run(self) -> None:
         """Follow the input stream until ``stop`` is called (or the task is cancelled)."""
         subscription = self._log.subscribe(
-            self.processor.input_stream, self.processor.name, self._load_offsets
+            self.processor.input_stream, self.processor.name, self._load_offsets, self._share
         )
         backoff_s = 0.5
         failed = False
@@ -316,17 +330,38 @@ class ProcessorRunner(Generic[S]):
         # Before the batch: everything stored by now, which is all a session in it can use.
         await self._reference.catch_up()
         async with self._pool.connection() as conn, conn.transaction():
-            # Outside isolation the batch's statements are pipelined: sent without waiting for
-            # each answer (a failure fails the batch, which is then redone entry by entry).
-            pipeline = contextlib.nullcontext() if isolate else conn.pipeline()
-            async with pipeline:
-                states, changed, records = await self._fold(conn, entries, isolate=isolate)
-            # COPY (the outputs onto the PostgreSQL log) cannot be pipelined.
-            await self._emit(conn, records)
-            next_offsets = await self._store(conn, entries, states, changed)
+            done = await self._claim(conn, entries)
+            entries = [e for e in entries if e.position.offset >= done[e.position.partition]]
+            next_offsets = {p: o for p, o in done.items() if o > 0}
+            if entries:
+                # Outside isolation the batch's statements are pipelined: sent without waiting
+                # for each answer (a failure fails the batch, then redone entry by entry).
+                pipeline = contextlib.nullcontext() if isolate else conn.pipeline()
+                async with pipeline:
+                    states, changed, records = await self._fold(conn, entries, isolate=isolate)
+                # COPY (the outputs onto the PostgreSQL log) cannot be pipelined.
+                await self._emit(conn, records)
+                next_offsets |= await self._store(conn, entries, states, changed)
         if self._noted:  # committed; an entry noted before (a batch redone) is not counted
             PROCESSING_ERRORS.labels(p.name).inc(self._noted)
+            self.errors_noted += self._noted
         return next_offsets
+
+    async def _claim(self, conn: AsyncConnection[Any], entries: list[Entry]) -> dict[int, int]:
+        """Lock the batch's partitions for this processor until the commit, and return where
+        each stands. Two consumers of one Kafka group can hold a partition at once around a
+        rebalance: the second to claim it finds the entries the first processed committed, and
+        leaves them out, so nothing is folded twice and no state is written over by an older
+        one."""
+        p = self.processor
+        partitions = sorted({e.position.partition for e in entries})
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                [(f"consume:{p.name}/{p.input_stream}/{part}",) for part in partitions],
+            )
+        stored = await load_offsets_in(conn, p.name, p.input_stream, partitions)
+        return {part: stored.get(part, 0) for part in partitions}
 
     async def _fold(
         self, conn: AsyncConnection[Any], entries: list[Entry], *, isolate: bool
@@ -343,7 +378,7 @@ class ProcessorRunner(Generic[S]):
                 await self._note_error(conn, entry.position, f"cannot decode: {exc}")
         keys = {k for _, e in decoded for k in p.state_keys(e)}
         states = await self._load_states(conn, keys)
-        changed: set[str] = set()
+        last: dict[str, Position] = {}  # by key, the last entry that changed it
         batch_records: list[Record] = []
         if self._sink is not None:
             self._sink.reset()
@@ -375,10 +410,49 @@ class ProcessorRunner(Generic[S]):
                     await self._sink.write(conn, event, entry.position, outputs)
                 batch_records += records
             states.update(new_states)
-            changed.update(new_states)
+            last.update(dict.fromkeys(new_states, entry.position))
+        batch_records += await self._settle(conn, states, last, isolate=isolate)
         if not isolate and self._sink is not None:
             await self._sink.flush(conn)
-        return states, changed, batch_records
+        return states, set(last), batch_records
+
+    async def _settle(
+        self,
+        conn: AsyncConnection[Any],
+        states: dict[str, S],
+        last: dict[str, Position],
+        *,
+        isolate: bool,
+    ) -> list[Record]:
+        """``Processor.settle`` for every state the batch changed; return the outputs still to
+        append (in isolation each key's are appended in a savepoint of its own)."""
+        p = self.processor
+        batch_records: list[Record] = []
+        for key in sorted(last):
+            try:
+                state, outputs = p.settle(key, states[key])
+                records = [Record(o.STREAM, o.key, codec.encode(o)) for o in outputs]
+            except Exception as exc:  # a bug: the state stays as the batch left it
+                logger.exception("processor %s failed to settle %s", p.name, key)
+                await self._note_error(conn, last[key], f"{type(exc).__name__}: {exc}")
+                continue
+            if isolate and outputs:
+                try:
+                    async with conn.transaction():
+                        if self._sink is not None:
+                            self._sink.reset()
+                            await self._sink.settled(conn, outputs)
+                            await self._sink.flush(conn)
+                        await self._emit(conn, records)
+                except Exception as exc:
+                    await self._note_error(conn, last[key], f"{type(exc).__name__}: {exc}")
+                    continue
+            elif outputs:
+                if self._sink is not None:
+                    await self._sink.settled(conn, outputs)
+                batch_records += records
+            states[key] = state
+        return batch_records
 
     async def _store(
         self,

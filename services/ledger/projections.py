@@ -95,6 +95,9 @@ class SessionSink(Sink):
     async def write(
         self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
     ) -> None:
+        await self.settled(conn, outputs)
+
+    async def settled(self, conn: AsyncConnection[Any], outputs: list[Event]) -> None:
         for out in outputs:
             if isinstance(out, SessionEvent):
                 self._latest[out.session_id] = out

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
+from ..core.log_port import Position
 from ..core.meter import parse_timestamp
 from .metering import Sample
 
@@ -42,7 +43,10 @@ class Session:
     seen_at: datetime | None = None  # the earliest moment any message about it names
     closed: bool = False  # the station rebooted or started another transaction there
     last_event_at: datetime | None = None  # the latest 2.x TransactionEvent's timestamp
+    # Messages applied to it so far: the number of the revision that shows them. ``emitted``:
+    # the number of the last revision published, and ``digest`` what that one said.
     revision: int = 0
+    emitted: int = 0
     digest: str = ""
     frames: tuple[str, ...] = ()  # log positions of the CALLs and answers that changed it
     # Signed meter values (OCMF) by "{timestamp}|{context}", the key the station sent first,
@@ -95,6 +99,9 @@ class StationSessions:
     # Accepted reservations not used yet: reservation id -> [accepted at (gateway time),
     # expiry, id tag, evse id, connector id, log position of the answer] (times ISO)
     reservations: dict[str, list[Any]] = field(default_factory=dict)
+    # Active sessions changed in the batch in hand, published when it ends: ref -> the position
+    # of the last message applied to it
+    pending: dict[str, Position] = field(default_factory=dict)
 
 
 def earliest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -144,6 +151,7 @@ def dump_session(s: Session) -> dict[str, Any]:
         "closed": s.closed,
         "last_event_at": iso_time(s.last_event_at),
         "revision": s.revision,
+        "emitted": s.emitted,
         "digest": s.digest,
         "frames": list(s.frames),
         "signed": s.signed,
@@ -162,6 +170,7 @@ def load_session(d: dict[str, Any]) -> Session:
     known = {k: v for k, v in d.items() if k in _SESSION_FIELDS}  # older state had "late"
     return Session(
         **{
+            "emitted": d.get("revision", 0),  # older state published every revision it had
             **known,
             "started_at": parse_time(d["started_at"]),
             "stopped_at": parse_time(d["stopped_at"]),

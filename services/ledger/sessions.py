@@ -5,7 +5,8 @@ the gateway accepted (and validated) the request, and 1.6 StartTransaction's ans
 transaction id. A session's state is a set of facts (start, stop, readings by time, status by
 time, 2.x sequence numbers seen) that a message can only add to, so duplicates, retransmissions
 and messages out of order come to the same facts. Its figures (``energy.account``) are a function
-of the facts, and a new revision is emitted only when they change.
+of the facts. A revision is numbered by the messages applied so far: an active session's is
+published once per batch (``settle``), an ended one's at once, whenever what it says changes.
 
 OCPP 1.6: StartTransaction, StopTransaction (with transactionData), MeterValues (by transactionId,
 or by connector while a session runs there) and StatusNotification (charging periods).
@@ -92,6 +93,7 @@ class SessionsProcessor(Processor[StationSessions]):
             "forgotten": state.forgotten,
             "boot_triggers": state.boot_triggers,
             "reservations": state.reservations,
+            "pending": {ref: [p.stream, p.partition, p.offset] for ref, p in state.pending.items()},
         }
 
     def load_state(self, data: dict[str, Any]) -> StationSessions:
@@ -101,6 +103,7 @@ class SessionsProcessor(Processor[StationSessions]):
             forgotten=list(data.get("forgotten", [])),
             boot_triggers=list(data.get("boot_triggers", [])),
             reservations=dict(data.get("reservations", {})),
+            pending={ref: Position(*p) for ref, p in data.get("pending", {}).items()},
         )
 
     def evolve(
@@ -132,6 +135,7 @@ class SessionsProcessor(Processor[StationSessions]):
             open_calls=dict(state.open_calls),
             sessions=dict(state.sessions),
             forgotten=list(state.forgotten),
+            pending=dict(state.pending),
         )
         action, call, *where = state.open_calls.pop(call_key)
         if event.message_type == 4:
@@ -143,37 +147,69 @@ class SessionsProcessor(Processor[StationSessions]):
         answer = storable_json(event.raw)[2]
         step = _Step(state, event, position)
         step.apply(action, request, answer if isinstance(answer, dict) else {})
-        evidence = (*where, log_position(position))
+        answered = log_position(position)
+        evidence = (*where, answered)
         for ref in step.touched:
             session = state.sessions[ref]
-            state.sessions[ref] = replace(session, frames=(*session.frames, *evidence))
+            if answered in session.frames:
+                continue  # applied already: a batch processed again (a Kafka rebalance)
+            state.sessions[ref] = replace(
+                session, frames=(*session.frames, *evidence), revision=session.revision + 1
+            )
         changes = self._changes(state, step.touched, position)
         return state, [*step.readings, *changes, *step.expired]
+
+    def settle(self, key: str, state: StationSessions) -> tuple[StationSessions, list[Event]]:
+        """One revision of each active session the batch changed: the newest. Its number counts
+        the messages applied, so it is the same however the log was cut into batches."""
+        if not state.pending:
+            return state, []
+        pending = state.pending
+        state = replace(state, sessions=dict(state.sessions), pending={})
+        outputs: list[Event] = []
+        for ref, position in sorted(pending.items()):
+            session = state.sessions.get(ref)
+            if session is None or session.revision == session.emitted:
+                continue
+            out = session_event(session, _account(session), position, session.revision)
+            state.sessions[ref] = replace(session, emitted=out.revision, digest=_digest(out))
+            outputs.append(out)
+        return state, outputs
 
     def _changes(
         self, state: StationSessions, touched: set[str], position: Position
     ) -> list[Event]:
+        """An ended session's revision, at once and only if it says something new (so every
+        revision that completes a session is published, whatever the batch); an active
+        session's wait for the end of the batch (``settle``)."""
         outputs: list[Event] = []
         for ref in sorted(touched):
             session = state.sessions[ref]
-            figures = energy.account(
-                start=(session.started_at, session.meter_start_wh)
-                if session.started_at is not None
-                else None,
-                stop=(session.stopped_at, session.meter_stop_wh)
-                if session.stopped_at is not None
-                else None,
-                samples=session.samples,
-                states=session.states,
-            )
-            out = session_event(session, figures, position, session.revision + 1)
+            if session.status == ACTIVE:
+                state.pending[ref] = position
+                continue
+            state.pending.pop(ref, None)
+            out = session_event(session, _account(session), position, session.revision)
             digest = _digest(out)
             if digest == session.digest:
                 continue
-            state.sessions[ref] = replace(session, revision=out.revision, digest=digest)
+            state.sessions[ref] = replace(session, emitted=out.revision, digest=digest)
             outputs.append(out)
         _prune(state)
         return outputs
+
+
+def _account(session: Session) -> energy.Accounting:
+    return energy.account(
+        start=(session.started_at, session.meter_start_wh)
+        if session.started_at is not None
+        else None,
+        stop=(session.stopped_at, session.meter_stop_wh)
+        if session.stopped_at is not None
+        else None,
+        samples=session.samples,
+        states=session.states,
+    )
 
 
 # What a revision says, apart from its number and where on the log it came from.

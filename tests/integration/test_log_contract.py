@@ -20,6 +20,7 @@ from chargeledger.core.log import (
     Record,
     partition_for,
 )
+from chargeledger.core.log_port import Share
 from chargeledger.core.runtime import load_offsets
 
 PARTITIONS = 4
@@ -195,6 +196,36 @@ async def test_appended_entries_outlive_the_adapter(
         await reopened.close()
         await log.start()  # the fixture closes it again
     assert values == [b"station-f:0", b"station-f:1"]
+
+
+@pytest.mark.parametrize("workers", [2, 3, PARTITIONS + 2])
+async def test_worker_shares_of_an_embedded_log_take_every_partition_once(
+    pool: AsyncConnectionPool, stream: str, workers: int
+) -> None:
+    """Worker processes of the embedded runtime each follow their share of the partitions:
+    together every entry once, and no partition in two shares (more workers than partitions
+    leaves some idle)."""
+    logs: list[EventLog] = [
+        PostgresLog(pool, partitions=PARTITIONS),
+        MemoryLog(partitions=PARTITIONS),
+    ]
+    for log in logs:
+        await log.start()
+        keys = [f"station-{i}" for i in range(40)]
+        await log.append([Record(stream, k, k.encode()) for k in keys])
+
+        async def nothing_committed(s: str, partitions: Sequence[int]) -> dict[int, int]:
+            return {}
+
+        members = [
+            log.subscribe(stream, "g", nothing_committed, Share(i, workers)) for i in range(workers)
+        ]
+        got = [[(e.position.partition, e.value) for e in await m.poll(1000, 0.1)] for m in members]
+        await log.close()
+        assert sorted(v for share in got for _, v in share) == sorted(k.encode() for k in keys)
+        partitions = [{p for p, _ in share} for share in got]
+        for i, share in enumerate(partitions):
+            assert all(p % workers == i for p in share), log.name
 
 
 @pytest.mark.kafka

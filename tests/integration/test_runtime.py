@@ -99,8 +99,8 @@ async def test_a_batch_cut_short_leaves_no_trace_and_is_redone_exactly_once(
         ("CP-RT:77", 2, "completed", 5000)
     ]
     # On the PostgreSQL log the outputs were appended in the batch's transaction: nothing waits
-    # in the outbox.
-    assert len(await everything(log, SESSIONS)) == 2
+    # in the outbox. Start and stop in one batch: only the revision that completes the session.
+    assert len(await everything(log, SESSIONS)) == 1
     assert await runner.publish() == 0
     # Delivered again (at-least-once): nothing changes and nothing new is emitted.
     await runner.process(frames)
@@ -109,10 +109,7 @@ async def test_a_batch_cut_short_leaves_no_trace_and_is_redone_exactly_once(
         ("CP-RT:77", 2, "completed", 5000)
     ]
     outputs = [codec.decode(e.value) for e in await everything(log, SESSIONS)]
-    assert [o.event_id for o in outputs if isinstance(o, SessionEvent)] == [
-        "CP-RT:77:1",
-        "CP-RT:77:2",
-    ]
+    assert [o.event_id for o in outputs if isinstance(o, SessionEvent)] == ["CP-RT:77:2"]
 
     invoicing = ProcessorRunner(
         InvoiceProcessor(load_tariff(None), issuer="CL", codec=codec), InvoiceSink(), log, pool
@@ -123,6 +120,36 @@ async def test_a_batch_cut_short_leaves_no_trace_and_is_redone_exactly_once(
     ) == [
         ("CL-2026-000001", "CP-RT:77", "2.32")  # 5 kWh * 0.39 = 1.95 + 19 % VAT 0.37
     ]
+
+
+class SlowSessionSink(SessionSink):
+    async def flush(self, conn: AsyncConnection[Any]) -> None:
+        await super().flush(conn)
+        await asyncio.sleep(0.3)  # the other consumer claims the partition meanwhile
+
+
+async def test_two_consumers_of_one_partition_fold_each_entry_once(
+    log: PostgresLog, pool: AsyncConnectionPool
+) -> None:
+    """Around a Kafka rebalance two consumers of a group can hold one partition at once, each
+    with a batch from the same offset: the second to claim the partition leaves out what the
+    first committed, so nothing is folded twice and no state is written over by an older one
+    (here the second has the shorter batch, and would otherwise commit last)."""
+    await log_a_session(log)
+    frames = await everything(log, FRAMES)
+    partition = frames[0].position.partition
+    first = ProcessorRunner(SessionsProcessor(), SlowSessionSink(), log, pool)
+    second = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool)
+    whole = asyncio.create_task(first.process(frames))
+    await asyncio.sleep(0.1)  # the first holds the partition now
+    assert await second.process(frames[:2]) == {partition: frames[-1].position.offset + 1}
+    assert await whole == {partition: frames[-1].position.offset + 1}
+    assert await rows(pool, "SELECT session_id, revision, status, energy_wh FROM sessions") == [
+        ("CP-RT:77", 2, "completed", 5000)
+    ]
+    [(state,)] = await rows(pool, "SELECT state FROM processor_state")
+    kept = json.loads(bytes(state))["sessions"]["77"]
+    assert (kept["revision"], kept["stopped_at"]) == (2, "2026-07-01T11:00:00+00:00")
 
 
 async def test_an_entry_the_database_refuses_is_noted_and_the_rest_goes_on(

@@ -9,25 +9,21 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from chargeledger.core.events import SessionEvent
-from chargeledger.core.log_port import Position
 from chargeledger.invoicing.cdrs import cdr_skeleton
 from chargeledger.invoicing.ocpi import Tariff
 from chargeledger.invoicing.pricing import price
 from chargeledger.ledger.sessions import SessionsProcessor
+from tests.fold import fold
 from tests.ledger_scenarios import Cp, register, ts
 
 UTC = ZoneInfo("UTC")
 
 
 def completed_session(cp: Cp) -> SessionEvent:
-    processor = SessionsProcessor()
-    state = processor.initial_state()
     last: SessionEvent | None = None
-    for offset, frame in enumerate(cp.frames):
-        state, outputs = processor.evolve(state, frame, Position("ocpp.frames", 0, offset))
-        for out in outputs:
-            if isinstance(out, SessionEvent):
-                last = out
+    for out in fold(SessionsProcessor(), cp.frames)[1]:
+        if isinstance(out, SessionEvent):
+            last = out
     assert last is not None and last.status == "completed"
     return last
 

@@ -16,6 +16,7 @@ from chargeledger.invoicing.invoices import InvoiceProcessor
 from chargeledger.invoicing.pricing import price
 from chargeledger.invoicing.tariffs import parse_tariff
 from chargeledger.ledger.sessions import SessionsProcessor
+from tests.fold import fold
 from tests.ledger_scenarios import Cp, register, ts
 from tests.unit.test_signed_invoices import final
 
@@ -113,13 +114,8 @@ def test_an_invoice_has_a_reservation_line() -> None:
 
 def sessions_of(cp: Cp) -> dict[str, SessionEvent]:
     """The last revision of every session the frames produce."""
-    processor = SessionsProcessor()
-    state = processor.initial_state()
-    found: dict[str, SessionEvent] = {}
-    for n, frame in enumerate(cp.frames):
-        state, outputs = processor.evolve(state, frame, Position("ocpp.frames", 0, n))
-        found.update({o.session_id: o for o in outputs if isinstance(o, SessionEvent)})
-    return found
+    outputs = fold(SessionsProcessor(), cp.frames)[1]
+    return {o.session_id: o for o in outputs if isinstance(o, SessionEvent)}
 
 
 def received(cp: Cp, when: str) -> Cp:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from chargeledger.core.events import Event, Frame, SessionEvent
-from chargeledger.core.log_port import Position
+from chargeledger.core.events import Frame, SessionEvent
 from chargeledger.core.meter import to_wh
 from chargeledger.ledger.session_state import StationSessions
 from chargeledger.ledger.sessions import SessionsProcessor
+from tests.fold import fold as folded
 
 AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -96,14 +96,8 @@ class Station:
 def fold(
     frames: list[Frame], *, persist_between: bool = False
 ) -> tuple[StationSessions, list[SessionEvent]]:
-    processor = SessionsProcessor()
-    state = processor.initial_state()
-    outputs: list[Event] = []
-    for offset, frame in enumerate(frames):
-        if persist_between:  # the runner stores state as JSON between batches
-            state = processor.load_state(json.loads(json.dumps(processor.dump_state(state))))
-        state, out = processor.evolve(state, frame, Position("ocpp.frames", 0, offset))
-        outputs += out
+    states, outputs = folded(SessionsProcessor(), frames, persist_between=persist_between)
+    [state] = states.values() or [StationSessions()]
     return state, [o for o in outputs if isinstance(o, SessionEvent)]
 
 
@@ -234,8 +228,14 @@ def test_meter_values_arriving_out_of_order_keep_the_latest_reading() -> None:
         "3", 3, "2026-05-01T10:20:00Z", {"value": "4000", "unit": "Wh"}
     )  # sent offline, arrives late
     _, outputs = fold(s.frames)
-    assert outputs[-1].last_meter_wh == 9000 and outputs[-1].energy_wh == 9000
-    assert len(outputs) == 2  # the late, older reading changed nothing
+    before, after = outputs[-2:]
+    assert after.last_meter_wh == 9000 and after.energy_wh == 9000
+    # The late, older reading changed no figure; the revision shows it arrived.
+    assert (after.last_meter_at, after.charging_periods) == (
+        before.last_meter_at,
+        before.charging_periods,
+    )
+    assert len(after.frame_positions) == len(before.frame_positions) + 2
 
 
 def test_only_the_total_import_register_counts_as_energy() -> None:
@@ -291,14 +291,8 @@ def test_stations_do_not_mix() -> None:
     a, b = Station("A"), Station("B")
     a.start("1", 1)
     b.start("1", 2)
-    processor = SessionsProcessor()
-    states = {"A": processor.initial_state(), "B": processor.initial_state()}
-    outputs: list[Event] = []
-    for i, frame in enumerate([*a.frames, *b.frames]):
-        key = processor.state_key(frame)
-        assert key is not None
-        states[key], out = processor.evolve(states[key], frame, Position("ocpp.frames", 0, i))
-        outputs += out
+    states, outputs = folded(SessionsProcessor(), [*a.frames, *b.frames])
+    assert set(states) == {"A", "B"}
     session_ids = []
     for o in outputs:
         assert isinstance(o, SessionEvent), o

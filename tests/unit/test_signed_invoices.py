@@ -29,6 +29,7 @@ from chargeledger.invoicing.meter_keys import MeterKey
 from chargeledger.invoicing.ocmf import OcmfError, meter_serial, public_key_hex
 from chargeledger.invoicing.tariff import load_tariff
 from chargeledger.ledger.sessions import SessionsProcessor
+from tests.fold import fold
 from tests.ledger_scenarios import Cp, energy2, register, ts
 from tests.ocmf_records import ALGORITHMS, Meter, meter_for, payload, reading, record
 from tests.unit.test_ocmf import DATA
@@ -43,12 +44,8 @@ def keba(name: str) -> tuple[str, str]:
 
 
 def final(cp: Cp) -> SessionEvent:
-    processor = SessionsProcessor()
-    state = processor.initial_state()
-    last = None
-    for n, frame in enumerate(cp.frames):
-        state, outputs = processor.evolve(state, frame, Position("ocpp.frames", 0, n))
-        last = next((o for o in reversed(outputs) if isinstance(o, SessionEvent)), last)
+    outputs = fold(SessionsProcessor(), cp.frames)[1]
+    last = next((o for o in reversed(outputs) if isinstance(o, SessionEvent)), None)
     assert last is not None
     return last
 

@@ -23,7 +23,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from ..log_port import Entry, LogError, LogSettingsError, OffsetLoader, Position, Record
+from ..log_port import (
+    EVERY_PARTITION,
+    Entry,
+    LogError,
+    LogSettingsError,
+    OffsetLoader,
+    Position,
+    Record,
+    Share,
+)
 from .kafka_topics import ExistingTopic, KafkaTopics
 
 _TOPIC_EXISTS = 36
@@ -233,8 +242,10 @@ class KafkaLog:
             await consumer.stop()
         return {tp.partition: int(ends[tp]) for tp in tps}
 
-    def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> KafkaSubscription:
-        return KafkaSubscription(self, stream, group, load_offsets)
+    def subscribe(
+        self, stream: str, group: str, load_offsets: OffsetLoader, share: Share = EVERY_PARTITION
+    ) -> KafkaSubscription:
+        return KafkaSubscription(self, stream, group, load_offsets)  # the group shares them
 
 
 async def _min_insync(

@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from ..log_port import (
+    EVERY_PARTITION,
     Entry,
     LogError,
     LogSettingsError,
     OffsetLoader,
     Position,
     Record,
+    Share,
     partition_for,
 )
 from .polling import PollingSubscription
@@ -82,5 +84,7 @@ class MemoryLog:
             found += await self.read(stream, partition, offset, limit)
         return found
 
-    def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> PollingSubscription:
-        return PollingSubscription(self, stream, load_offsets)
+    def subscribe(
+        self, stream: str, group: str, load_offsets: OffsetLoader, share: Share = EVERY_PARTITION
+    ) -> PollingSubscription:
+        return PollingSubscription(self, stream, load_offsets, share)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from ..log_port import Entry, OffsetLoader
+from ..log_port import EVERY_PARTITION, Entry, OffsetLoader, Share
 
 
 class PartitionReader(Protocol):
@@ -20,10 +20,17 @@ class PartitionReader(Protocol):
 
 
 class PollingSubscription:
-    def __init__(self, log: PartitionReader, stream: str, load_offsets: OffsetLoader) -> None:
+    def __init__(
+        self,
+        log: PartitionReader,
+        stream: str,
+        load_offsets: OffsetLoader,
+        share: Share = EVERY_PARTITION,
+    ) -> None:
         self._log = log
         self._stream = stream
         self._load_offsets = load_offsets
+        self._share = share
         self._next: dict[int, int] | None = None
         self._idle_s = 0.01
 
@@ -34,8 +41,12 @@ class PollingSubscription:
             await self.rewind()
         assert self._next is not None
         while True:
-            per_partition = max(1, max_records // len(self._next))
-            entries = await self._log.read_partitions(self._stream, self._next, per_partition)
+            per_partition = max(1, max_records // max(1, len(self._next)))
+            entries = (
+                await self._log.read_partitions(self._stream, self._next, per_partition)
+                if self._next
+                else []
+            )
             if entries:
                 self._idle_s = 0.01
                 for entry in entries:
@@ -51,7 +62,8 @@ class PollingSubscription:
         return None
 
     async def rewind(self) -> None:
-        partitions = list(range(await self._log.partitions(self._stream)))
+        count = await self._log.partitions(self._stream)
+        partitions = [p for p in range(count) if self._share.takes(p)]
         loaded = await self._load_offsets(self._stream, partitions)
         self._next = {p: loaded.get(p, 0) for p in partitions}
 

@@ -19,12 +19,14 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from ..log_port import (
+    EVERY_PARTITION,
     Entry,
     LogError,
     LogSettingsError,
     OffsetLoader,
     Position,
     Record,
+    Share,
     partition_for,
 )
 from .polling import PollingSubscription
@@ -247,5 +249,7 @@ class PostgresLog:
             found = {int(p): int(o) for p, o in await cursor.fetchall()}
         return {p: found.get(p, 0) for p in range(self._partitions)}
 
-    def subscribe(self, stream: str, group: str, load_offsets: OffsetLoader) -> PollingSubscription:
-        return PollingSubscription(self, stream, load_offsets)
+    def subscribe(
+        self, stream: str, group: str, load_offsets: OffsetLoader, share: Share = EVERY_PARTITION
+    ) -> PollingSubscription:
+        return PollingSubscription(self, stream, load_offsets, share)

@@ -1,0 +1,55 @@
+"""A processor folded over events as the runtime does it, without I/O: in batches, each state
+settled at the end of its batch (``Processor.settle``) and, if asked, stored as JSON between
+batches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from itertools import cycle
+from typing import Any, TypeVar
+
+from chargeledger.core.events import Event
+from chargeledger.core.log_port import Position
+from chargeledger.core.processor import Processor
+
+S = TypeVar("S")
+
+
+def fold(
+    processor: Processor[S],
+    events: Sequence[Event],
+    *,
+    batch_sizes: Sequence[int] = (1,),
+    persist_between: bool = False,
+    stream: str = "ocpp.frames",
+) -> tuple[dict[str, S], list[Event]]:
+    """The states by key and every output, in order; batches take their sizes from
+    ``batch_sizes`` in turn."""
+    states: dict[str, S] = {}
+    outputs: list[Event] = []
+    sizes = cycle(batch_sizes)
+    offset = 0
+    while offset < len(events):
+        end = min(len(events), offset + max(1, next(sizes)))
+        if persist_between:
+            states = {k: _roundtrip(processor, s) for k, s in states.items()}
+        changed: list[str] = []
+        for n in range(offset, end):
+            event = events[n]
+            key = processor.state_key(event)
+            state = states.get(key, processor.initial_state()) if key else processor.initial_state()
+            state, out = processor.evolve(state, event, Position(stream, 0, n))
+            outputs += out
+            if key:
+                states[key] = state
+                changed.append(key)
+        for key in sorted(set(changed)):
+            states[key], out = processor.settle(key, states[key])
+            outputs += out
+        offset = end
+    return states, outputs
+
+
+def _roundtrip(processor: Processor[Any], state: Any) -> Any:
+    return processor.load_state(json.loads(json.dumps(processor.dump_state(state))))
