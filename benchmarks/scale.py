@@ -50,7 +50,8 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.ledger_replay import database
-from chargeledger.bootstrap import STREAMS, processors
+from chargeledger import bootstrap
+from chargeledger.bootstrap import STREAMS, processors, work
 from chargeledger.core import codec, db
 from chargeledger.core.events import (
     CONNECTIONS,
@@ -59,9 +60,9 @@ from chargeledger.core.events import (
     Frame,
 )
 from chargeledger.core.log import KafkaLog, PostgresLog, Record
-from chargeledger.core.log_port import partition_for
-from chargeledger.core.runtime import ProcessorRunner
+from chargeledger.core.log_port import Share, partition_for
 from chargeledger.core.settings import Settings
+from chargeledger.core.workers import Workers, WorkerSpec
 from chargeledger.invoicing.tariff import load_tariff
 from chargeledger.replay import rebuild, replay
 
@@ -261,7 +262,10 @@ def load(dsn: str, frames: int) -> None:
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS, plus the largest of its worker processes' for each worker."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = Settings().processor_workers
+    return own + workers * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def measure_decode(dsn: str) -> dict[str, Any]:
@@ -283,7 +287,8 @@ async def measure_live(dsn: str, frames: int) -> dict[str, Any]:
     settings = Settings(database_url=dsn, log_partitions=PARTITIONS)
     pool = await db.open_pool(dsn, max_size=8)
     started = time.perf_counter()
-    await rebuild(settings, pool, Console(stderr=True), live=True)
+    # Batches as live processing reads them (a replay reads larger ones).
+    await rebuild(settings, pool, Console(stderr=True), live=True, batch_size=500)
     elapsed = time.perf_counter() - started
     await pool.close()
     return {"frames_per_s": frames / elapsed, "seconds": elapsed, "rss_mib": peak_rss_mib()}
@@ -402,11 +407,14 @@ async def measure_freshness(dsn: str, rate: int, seconds: int) -> dict[str, Any]
     pool = await db.open_pool(dsn, max_size=10)
     log = PostgresLog(pool, partitions=PARTITIONS)
     await log.start()
-    runners = [
-        ProcessorRunner(p, sink, log, pool, batch_size=500)
-        for p, sink in processors(settings, load_tariff(None))
-    ]
+    # The processors as `chargeledger up` runs them: in its worker processes (or in this one).
+    count = settings.processor_workers
+    workers = Workers([WorkerSpec(dsn, settings, Share(i, count)) for i in range(count)], work)
+    runners = [] if count else bootstrap.runners(settings, log, pool)
     tasks = [asyncio.create_task(r.run()) for r in runners]
+    if count:
+        workers.start()
+        tasks.append(asyncio.create_task(workers.run()))
     appended: dict[tuple[int, int], float] = {}
     seen: dict[tuple[int, int], float] = {}
     stations = [Station(10_000 + n) for n in range(max(1, rate // 10))]
@@ -442,6 +450,8 @@ async def measure_freshness(dsn: str, rate: int, seconds: int) -> dict[str, Any]
     watcher.cancel()
     for r in runners:
         r.stop()
+    if count:
+        await workers.stop()
     await asyncio.gather(*tasks, return_exceptions=True)
     await log.close()
     await pool.close()

@@ -11,6 +11,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing.synchronize import Event as StopEvent
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,9 +43,11 @@ from .core.events import (
     TOKENS,
 )
 from .core.log import EventLog, KafkaLog, PostgresLog
+from .core.log_port import EVERY_PARTITION, Share
 from .core.processor import Processor
-from .core.runtime import ProcessorRunner, Sink
+from .core.runtime import PROCESSING_ERRORS, ProcessorRunner, Sink
 from .core.settings import Settings
+from .core.workers import Workers, WorkerSpec, follow
 from .gateway.admission import Admission
 from .gateway.authorization import TokenCache
 from .gateway.certificates import StationCa
@@ -109,6 +112,68 @@ def processors(settings: Settings, tariff: Tariff) -> list[tuple[Processor[Any],
         ),
         *((AuditProcessor(stream), AuditSink()) for stream in AUDITED_STREAMS),
     ]
+
+
+def runners(
+    settings: Settings,
+    log: EventLog,
+    pool: AsyncConnectionPool,
+    *,
+    share: Share = EVERY_PARTITION,
+    batch_size: int = 500,
+    stop_at: dict[str, dict[int, int]] | None = None,
+    sequence: bool = True,
+) -> list[ProcessorRunner[Any]]:
+    """A runner for every processor over ``log``, on the partitions of ``share``. ``stop_at``:
+    process nothing at or past these offsets (by processor, then partition). ``sequence``:
+    False in a replay, which reads the recorded completion order instead of making one."""
+    return [
+        ProcessorRunner(
+            processor,
+            sink,
+            log,
+            pool,
+            batch_size=batch_size,
+            stuck_after_s=settings.processor_stuck_after_s,
+            stop_at=None if stop_at is None else stop_at.get(processor.name, {}),
+            share=share,
+        )
+        for processor, sink in processors(settings, load_tariff(settings.tariff))
+        if sequence or not isinstance(processor, CompletionSequencer)
+    ]
+
+
+def work(spec: WorkerSpec, reports: Any, stop: StopEvent) -> None:
+    """A worker process (``core.workers``): every processor on its share of the partitions."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def run() -> None:
+        s = spec.settings
+        pool = await db.open_pool(spec.dsn, max_size=4)
+        log: EventLog
+        if spec.kafka:
+            log = kafka_log(s, client_id=f"chargeledger-worker-{spec.share.index}")
+        else:
+            log = PostgresLog(pool, partitions=spec.partitions or s.log_partitions)
+        try:
+            await log.start()
+            mine = runners(
+                s,
+                log,
+                pool,
+                share=spec.share,
+                batch_size=spec.batch_size,
+                stop_at=spec.stop_at,
+                sequence=spec.sequence,
+            )
+            await follow(mine, spec.share.index, reports, stop)
+        finally:
+            await log.close()
+            await pool.close()
+
+    asyncio.run(run())
 
 
 def kafka_log(settings: Settings, *, client_id: str) -> KafkaLog:
@@ -198,7 +263,8 @@ class Product:
     log: EventLog | None = None
     gateway: Gateway | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    runners: list[ProcessorRunner[Any]] = field(default_factory=list)
+    runners: list[ProcessorRunner[Any]] = field(default_factory=list)  # in this process
+    workers: Workers | None = None  # or in worker processes
     api: _ApiServer | None = None
     http_address: tuple[str, int] | None = None  # where the HTTP API really listens
 
@@ -239,13 +305,22 @@ class Product:
             await log.start()
             self.log = log
 
-        if tariff is not None:
-            self.runners = [
-                ProcessorRunner(
-                    processor, sink, log, self.pool, stuck_after_s=s.processor_stuck_after_s
-                )
-                for processor, sink in processors(s, tariff)
-            ]
+        if tariff is not None and s.processor_workers == 0:
+            self.runners = runners(s, log, self.pool)
+        elif tariff is not None:
+            count = s.processor_workers
+            self.workers = Workers(
+                [
+                    WorkerSpec(dsn, s, Share(i, count), kafka=s.kafka_bootstrap is not None)
+                    for i in range(count)
+                ],
+                target=work,
+                stuck_after_s=s.processor_stuck_after_s,
+            )
+            self.workers.start()
+            for processor, _ in processors(s, tariff):  # 0 until a worker reports one
+                PROCESSING_ERRORS.labels(processor.name)
+            self.tasks.append(asyncio.create_task(self.workers.run(), name="workers"))
         for runner in self.runners:
             self.tasks.append(asyncio.create_task(runner.run(), name=runner.processor.name))
 
@@ -313,7 +388,7 @@ class Product:
             station_zones=station_zones,
             reviews=reviews,
             max_request_body_bytes=s.max_request_body_bytes,
-            stuck=lambda: stuck(self.runners),
+            stuck=lambda: stuck(self.runners) or (self.workers.stuck() if self.workers else None),
             database_problem=lambda: database.problem,
             api_auth=s.api_auth,
             metrics_open=not s.metrics_auth,
@@ -357,6 +432,8 @@ class Product:
             self.api.should_exit = True
         for runner in self.runners:
             runner.stop()
+        if self.workers is not None:
+            await self.workers.stop()
         if self.tasks:
             # Each processor commits the batch in hand and returns; cancel only what hangs.
             _, hanging = await asyncio.wait(self.tasks, timeout=15)

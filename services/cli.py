@@ -182,6 +182,14 @@ KafkaTopicPrefix = Annotated[
         " cluster (default: none)",
     ),
 ]
+ProcessorWorkers = Annotated[
+    int | None,
+    typer.Option(
+        envvar="CHARGELEDGER_PROCESSOR_WORKERS",
+        help="Worker processes for the processors, each on its share of the partitions"
+        " (default: one per core; 0: in this process)",
+    ),
+]
 NoApiAuth = Annotated[
     bool,
     typer.Option(
@@ -222,11 +230,12 @@ def up(
     kafka_replication_factor: KafkaReplicationFactor = None,
     kafka_min_insync_replicas: KafkaMinInsyncReplicas = None,
     kafka_topic_prefix: KafkaTopicPrefix = None,
+    processor_workers: ProcessorWorkers = None,
     no_api_auth: NoApiAuth = False,
     verbose: Verbose = False,
     log_format: LogFormat = "text",
 ) -> None:
-    """Run gateway, ledger, invoicing and HTTP API in one process."""
+    """Run gateway, ledger, invoicing and HTTP API (the processors in worker processes)."""
     settings = _settings(
         data_dir=data_dir,
         ocpp_host=ocpp_host,
@@ -248,6 +257,7 @@ def up(
         kafka_min_insync_replicas=kafka_min_insync_replicas,
         kafka_topic_prefix=kafka_topic_prefix,
         api_auth=False if no_api_auth else None,
+        processor_workers=processor_workers,
     )
     _serve(settings, verbose=verbose, log_format=log_format, with_processors=True)
 
@@ -370,6 +380,7 @@ def replay(
     database_url: DatabaseUrl = None,
     tariff: Tariff = None,
     kafka_topic_prefix: KafkaTopicPrefix = None,
+    processor_workers: ProcessorWorkers = None,
     verify: Annotated[
         bool,
         typer.Option("--verify", help="Compare with the live projections; exit 1 if any differ."),
@@ -385,6 +396,7 @@ def replay(
         database_url=database_url,
         tariff=tariff,
         kafka_topic_prefix=kafka_topic_prefix,
+        processor_workers=processor_workers,
     )
     _configure_logging(False, "text")
     from rich.console import Console

@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import replay_reference
-from .bootstrap import processors
+from .bootstrap import processors, runners, work
 from .core import codec, db
 from .core.events import (
     COMMAND_RESULTS,
@@ -55,8 +55,10 @@ from .core.events import (
     SessionEvent,
 )
 from .core.log import KafkaLog, KafkaTopics, LogError, PostgresLog
+from .core.log_port import Share
 from .core.runtime import ProcessorRunner
 from .core.settings import Settings
+from .core.workers import Workers, WorkerSpec
 from .invoicing.sequence import CompletionSequencer
 from .invoicing.tariff import load_tariff
 
@@ -94,6 +96,10 @@ PROJECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "meter_keys": (("station_id", "revision"), ()),
     "station_time_zones": (("station_id", "revision"), ()),
 }
+
+# Entries per batch of each processor: larger than live, since a replay is always behind and a
+# batch publishes one revision per session it changed.
+_BATCH = 5000
 
 
 def projections(*, kafka: bool) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -430,54 +436,71 @@ async def rebuild(
     *,
     live: bool = False,
     stop_at: dict[str, dict[int, int]] | None = None,
+    batch_size: int = _BATCH,
 ) -> None:
     """Run every processor over the log in ``pool`` until all have caught up, or with
-    ``stop_at`` until each has reached those offsets (by processor, then partition). A replay
-    reads the recorded completion order; ``live`` sequences completions as ``up`` does."""
+    ``stop_at`` until each has reached those offsets (by processor, then partition): in
+    ``settings.processor_workers`` worker processes, as ``up`` does, or in this one (0). A
+    replay reads the recorded completion order; ``live`` sequences completions as ``up`` does."""
     async with pool.connection() as conn:
         row = await (await conn.execute("SELECT partitions FROM log_settings")).fetchone()
     # The partition count the live log was created with, whatever the settings say now.
-    log = PostgresLog(pool, partitions=int(row[0]) if row else settings.log_partitions)
+    partitions = int(row[0]) if row else settings.log_partitions
+    log = PostgresLog(pool, partitions=partitions)
     await log.start()
-    runners = [
-        ProcessorRunner(
-            processor,
-            sink,
-            log,
-            pool,
-            batch_size=1000,
-            stop_at=None if stop_at is None else stop_at.get(processor.name, {}),
+    count = settings.processor_workers
+    in_process: list[ProcessorRunner[Any]] = []
+    workers: Workers | None = None
+    if count == 0:
+        in_process = runners(
+            settings, log, pool, batch_size=batch_size, stop_at=stop_at, sequence=live
         )
-        for processor, sink in processors(settings, load_tariff(settings.tariff))
-        if live or not isinstance(processor, CompletionSequencer)
+        tasks = [asyncio.create_task(r.run(), name=r.processor.name) for r in in_process]
+    else:
+        dsn = pool.conninfo
+        assert isinstance(dsn, str)  # as ``db.open_pool`` makes them
+        specs = [
+            WorkerSpec(
+                dsn,
+                settings,
+                Share(i, count),
+                batch_size=batch_size,
+                stop_at=stop_at,
+                sequence=live,
+                partitions=partitions,
+            )
+            for i in range(count)
+        ]
+        workers = Workers(specs, target=work, restart=False)
+        workers.start()
+        tasks = [asyncio.create_task(workers.run(), name="workers")]
+    groups = [
+        (p.name, p.input_stream)
+        for p, _ in processors(settings, load_tariff(settings.tariff))
+        if live or not isinstance(p, CompletionSequencer)
     ]
-    tasks = [asyncio.create_task(r.run(), name=r.processor.name) for r in runners]
     try:
         with _progress_bar(console) as progress:
-            bars = {
-                r.processor.name: progress.add_task(r.processor.name, total=None) for r in runners
-            }
+            bars = {name: progress.add_task(name, total=None) for name, _ in groups}
             settled = 0
             while settled < 3:  # caught up three looks in a row: chained processors are done too
                 behind = 0
-                for runner in runners:
-                    name = runner.processor.name
+                for name, stream in groups:
                     done, total = await _progress(
-                        pool,
-                        name,
-                        runner.processor.input_stream,
-                        None if stop_at is None else stop_at.get(name, {}),
+                        pool, name, stream, None if stop_at is None else stop_at.get(name, {})
                     )
-                    progress.update(bars[runner.processor.name], completed=done, total=total)
+                    progress.update(bars[name], completed=done, total=total)
                     behind += max(0, total - done)
                 for task in tasks:
                     if task.done():
-                        task.result()  # a processor that stopped by itself failed
+                        task.result()  # a processor (or a worker) that stopped by itself failed
                 settled = settled + 1 if behind == 0 else 0
                 await asyncio.sleep(0.2)
     finally:
-        for runner in runners:
+        for runner in in_process:
             runner.stop()
+        if workers is not None:
+            await workers.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         await log.close()
 

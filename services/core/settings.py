@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -100,6 +101,14 @@ class Settings(BaseSettings):
         "UTC",
         description="The stations' time zone (IANA name), for tariff restrictions on time of"
         " day and day of week (CHARGELEDGER_TIMEZONE).",
+    )
+    processor_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=0,
+        le=64,
+        description="Worker processes that run the processors on the embedded runtime"
+        " (`up`, `replay`), each on its share of the partitions: one per core by default; 0"
+        " runs them in the main process (CHARGELEDGER_PROCESSOR_WORKERS).",
     )
     processor_stuck_after_s: float = Field(
         60.0,

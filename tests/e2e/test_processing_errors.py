@@ -147,8 +147,13 @@ async def test_hostile_values_are_recorded_and_processing_errors_are_visible(
         in_log_order = product.get("/api/v1/processing-errors", order="log")
         assert [e["processor"] for e in in_log_order] == sorted(e["processor"] for e in errors)
         assert answer(product, "/api/v1/processing-errors?after=999999").status_code == 404
-        metrics = product.get_text("/metrics/")
-        assert counted(metrics, "ledger-sessions") == 1
+
+        # Counted in the worker process, and reported to `up`'s /metrics within a second.
+        def reported() -> str | None:
+            text = product.get_text("/metrics/")
+            return text if counted(text, "ledger-sessions") == 1 else None
+
+        metrics = eventually(reported, what="the error counted on /metrics")
         assert counted(metrics, "invoicing-invoices") == 0
 
         # Every batch now fails when it commits its offsets: the processors are stuck.
