@@ -409,7 +409,11 @@ async def measure_freshness(dsn: str, rate: int, seconds: int) -> dict[str, Any]
     await log.start()
     # The processors as `chargeledger up` runs them: in its worker processes (or in this one).
     count = settings.processor_workers
-    workers = Workers([WorkerSpec(dsn, settings, Share(i, count)) for i in range(count)], work)
+    workers = Workers(
+        [WorkerSpec(dsn, settings, Share(i, count)) for i in range(count)],
+        work,
+        preload=(work.__module__,),
+    )
     runners = [] if count else bootstrap.runners(settings, log, pool)
     tasks = [asyncio.create_task(r.run()) for r in runners]
     if count:

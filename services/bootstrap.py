@@ -315,6 +315,7 @@ class Product:
                     for i in range(count)
                 ],
                 target=work,
+                preload=(__name__,),
                 stuck_after_s=s.processor_stuck_after_s,
             )
             self.workers.start()

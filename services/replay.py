@@ -471,7 +471,7 @@ async def rebuild(
             )
             for i in range(count)
         ]
-        workers = Workers(specs, target=work, restart=False)
+        workers = Workers(specs, target=work, preload=(work.__module__,), restart=False)
         workers.start()
         tasks = [asyncio.create_task(workers.run(), name="workers")]
     groups = [

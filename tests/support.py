@@ -85,8 +85,13 @@ class Product:
         api_auth: bool = False,
     ):
         self.data_dir = data_dir
-        # Tests that are not about access run without it (as `--no-api-auth` does).
-        self.env = {"CHARGELEDGER_API_AUTH": "on" if api_auth else "off", **(env or {})}
+        # Tests that are not about access run without it (as `--no-api-auth` does). Two worker
+        # processes whatever the machine's cores, so that every run is alike.
+        self.env = {
+            "CHARGELEDGER_API_AUTH": "on" if api_auth else "off",
+            "CHARGELEDGER_PROCESSOR_WORKERS": "2",
+            **(env or {}),
+        }
         self.log = log
         self.command = command
         self.extra = extra or []

@@ -30,7 +30,9 @@ from .settings import Settings
 logger = logging.getLogger(__name__)
 
 _REPORT_EVERY_S = 1.0
-_CONTEXT = multiprocessing.get_context("spawn")  # no fork: a forked asyncio loop is unsafe
+# Forked from a server process that has imported the code once (``Workers.preload``), not from
+# this one: a forked asyncio loop is unsafe, and a fresh interpreter per worker is slow to start.
+_CONTEXT = multiprocessing.get_context("forkserver")
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Workers:
 
     specs: list[WorkerSpec]
     target: Target
+    preload: tuple[str, ...] = ()  # modules the fork server imports once, for every worker
     restart: bool = True  # False (a replay): a worker that dies is a failure
     stuck_after_s: float = 60.0
     _processes: list[multiprocessing.process.BaseProcess] = field(default_factory=list)
@@ -114,6 +117,7 @@ class Workers:
     _problem: list[str | None] = field(default_factory=list)
 
     def start(self) -> None:
+        _CONTEXT.set_forkserver_preload(list(self.preload))
         now = time.monotonic()
         self._heard = [now] * len(self.specs)
         self._stuck = [None] * len(self.specs)

@@ -4,6 +4,7 @@ mid-run: the projections rebuilt from the log are identical to the live ones."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -74,6 +75,7 @@ async def run_replay(data_dir: Path, *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "chargeledger.cli", "replay", "--data-dir", str(data_dir), *args,
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "CHARGELEDGER_PROCESSOR_WORKERS": "2"},
     )  # fmt: skip
     out, _ = await asyncio.wait_for(process.communicate(), 180)
     assert process.returncode is not None

@@ -22,12 +22,14 @@ PARTITIONS = 8  # the default
 
 
 def workers_of(product: Product) -> list[psutil.Process]:
+    """The worker processes: forked by `up`'s fork server, its child."""
     assert product.process is not None
-    return [
+    servers = [
         child
         for child in psutil.Process(product.process.pid).children()
-        if "spawn_main" in " ".join(child.cmdline())
+        if "forkserver" in " ".join(child.cmdline())
     ]
+    return [worker for server in servers for worker in server.children()]
 
 
 def stations_of_share(index: int) -> list[str]:
@@ -90,6 +92,7 @@ async def test_the_processors_run_in_worker_processes_that_are_started_again(
             eventually, lambda: completed(product, later), 30, "the session after the restart"
         )
         survivors = workers_of(product)
+        survivors += {p for w in survivors if (p := w.parent()) is not None}  # the fork server
     finally:
         product.kill(signal.SIGKILL)
     # Killed outright, `up` could not stop its workers: they see it gone and end by themselves.
