@@ -10,14 +10,19 @@ minutes between sessions, with status changes around each session and a heartbea
 minutes. Then, each in a process of its own (so that its peak RSS is its own):
 
 - the Avro-decode-only rate of the same entries (one core, nothing else): the single-core limit;
-- live processing on the embedded runtime: every processor of `chargeledger up` from offset 0;
+- live processing on the embedded runtime: every processor of `chargeledger up` from offset 0, in
+  its worker processes (`CHARGELEDGER_PROCESSOR_WORKERS`, one per core by default), reading
+  batches of 500 as live processing does;
 - `chargeledger replay --verify` (copy, rebuild, compare), and its ratio to the decode rate;
 - faust on Kafka with 1 and 2 workers (every processor, as `chargeledger ledger` runs them),
   from the start of the workers until every frame is processed by every processor of frames.
 
+Peak RSS is that of the measuring process and its worker processes together (sampled every
+0.2 s).
+
 Last, freshness: stations send at ``--rate`` frames/s for ``--seconds`` while every processor
-runs; for each frame that changes a session, the time from its append until the sessions table
-shows it (polled every 10 ms). Prints figures, asserts nothing.
+runs (in the worker processes); for each frame that changes a session, the time from its append
+until the sessions table shows it (polled every 10 ms). Prints figures, asserts nothing.
 
 Targets (issue 15): replay >= 50,000 events/s at 1M; live >= 20,000 frames/s; faust with 2
 workers >= 20,000 events/s; freshness p99 <= 250 ms; time linear and peak RSS flat in the size.
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -35,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -261,11 +268,27 @@ def load(dsn: str, frames: int) -> None:
         conn.commit()
 
 
+_TREE_PEAK_MIB = [0.0]
+
+
+def sample_rss() -> None:
+    """Every 0.2 s, the RSS of this process and all it started (the worker processes and their
+    fork server) together; the peak is kept in ``_TREE_PEAK_MIB``."""
+    me = psutil.Process()
+    while True:
+        total = 0
+        for process in [me, *me.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        _TREE_PEAK_MIB[0] = max(_TREE_PEAK_MIB[0], total / 2**20)
+        time.sleep(0.2)
+
+
 def peak_rss_mib() -> float:
-    """This process's peak RSS, plus the largest of its worker processes' for each worker."""
+    """The peak RSS of this process with its worker processes (sampled), or of this process
+    alone (exact) if that is higher."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    workers = Settings().processor_workers
-    return own + workers * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return max(own, _TREE_PEAK_MIB[0])
 
 
 def measure_decode(dsn: str) -> dict[str, Any]:
@@ -559,6 +582,7 @@ def main() -> None:
 
 def measure(what: str, *args: str) -> None:
     result: dict[str, Any]
+    threading.Thread(target=sample_rss, daemon=True).start()
     if what == "decode":
         result = measure_decode(args[0])
     elif what == "live":

@@ -435,6 +435,9 @@ class Product:
             runner.stop()
         if self.workers is not None:
             await self.workers.stop()
+        for task in self.tasks:
+            if task.get_name() == "database-watch":  # runs until cancelled; nothing to commit
+                task.cancel()
         if self.tasks:
             # Each processor commits the batch in hand and returns; cancel only what hangs.
             _, hanging = await asyncio.wait(self.tasks, timeout=15)
