@@ -58,7 +58,7 @@ from .core.log import KafkaLog, KafkaTopics, LogError, PostgresLog
 from .core.log_port import Share
 from .core.runtime import ProcessorRunner
 from .core.settings import Settings
-from .core.workers import Workers, WorkerSpec
+from .core.workers import WorkerFailed, Workers, WorkerSpec
 from .invoicing.sequence import CompletionSequencer
 from .invoicing.tariff import load_tariff
 
@@ -493,7 +493,10 @@ async def rebuild(
                     behind += max(0, total - done)
                 for task in tasks:
                     if task.done():
-                        task.result()  # a processor (or a worker) that stopped by itself failed
+                        try:
+                            task.result()  # a processor (or a worker) that stopped by itself failed
+                        except WorkerFailed as exc:
+                            raise ReplayError(f"the rebuild failed: {exc}") from exc
                 settled = settled + 1 if behind == 0 else 0
                 await asyncio.sleep(0.2)
     finally:

@@ -332,7 +332,7 @@ class ProcessorRunner(Generic[S]):
         async with self._pool.connection() as conn, conn.transaction():
             done = await self._claim(conn, entries)
             entries = [e for e in entries if e.position.offset >= done[e.position.partition]]
-            next_offsets = {p: o for p, o in done.items() if o > 0}
+            next_offsets = {part: o for part, o in done.items() if o > 0}
             if entries:
                 # Outside isolation the batch's statements are pipelined: sent without waiting
                 # for each answer (a failure fails the batch, then redone entry by entry).

@@ -35,6 +35,10 @@ _REPORT_EVERY_S = 1.0
 _CONTEXT = multiprocessing.get_context("forkserver")
 
 
+class WorkerFailed(RuntimeError):
+    """A worker process ended by itself where none may (a replay); the message says which."""
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     """What one worker process runs (sent to it pickled)."""
@@ -146,7 +150,7 @@ class Workers:
                 if process.is_alive() or self._stop.is_set():
                     continue
                 if not self.restart:
-                    raise RuntimeError(
+                    raise WorkerFailed(
                         f"worker process {i} of {len(self.specs)} exited with code"
                         f" {process.exitcode}; its error is in the output above"
                     )
