@@ -152,7 +152,7 @@ class Workers:
                 if not self.restart:
                     raise WorkerFailed(
                         f"worker process {i} of {len(self.specs)} exited with code"
-                        f" {process.exitcode}; its error is in the output above"
+                        f" {process.exitcode}; any error it printed is above"
                     )
                 if dead_since[i] is None:
                     dead_since[i] = now
