@@ -30,6 +30,7 @@ from .settings import Settings
 logger = logging.getLogger(__name__)
 
 _REPORT_EVERY_S = 1.0
+_STEADY_S = 60.0  # a worker that has run this long is no longer one that keeps dying
 # Forked from a server process that has imported the code once (``Workers.preload``), not from
 # this one: a forked asyncio loop is unsafe, and a fresh interpreter per worker is slow to start.
 _CONTEXT = multiprocessing.get_context("forkserver")
@@ -143,10 +144,13 @@ class Workers:
         without ``restart``, raise)."""
         pauses = [1.0] * len(self.specs)
         dead_since: list[float | None] = [None] * len(self.specs)
+        started = [time.monotonic()] * len(self.specs)
         while not self._stop.is_set():
             self._take_reports()
             now = time.monotonic()
             for i, process in enumerate(self._processes):
+                if process.is_alive() and now - started[i] >= _STEADY_S:
+                    pauses[i] = 1.0  # it kept running: a later death starts the pauses afresh
                 if process.is_alive() or self._stop.is_set():
                     continue
                 if not self.restart:
@@ -163,7 +167,7 @@ class Workers:
                     logger.error("%s", self._problem[i])
                 elif now - dead_since[i] >= pauses[i]:  # type: ignore[operator]
                     self._processes[i] = self._spawn(i)
-                    self._heard[i] = now
+                    self._heard[i] = started[i] = now
                     dead_since[i] = None
                     pauses[i] = min(pauses[i] * 2, 30.0)
             await asyncio.sleep(0.2)
