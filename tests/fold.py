@@ -52,4 +52,4 @@ def fold(
 
 
 def _roundtrip(processor: Processor[Any], state: Any) -> Any:
-    return processor.load_state(json.loads(json.dumps(processor.dump_state(state))))
+    return processor.load_state(json.loads(processor.encode_state(state)))

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from .events import Event
 from .log import Entry, EventLog, Position, PostgresLog, Record
 from .log_port import EVERY_PARTITION, Share
 from .processor import Processor
+from .state_cache import StateCache
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +219,7 @@ class ProcessorRunner(Generic[S]):
         stuck_after_s: float = 60.0,
         stop_at: dict[int, int] | None = None,
         share: Share = EVERY_PARTITION,
+        cache_bytes: int = 32 * 2**20,
     ) -> None:
         self.processor = processor
         self._share = share  # the partitions this worker process takes
@@ -235,6 +239,9 @@ class ProcessorRunner(Generic[S]):
         # Outputs go straight onto a PostgreSQL log that lives in the runner's own database.
         self._direct = log if isinstance(log, PostgresLog) and log.shares(pool) else None
         self._reference = ReferenceReader(log, processor)
+        self._cache: StateCache[S] = StateCache(cache_bytes)
+        self._writer = uuid.uuid4().hex  # with a batch number, the token of what it writes
+        self._batches = itertools.count()
 
     def stop(self) -> None:
         """Ask ``run`` to return after the batch in hand is committed."""
@@ -329,19 +336,25 @@ class ProcessorRunner(Generic[S]):
         self._noted = 0
         # Before the batch: everything stored by now, which is all a session in it can use.
         await self._reference.catch_up()
-        async with self._pool.connection() as conn, conn.transaction():
-            done = await self._claim(conn, entries)
-            entries = [e for e in entries if e.position.offset >= done[e.position.partition]]
-            next_offsets = {part: o for part, o in done.items() if o > 0}
-            if entries:
-                # Outside isolation the batch's statements are pipelined: sent without waiting
-                # for each answer (a failure fails the batch, then redone entry by entry).
-                pipeline = contextlib.nullcontext() if isolate else conn.pipeline()
-                async with pipeline:
-                    states, changed, records = await self._fold(conn, entries, isolate=isolate)
-                # COPY (the outputs onto the PostgreSQL log) cannot be pipelined.
-                await self._emit(conn, records)
-                next_offsets |= await self._store(conn, entries, states, changed)
+        self._cache.begin()
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                done = await self._claim(conn, entries)
+                entries = [e for e in entries if e.position.offset >= done[e.position.partition]]
+                next_offsets = {part: o for part, o in done.items() if o > 0}
+                if entries:
+                    # Outside isolation the batch's statements are pipelined: sent without
+                    # waiting for each answer (a failure fails the batch, redone entry by entry).
+                    pipeline = contextlib.nullcontext() if isolate else conn.pipeline()
+                    async with pipeline:
+                        states, changed, records = await self._fold(conn, entries, isolate=isolate)
+                    # COPY (the outputs onto the PostgreSQL log) cannot be pipelined.
+                    await self._emit(conn, records)
+                    next_offsets |= await self._store(conn, entries, states, changed)
+        except BaseException:
+            self._cache.clear()
+            raise
+        self._cache.commit()
         if self._noted:  # committed; an entry noted before (a batch redone) is not counted
             PROCESSING_ERRORS.labels(p.name).inc(self._noted)
             self.errors_noted += self._noted
@@ -391,6 +404,7 @@ class ProcessorRunner(Generic[S]):
             except Exception as exc:  # a bug, or an input the domain cannot take
                 logger.exception("processor %s failed on %s", p.name, entry.position)
                 await self._note_error(conn, entry.position, f"{type(exc).__name__}: {exc}")
+                self._cache.spoil(mine)
                 continue
             if isolate:
                 # Each entry's writes in a savepoint: one the database refuses is noted and
@@ -464,14 +478,18 @@ class ProcessorRunner(Generic[S]):
         """The changed states and the batch's offsets, in ``conn``'s transaction."""
         p = self.processor
         if changed:
+            token = f"{self._writer}:{next(self._batches)}"
+            rows = []
+            for key in sorted(changed):
+                data = p.encode_state(states[key])
+                self._cache.stage(key, token, states[key], len(data))
+                rows.append((p.name, key, data, token))
             async with conn.cursor() as cur:
                 await cur.executemany(
-                    "INSERT INTO processor_state (processor, key, state) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (processor, key) DO UPDATE SET state = EXCLUDED.state",
-                    [
-                        (p.name, key, json.dumps(p.dump_state(states[key])).encode())
-                        for key in sorted(changed)
-                    ],
+                    "INSERT INTO processor_state (processor, key, state, written_by)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (processor, key) DO UPDATE"
+                    " SET state = EXCLUDED.state, written_by = EXCLUDED.written_by",
+                    rows,
                 )
         next_offsets: dict[int, int] = {}
         for entry in entries:
@@ -504,17 +522,27 @@ class ProcessorRunner(Generic[S]):
         return await publish_outbox(self._pool, self._log, self.processor.name)
 
     async def _load_states(self, conn: AsyncConnection[Any], keys: set[str]) -> dict[str, S]:
+        """Lock the stored states of ``keys`` until the commit, and return them: from the cache
+        where the stored one is the one cached, else read."""
         if not keys:
             return {}
+        held = self._cache.tokens(keys)
         cursor = await conn.execute(
-            "SELECT key, state FROM processor_state WHERE processor = %s AND key = ANY(%s)"
-            " FOR UPDATE",
-            (self.processor.name, sorted(keys)),
+            "SELECT s.key, s.written_by,"
+            " CASE WHEN s.written_by = c.token THEN NULL ELSE s.state END"
+            " FROM processor_state s"
+            " LEFT JOIN unnest(%s::text[], %s::text[]) AS c (key, token) ON c.key = s.key"
+            " WHERE s.processor = %s AND s.key = ANY(%s) FOR UPDATE OF s",
+            (list(held), list(held.values()), self.processor.name, sorted(keys)),
         )
-        return {
-            key: self.processor.load_state(json.loads(bytes(data)))
-            for key, data in await cursor.fetchall()
-        }
+        states: dict[str, S] = {}
+        for key, written_by, data in await cursor.fetchall():
+            if data is None:
+                states[key] = self._cache.hit(key)
+            else:
+                states[key] = self.processor.load_state(json.loads(bytes(data)))
+                self._cache.stage(key, written_by, states[key], len(data))
+        return states
 
     async def _note_error(self, conn: AsyncConnection[Any], position: Position, error: str) -> None:
         cursor = await conn.execute(

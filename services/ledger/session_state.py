@@ -3,6 +3,7 @@ stored between batches. Pure: no I/O."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
@@ -57,6 +58,8 @@ class Session:
     reservation_id: int | None = None
     reserved_at: datetime | None = None  # when the reservation it used was accepted (gateway)
     start_received_at: datetime | None = None  # when the gateway received the start
+    # ``dump_session`` as JSON text, once asked for: a copy made with ``replace`` has none
+    stored: str | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def session_id(self) -> str:
@@ -163,7 +166,17 @@ def dump_session(s: Session) -> dict[str, Any]:
     }
 
 
-_SESSION_FIELDS = frozenset(f.name for f in fields(Session))
+def session_json(s: Session) -> str:
+    """``dump_session`` as JSON text, kept with the session: a station's state is stored after
+    every batch that changes it, while most of its sessions stay as they were."""
+    text = s.stored
+    if text is None:
+        text = json.dumps(dump_session(s))
+        object.__setattr__(s, "stored", text)
+    return text
+
+
+_SESSION_FIELDS = frozenset(f.name for f in fields(Session) if f.init)
 
 
 def load_session(d: dict[str, Any]) -> Session:

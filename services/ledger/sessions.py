@@ -27,6 +27,7 @@ This module is the fold itself; ``session_state`` holds the facts and their stor
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import fields, replace
 from datetime import datetime
 from decimal import Decimal
@@ -53,6 +54,7 @@ from .session_state import (
     StationSessions,
     dump_session,
     load_session,
+    session_json,
 )
 from .session_step import log_position
 from .sessions_2 import Ocpp2Step
@@ -95,6 +97,14 @@ class SessionsProcessor(Processor[StationSessions]):
             "reservations": state.reservations,
             "pending": {ref: [p.stream, p.partition, p.offset] for ref, p in state.pending.items()},
         }
+
+    def encode_state(self, state: StationSessions) -> bytes:
+        rest = self.dump_state(replace(state, sessions={}))
+        del rest["sessions"]
+        sessions = ", ".join(
+            f"{json.dumps(r)}: {session_json(s)}" for r, s in state.sessions.items()
+        )
+        return f'{{"sessions": {{{sessions}}}, {json.dumps(rest)[1:]}'.encode()
 
     def load_state(self, data: dict[str, Any]) -> StationSessions:
         return StationSessions(

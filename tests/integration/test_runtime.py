@@ -152,6 +152,42 @@ async def test_two_consumers_of_one_partition_fold_each_entry_once(
     assert (kept["revision"], kept["stopped_at"]) == (2, "2026-07-01T11:00:00+00:00")
 
 
+async def test_a_runner_reads_a_state_again_once_another_consumer_wrote_it(
+    log: PostgresLog, pool: AsyncConnectionPool
+) -> None:
+    """A runner keeps the states it wrote in memory; when a partition moves to another consumer
+    and back (a Kafka rebalance), what the other wrote in between is read, not the old copy."""
+    await log_a_session(log)
+    frames = await everything(log, FRAMES)
+    first = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool)
+    second = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool)
+    await first.process(frames[:2])  # started: the first holds the active session
+    await second.process(frames[2:])  # stopped, by the other consumer
+    recorder = FrameRecorder(
+        log,
+        station_id="CP-RT",
+        ocpp_version="ocpp1.6",
+        gateway_id="gw",
+        connection_id="c2",
+        clock=lambda: datetime(2026, 7, 1, 12, tzinfo=UTC),
+    )
+    start = {"connectorId": 1, "idTag": "T", "meterStart": 6000, "timestamp": "2026-07-01T12:00Z"}
+    await recorder.frame("INBOUND", json.dumps([2, "3", "StartTransaction", start]))
+    await recorder.frame("OUTBOUND", json.dumps([3, "3", {"transactionId": 78}]))
+    await first.process((await everything(log, FRAMES))[4:])
+    assert await rows(pool, "SELECT session_id, status FROM sessions ORDER BY 1") == [
+        ("CP-RT:77", "completed"),
+        ("CP-RT:78", "active"),
+    ]
+    # Folded into the first's old copy, the stop would be lost from the state.
+    [(state,)] = await rows(pool, "SELECT state FROM processor_state")
+    kept = json.loads(bytes(state))["sessions"]
+    assert (kept["77"]["stopped_at"], kept["78"]["stopped_at"]) == (
+        "2026-07-01T11:00:00+00:00",
+        None,
+    )
+
+
 async def test_an_entry_the_database_refuses_is_noted_and_the_rest_goes_on(
     log: PostgresLog, pool: AsyncConnectionPool
 ) -> None:
