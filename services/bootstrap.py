@@ -45,7 +45,7 @@ from .core.events import (
 from .core.log import EventLog, KafkaLog, PostgresLog
 from .core.log_port import EVERY_PARTITION, Share
 from .core.processor import Processor
-from .core.runtime import PROCESSING_ERRORS, ProcessorRunner, Sink
+from .core.runtime import LIVE_BATCH, PROCESSING_ERRORS, ProcessorRunner, Sink
 from .core.settings import Settings
 from .core.workers import Workers, WorkerSpec, follow
 from .gateway.admission import Admission
@@ -120,7 +120,7 @@ def runners(
     pool: AsyncConnectionPool,
     *,
     share: Share = EVERY_PARTITION,
-    batch_size: int = 500,
+    batch_size: int = LIVE_BATCH,
     stop_at: dict[str, dict[int, int]] | None = None,
     sequence: bool = True,
 ) -> list[ProcessorRunner[Any]]:

@@ -96,18 +96,41 @@ def encode(event: Event) -> bytes:
     return body.getvalue()
 
 
+@dataclass(frozen=True)
+class _Reader:
+    writer: _Schema
+    event_type: type[Event]
+    reader_schema: Any  # None where the writer's is the current one: nothing to resolve
+
+
+@cache
+def _readers() -> dict[bytes, _Reader]:
+    types = {t.SCHEMA: t for t in EVENT_TYPES}
+    current = _schemas()
+    return {
+        print_: _Reader(
+            writer,
+            types[writer.name],
+            None if current[writer.name].fingerprint == print_ else current[writer.name].parsed,
+        )
+        for print_, writer in _by_fingerprint().items()
+        if writer.name in types
+    }
+
+
 def decode(value: bytes) -> Event:
     if len(value) < 10 or value[:2] != MAGIC:
         raise DecodeError("not an Avro single-object encoded value")
-    writer = _by_fingerprint().get(value[2:10])
-    if writer is None:
+    reader = _readers().get(value[2:10])
+    if reader is None:
         raise DecodeError(f"unknown writer schema fingerprint {value[2:10].hex()}")
-    event_type = next(t for t in EVENT_TYPES if writer.name == t.SCHEMA)
-    reader = _schemas()[event_type.SCHEMA]
+    writer = reader.writer
     try:
-        record = fastavro.schemaless_reader(io.BytesIO(value[10:]), writer.parsed, reader.parsed)
+        record = fastavro.schemaless_reader(
+            io.BytesIO(value[10:]), writer.parsed, reader.reader_schema
+        )
     except (EOFError, ValueError, IndexError) as exc:
         raise DecodeError(f"corrupt {writer.name} value: {exc}") from exc
     if not isinstance(record, dict):
         raise DecodeError(f"{writer.name} did not decode to a record")
-    return from_record(event_type, record)
+    return from_record(reader.event_type, record)

@@ -523,6 +523,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 
 
 @cache
+@cache
 def _field_names(event_type: type[Event]) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(event_type))
 
@@ -550,6 +551,11 @@ def to_record(event: Event) -> dict[str, Any]:
 
 
 def from_record(event_type: type[Event], record: dict[str, Any]) -> Event:
+    if event_type not in _NESTED and event_type not in _TUPLES:
+        try:  # the record's fields are the event's (almost always): as they are
+            return event_type(**record)
+        except TypeError:
+            pass
     record = dict(record)
     for name, item_type in _NESTED.get(event_type, {}).items():
         if name in record:

@@ -74,6 +74,10 @@ class DecodeCache:
 
 _DECODED = DecodeCache()
 
+# Entries read at most per batch in live processing: when caught up a batch holds what came
+# since the last (a few), when behind this many, so that the cost per batch is spread.
+LIVE_BATCH = 2_000
+
 
 class ReferenceReader:
     """Reads a processor's reference streams to their end, from where it stopped the last time,
@@ -215,7 +219,7 @@ class ProcessorRunner(Generic[S]):
         log: EventLog,
         pool: AsyncConnectionPool,
         *,
-        batch_size: int = 500,
+        batch_size: int = LIVE_BATCH,
         stuck_after_s: float = 60.0,
         stop_at: dict[int, int] | None = None,
         share: Share = EVERY_PARTITION,
