@@ -37,13 +37,13 @@ def fold(
         changed: list[str] = []
         for n in range(offset, end):
             event = events[n]
-            key = processor.state_key(event)
-            state = states.get(key, processor.initial_state()) if key else processor.initial_state()
-            state, out = processor.evolve(state, event, Position(stream, 0, n))
+            mine = {
+                k: states.get(k, processor.initial_state()) for k in processor.state_keys(event)
+            }
+            new_states, out = processor.evolve_all(mine, event, Position(stream, 0, n))
             outputs += out
-            if key:
-                states[key] = state
-                changed.append(key)
+            states.update(new_states)
+            changed += new_states
         for key in sorted(set(changed)):
             states[key], out = processor.settle(key, states[key])
             outputs += out

@@ -106,6 +106,18 @@ class StationSessions:
     # of the last message applied to it
     pending: dict[str, Position] = field(default_factory=dict)
 
+    def with_sessions(self, sessions: dict[str, Session]) -> StationSessions:
+        """A copy with these sessions (``dataclasses.replace``, at a fraction of its cost: the
+        fold makes two a message)."""
+        return StationSessions(
+            self.open_calls,
+            sessions,
+            self.forgotten,
+            self.boot_triggers,
+            self.reservations,
+            self.pending,
+        )
+
 
 def earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     if a is None:

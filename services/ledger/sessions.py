@@ -78,12 +78,46 @@ _CS_CALLS = frozenset({"ReserveNow", "CancelReservation"})  # the central system
 _MAX_RESERVATIONS = 64
 
 
+# A station's ended sessions are stored under a key of their own, apart from what a batch
+# changes (open calls, active sessions): each is written once more when it ends or a late
+# message changes it, not with every batch of the station. (A station id has no "/".)
+ENDED = "/ended"
+
+
 class SessionsProcessor(Processor[StationSessions]):
     name = "ledger-sessions"
     input_stream = FRAMES
 
     def state_key(self, event: Event) -> str | None:
         return event.station_id if isinstance(event, Frame) else None
+
+    def state_keys(self, event: Event) -> tuple[str, ...]:
+        return (event.station_id, event.station_id + ENDED) if isinstance(event, Frame) else ()
+
+    def evolve_all(
+        self, states: dict[str, StationSessions], event: Event, position: Position
+    ) -> tuple[dict[str, StationSessions], list[Event]]:
+        """Fold into the station's state and its ended sessions joined, and return the part
+        that changed (a state stored by an earlier version holds its ended sessions too: they
+        move to their own key with its next change)."""
+        keys = self.state_keys(event)
+        if not keys:
+            return {}, []
+        main, ended = states[keys[0]], states[keys[1]]
+        whole = joined(main, ended)
+        new, outputs = self.evolve(whole, event, position)
+        if new is whole:
+            return {}, outputs
+        if new.sessions is whole.sessions:  # no session changed (a CALL awaits its answer)
+            return {keys[0]: new.with_sessions(main.sessions)}, outputs
+        sessions = {ref: s for ref, s in new.sessions.items() if s.status == ACTIVE}
+        changed = {keys[0]: new.with_sessions(sessions)}
+        now_ended = {ref: s for ref, s in new.sessions.items() if s.status != ACTIVE}
+        if len(now_ended) != len(ended.sessions) or any(
+            ended.sessions.get(ref) is not s for ref, s in now_ended.items()
+        ):
+            changed[keys[1]] = StationSessions(sessions=now_ended)
+        return changed, outputs
 
     def initial_state(self) -> StationSessions:
         return StationSessions()
@@ -207,6 +241,13 @@ class SessionsProcessor(Processor[StationSessions]):
             outputs.append(out)
         _prune(state)
         return outputs
+
+
+def joined(main: StationSessions, ended: StationSessions) -> StationSessions:
+    """A station's whole state: its state with the ended sessions kept under ``ENDED``."""
+    if not ended.sessions:
+        return main
+    return main.with_sessions({**main.sessions, **ended.sessions})
 
 
 def _account(session: Session) -> energy.Accounting:

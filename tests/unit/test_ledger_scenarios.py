@@ -16,6 +16,7 @@ from chargeledger.ledger.energy import NEEDS_REVIEW
 from chargeledger.ledger.sessions import SessionsProcessor
 from tests.fold import fold as folded
 from tests.ledger_scenarios import SCENARIOS, Cp, Expect, Scenario, ts
+from tests.unit.test_sessions import whole_stations
 
 
 def _named(name: str) -> Scenario:
@@ -137,7 +138,7 @@ def test_a_batch_processed_again_changes_nothing(scenario: Scenario, start: int)
     states, _ = folded(processor, frames, batch_sizes=[len(frames)])
     if not states:
         return
-    [state] = states.values()
+    [state] = whole_stations(states).values()
     again = state
     outputs: list[Event] = []
     for n in range(start % len(frames), len(frames)):

@@ -13,7 +13,7 @@ import pytest
 from chargeledger.core.events import Frame, SessionEvent
 from chargeledger.core.meter import to_wh
 from chargeledger.ledger.session_state import StationSessions
-from chargeledger.ledger.sessions import SessionsProcessor
+from chargeledger.ledger.sessions import ENDED, SessionsProcessor, joined
 from tests.fold import fold as folded
 
 AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -97,8 +97,17 @@ def fold(
     frames: list[Frame], *, persist_between: bool = False
 ) -> tuple[StationSessions, list[SessionEvent]]:
     states, outputs = folded(SessionsProcessor(), frames, persist_between=persist_between)
-    [state] = states.values() or [StationSessions()]
+    [state] = whole_stations(states).values() or [StationSessions()]
     return state, [o for o in outputs if isinstance(o, SessionEvent)]
+
+
+def whole_stations(states: dict[str, StationSessions]) -> dict[str, StationSessions]:
+    """The sessions fold's states by station, each joined with its ended sessions."""
+    return {
+        key: joined(state, states.get(key + ENDED, StationSessions()))
+        for key, state in states.items()
+        if not key.endswith(ENDED)
+    }
 
 
 def latest(outputs: list[SessionEvent]) -> dict[str, SessionEvent]:
