@@ -75,6 +75,7 @@ from chargeledger.replay import rebuild, replay
 
 REPO = Path(__file__).resolve().parent.parent
 PARTITIONS = 8
+STALLED_S = 120  # a faust run that processes nothing for this long is reported as stalled
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 SESSION_MIN = 60
 REST_MIN = 20
@@ -389,6 +390,7 @@ async def measure_faust(
         for _ in range(workers)
     ]
     peak = 0.0
+    moved = (-1, time.perf_counter())  # entries done, and when that figure last changed
     try:
         while True:
             with psycopg.connect(dsn) as conn:
@@ -409,6 +411,11 @@ async def measure_faust(
             print(f"  faust x{workers}: {done:,}/{frames * len(frame_groups):,}", file=sys.stderr)
             if done >= frames * len(frame_groups):
                 break
+            if done != moved[0]:
+                moved = (done, time.perf_counter())
+            elif time.perf_counter() - moved[1] > STALLED_S:
+                print(f"  faust x{workers}: no progress for {STALLED_S} s", file=sys.stderr)
+                return {"stalled_at": f"{done:,}/{frames * len(frame_groups):,}", "rss_mib": peak}
             await asyncio.sleep(1)
         elapsed = time.perf_counter() - started
     finally:
@@ -547,7 +554,13 @@ def main() -> None:
                         f"{again['events_per_s']:,.0f} ({again['seconds']:.0f} s)"
                         + ("" if again["verified"] else " DIFFERS"),
                         f"{live['frames_per_s']:,.0f} ({live['seconds']:.0f} s)",
-                        " / ".join(f"{f['frames_per_s']:,.0f}" for f in faust) or "-",
+                        " / ".join(
+                            f"{f['frames_per_s']:,.0f}"
+                            if "frames_per_s" in f
+                            else f"stalled at {f['stalled_at']}"
+                            for f in faust
+                        )
+                        or "-",
                         f"{max(live['rss_mib'], again['rss_mib']):,.0f}"
                         + (f" / {max(f['rss_mib'] for f in faust):,.0f}" if faust else ""),
                         f"{decode['decode_per_s']:,.0f}",

@@ -78,6 +78,11 @@ class FaustLedger:
             # How long a worker that died without leaving holds its partitions.
             broker_session_timeout=session_timeout_s,
             broker_heartbeat_interval=min(3.0, session_timeout_s / 3),
+            # On a rebalance faust would wait for the events in the agents' hands, which can
+            # hang for good (faust-streaming/faust#133; seen here at 1M frames with one worker).
+            # No need: the offsets are those committed in PostgreSQL with the rows, and a
+            # partition's new owner claims it (ProcessorRunner._claim) before it folds.
+            stream_wait_empty=False,
         )
         for processor, sink in processors:
             self._add_agent(processor, sink)
