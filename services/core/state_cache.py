@@ -16,13 +16,16 @@ from typing import Generic, TypeVar
 
 S = TypeVar("S")
 
+_RECENT = 100  # batches: a state used within this many is not the one to evict
+
 
 class StateCache(Generic[S]):
     def __init__(self, budget_bytes: int) -> None:
-        # key -> (written_by, state, stored size): the least recently used first
-        self._entries: OrderedDict[str, tuple[str, S, int]] = OrderedDict()
+        # key -> (written_by, state, stored size, batch last used): the least recently used first
+        self._entries: OrderedDict[str, tuple[str, S, int, int]] = OrderedDict()
         self._budget_bytes = budget_bytes
         self._bytes = 0
+        self._batches = 0  # committed
         self._staged: dict[str, tuple[str, S, int] | None] = {}
 
     def __len__(self) -> int:
@@ -34,9 +37,9 @@ class StateCache(Generic[S]):
 
     def hit(self, key: str) -> S:
         """The cached state of ``key``, kept (as used lately) if the batch commits."""
-        entry = self._entries[key]
-        self._staged[key] = entry
-        return entry[1]
+        written_by, state, size, _ = self._entries[key]
+        self._staged[key] = (written_by, state, size)
+        return state
 
     def begin(self) -> None:
         """A batch starts: nothing staged."""
@@ -55,16 +58,21 @@ class StateCache(Generic[S]):
 
     def commit(self) -> None:
         """The batch committed: keep what it staged, within the budget."""
+        self._batches += 1
         for key, entry in self._staged.items():
             old = self._entries.pop(key, None)
             if old is not None:
                 self._bytes -= old[2]
             if entry is not None and entry[2] <= self._budget_bytes:
-                self._entries[key] = entry
+                self._entries[key] = (*entry, self._batches)
                 self._bytes += entry[2]
         self._staged = {}
         while self._bytes > self._budget_bytes:
-            _, (_, _, size) = self._entries.popitem(last=False)
+            # Batches that cycle over more states than fit would evict each least recently used
+            # one just before it is needed again, and never hit: while the least recently used
+            # is still in use, the newest go instead, and the others stay.
+            in_use = next(iter(self._entries.values()))[3] > self._batches - _RECENT
+            _, (_, _, size, _) = self._entries.popitem(last=in_use)
             self._bytes -= size
 
     def clear(self) -> None:
