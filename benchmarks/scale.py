@@ -12,7 +12,7 @@ minutes. Then, each in a process of its own (so that its peak RSS is its own):
 - the Avro-decode-only rate of the same entries (one core, nothing else): the single-core limit;
 - live processing on the embedded runtime: every processor of `chargeledger up` from offset 0, in
   its worker processes (`CHARGELEDGER_PROCESSOR_WORKERS`, one per core by default), reading
-  batches of 500 as live processing does;
+  batches of up to 2,000 (`LIVE_BATCH`) as live processing does;
 - `chargeledger replay --verify` (copy, rebuild, compare), and its ratio to the decode rate;
 - faust on Kafka with 1 and 2 workers (every processor, as `chargeledger ledger` runs them),
   from the start of the workers until every frame is processed by every processor of frames.
@@ -68,6 +68,7 @@ from chargeledger.core.events import (
 )
 from chargeledger.core.log import KafkaLog, PostgresLog, Record
 from chargeledger.core.log_port import Share, partition_for
+from chargeledger.core.runtime import LIVE_BATCH
 from chargeledger.core.settings import Settings
 from chargeledger.core.workers import Workers, WorkerSpec
 from chargeledger.invoicing.tariff import load_tariff
@@ -312,7 +313,7 @@ async def measure_live(dsn: str, frames: int) -> dict[str, Any]:
     pool = await db.open_pool(dsn, max_size=8)
     started = time.perf_counter()
     # Batches as live processing reads them (a replay reads larger ones).
-    await rebuild(settings, pool, Console(stderr=True), live=True, batch_size=500)
+    await rebuild(settings, pool, Console(stderr=True), live=True, batch_size=LIVE_BATCH)
     elapsed = time.perf_counter() - started
     await pool.close()
     return {"frames_per_s": frames / elapsed, "seconds": elapsed, "rss_mib": peak_rss_mib()}
