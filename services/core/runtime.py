@@ -331,8 +331,13 @@ class ProcessorRunner(Generic[S]):
             return await self._process(entries, isolate=False)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            logger.warning("processor %s: redoing a batch entry by entry", self.processor.name)
+        except Exception as exc:
+            logger.warning(
+                "processor %s: a batch failed (%s: %s); redoing it entry by entry",
+                self.processor.name,
+                type(exc).__name__,
+                " ".join(str(exc).split())[:300],
+            )
             return await self._process(entries, isolate=True)
 
     async def _process(self, entries: list[Entry], *, isolate: bool) -> dict[int, int]:
