@@ -523,7 +523,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 
 
 @cache
-@cache
 def _field_names(event_type: type[Event]) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(event_type))
 
