@@ -231,15 +231,19 @@ def test_users_are_managed_on_the_database_and_never_show_a_password(tmp_path: P
 
 
 def test_up_says_how_to_make_the_first_admin_and_warns_without_checking(tmp_path: Path) -> None:
-    checked = Product(tmp_path / "a", api_auth=True).start()
-    checked.kill()
-    assert (
-        "No user yet: make the first admin with `chargeledger users add NAME --role admin"
-        in checked.output
-    )
-    open_api = Product(tmp_path / "b").start()  # the tests' default: CHARGELEDGER_API_AUTH=off
-    open_api.kill()
-    assert "WARNING: the HTTP API checks no API token" in open_api.output
+    try:
+        checked = Product(tmp_path / "a", api_auth=True).start()
+        checked.kill()
+        assert (
+            "No user yet: make the first admin with `chargeledger users add NAME --role admin"
+            in checked.output
+        )
+        open_api = Product(tmp_path / "b").start()  # the tests' default: API_AUTH=off
+        open_api.kill()
+        assert "WARNING: the HTTP API checks no API token" in open_api.output
+    finally:  # killed outright, `up` leaves its embedded PostgreSQL running
+        db.stop_embedded(tmp_path / "a")
+        db.stop_embedded(tmp_path / "b")
 
 
 def log_in(running: Product, name: str, password: str = PASSWORD) -> httpx.Response:

@@ -45,11 +45,9 @@ def completed(product: Product, station: str) -> list[dict[str, object]]:
 
 
 async def test_the_processors_run_in_worker_processes_that_are_started_again(
-    tmp_path: Path,
+    data_dir: Path,  # its embedded PostgreSQL, which outlives the SIGKILL, is stopped after
 ) -> None:
-    product = Product(
-        tmp_path / "data", env={"CHARGELEDGER_PROCESSOR_WORKERS": str(WORKERS)}
-    ).start()
+    product = Product(data_dir, env={"CHARGELEDGER_PROCESSOR_WORKERS": str(WORKERS)}).start()
     product.follow_output()
     try:
 
