@@ -45,7 +45,7 @@ from .core.events import (
 from .core.log import EventLog, KafkaLog, PostgresLog
 from .core.log_port import EVERY_PARTITION, Share
 from .core.processor import Processor
-from .core.runtime import LIVE_BATCH, PROCESSING_ERRORS, ProcessorRunner, Sink
+from .core.runtime import BEHIND_BATCH, LIVE_BATCH, PROCESSING_ERRORS, ProcessorRunner, Sink
 from .core.settings import Settings
 from .core.workers import Workers, WorkerSpec, follow
 from .gateway.admission import Admission
@@ -121,6 +121,7 @@ def runners(
     *,
     share: Share = EVERY_PARTITION,
     batch_size: int = LIVE_BATCH,
+    max_batch_size: int = BEHIND_BATCH,
     stop_at: dict[str, dict[int, int]] | None = None,
     sequence: bool = True,
 ) -> list[ProcessorRunner[Any]]:
@@ -134,6 +135,7 @@ def runners(
             log,
             pool,
             batch_size=batch_size,
+            max_batch_size=max_batch_size,
             stuck_after_s=settings.processor_stuck_after_s,
             stop_at=None if stop_at is None else stop_at.get(processor.name, {}),
             share=share,
@@ -165,6 +167,7 @@ def work(spec: WorkerSpec, reports: Any, stop: StopEvent) -> None:
                 pool,
                 share=spec.share,
                 batch_size=spec.batch_size,
+                max_batch_size=spec.max_batch_size,
                 stop_at=spec.stop_at,
                 sequence=spec.sequence,
             )

@@ -97,8 +97,8 @@ PROJECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "station_time_zones": (("station_id", "revision"), ()),
 }
 
-# Entries per batch of each processor: larger than live, since a replay is always behind and a
-# batch publishes one revision per session it changed.
+# Entries in the first batch of each processor: larger than live, since a replay is always behind
+# (batches then grow to BEHIND_BATCH, see core.runtime).
 _BATCH = 5000
 
 

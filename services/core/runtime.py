@@ -72,11 +72,16 @@ class DecodeCache:
         return event
 
 
-_DECODED = DecodeCache()
-
 # Entries read at most per batch in live processing: when caught up a batch holds what came
-# since the last (a few), when behind this many, so that the cost per batch is spread.
+# since the last (a few). A runner that is behind doubles its batch with each poll that comes
+# back at least half full, up to BEHIND_BATCH: a batch writes each station's state and each
+# session's revision once, so with many stations small batches would write them for nearly
+# every frame.
 LIVE_BATCH = 2_000
+BEHIND_BATCH = 20_000
+
+# Two batches: the processors of one stream drift apart by about a batch while catching up.
+_DECODED = DecodeCache(2 * BEHIND_BATCH)
 
 
 class ReferenceReader:
@@ -220,6 +225,7 @@ class ProcessorRunner(Generic[S]):
         pool: AsyncConnectionPool,
         *,
         batch_size: int = LIVE_BATCH,
+        max_batch_size: int | None = None,
         stuck_after_s: float = 60.0,
         stop_at: dict[int, int] | None = None,
         share: Share = EVERY_PARTITION,
@@ -234,6 +240,7 @@ class ProcessorRunner(Generic[S]):
         self._log = log
         self._pool = pool
         self._batch_size = batch_size
+        self._max_batch_size = max(batch_size, max_batch_size or batch_size)
         self._stuck_after_s = stuck_after_s
         self.health = Health()
         self._noted = 0  # processing errors noted in the transaction in hand
@@ -273,6 +280,7 @@ class ProcessorRunner(Generic[S]):
         )
         backoff_s = 0.5
         failed = False
+        size = self._batch_size
         try:
             while not self._stopping.is_set():
                 try:
@@ -281,7 +289,8 @@ class ProcessorRunner(Generic[S]):
                             await subscription.rewind()
                         await self.publish()
                     failed = False
-                    entries = await subscription.poll(self._batch_size, 0.5)
+                    entries = await subscription.poll(size, 0.5)
+                    size = self._next_batch_size(size, len(entries))
                     if self._stop_at is not None:
                         stop = self._stop_at
                         entries = [
@@ -300,6 +309,7 @@ class ProcessorRunner(Generic[S]):
                     raise
                 except Exception as exc:
                     failed = True
+                    size = self._batch_size
                     health = self.health
                     if health.failing_since is None:
                         health.failing_since = time.monotonic()
@@ -319,6 +329,12 @@ class ProcessorRunner(Generic[S]):
                     backoff_s = min(backoff_s * 2, cap_s)
         finally:
             await subscription.close()
+
+    def _next_batch_size(self, size: int, taken: int) -> int:
+        """Double while behind (the poll came back at least half full), else start over."""
+        if taken * 2 >= size:
+            return min(size * 2, self._max_batch_size)
+        return self._batch_size
 
     async def process(self, entries: list[Entry]) -> dict[int, int]:
         """Process one batch; return the next offset per partition that is now committed.

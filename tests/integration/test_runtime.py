@@ -14,8 +14,9 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from chargeledger.core import codec
-from chargeledger.core.events import FRAMES, SESSIONS, SessionEvent
+from chargeledger.core.events import FRAMES, SESSIONS, Event, SessionEvent
 from chargeledger.core.log import Entry, PostgresLog
+from chargeledger.core.log_port import Position
 from chargeledger.core.runtime import ProcessorRunner
 from chargeledger.gateway.recorder import FrameRecorder
 from chargeledger.invoicing.invoices import InvoiceProcessor
@@ -176,6 +177,75 @@ async def test_a_runner_reads_a_state_again_once_another_consumer_wrote_it(
         ("CP-RT:77", "completed", 5000)
     ]
     assert (await stored_sessions(pool))["77"]["stopped_at"] == "2026-07-01T11:00:00+00:00"
+
+
+class CountingSink(SessionSink):
+    """Notes how many entries each batch held; holds a batch at its end while ``hold`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self._entries = 0
+        self.hold: asyncio.Event | None = None
+        self.holding = asyncio.Event()
+
+    async def write(
+        self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
+    ) -> None:
+        self._entries += 1
+        await super().write(conn, event, position, outputs)
+
+    async def flush(self, conn: AsyncConnection[Any]) -> None:
+        self.batches.append(self._entries)
+        self._entries = 0
+        if self.hold is not None:
+            self.holding.set()
+            await self.hold.wait()
+            self.hold = None
+        await super().flush(conn)
+
+
+async def test_a_runner_behind_takes_larger_batches_and_small_ones_again_once_caught_up(
+    pool: AsyncConnectionPool,
+) -> None:
+    """Behind, each batch writes a station's state and a session's revision once for many
+    frames; caught up, a batch holds what just came, so that it shows at once."""
+    log = PostgresLog(pool, partitions=1)
+    await log.start()
+    for n in range(15):  # 60 frames
+        await log_a_session(log, f"CP-{n}")
+    sink = CountingSink()
+    runner = ProcessorRunner(SessionsProcessor(), sink, log, pool, batch_size=4, max_batch_size=16)
+
+    async def processed(frames: int) -> bool:
+        return sum(sink.batches) == frames
+
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: processed(60), "the first 60 frames")
+        assert sink.batches == [4, 8, 16, 16, 16]
+        # Caught up: one frame comes, and while its batch is in hand, 32 more.
+        sink.hold = asyncio.Event()
+        heartbeat = FrameRecorder(
+            log,
+            station_id="CP-0",
+            ocpp_version="ocpp1.6",
+            gateway_id="gw",
+            connection_id="c2",
+            clock=lambda: datetime(2026, 7, 1, 12, tzinfo=UTC),
+        )
+        await heartbeat.frame("INBOUND", json.dumps([2, "h", "Heartbeat", {}]))
+        await asyncio.wait_for(sink.holding.wait(), 10)
+        for n in range(8):
+            await log_a_session(log, f"CP-LATE-{n}")
+        sink.hold.set()
+        await until(lambda: processed(93), "the 33 late frames")
+        assert sink.batches[5:] == [1, 4, 8, 16, 4]
+    finally:
+        runner.stop()
+        await task
+        await log.close()
+    assert len(await rows(pool, "SELECT 1 FROM sessions WHERE status = 'completed'")) == 23
 
 
 async def test_an_entry_the_database_refuses_is_noted_and_the_rest_goes_on(
