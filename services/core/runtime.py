@@ -78,7 +78,7 @@ class DecodeCache:
 # session's revision once, so with many stations small batches would write them for nearly
 # every frame.
 LIVE_BATCH = 2_000
-BEHIND_BATCH = 20_000
+BEHIND_BATCH = 10_000
 
 # Two batches: the processors of one stream drift apart by about a batch while catching up.
 _DECODED = DecodeCache(2 * BEHIND_BATCH)
