@@ -11,8 +11,8 @@ minutes. Then, each in a process of its own (so that its peak RSS is its own):
 
 - the Avro-decode-only rate of the same entries (one core, nothing else): the single-core limit;
 - live processing on the embedded runtime: every processor of `chargeledger up` from offset 0, in
-  its worker processes (`CHARGELEDGER_PROCESSOR_WORKERS`, one per core by default), reading
-  batches of up to 2,000 (`LIVE_BATCH`) as live processing does;
+  its worker processes (`CHARGELEDGER_PROCESSOR_WORKERS`, one per core by default), with live
+  processing's batches (`LIVE_BATCH`, growing to `BEHIND_BATCH` while behind);
 - `chargeledger replay --verify` (copy, rebuild, compare), and its ratio to the decode rate;
 - faust on Kafka with 1 and 2 workers (every processor, as `chargeledger ledger` runs them),
   from the start of the workers until every frame is processed by every processor of frames.

@@ -169,12 +169,15 @@ async def upsert_sessions(conn: AsyncConnection[Any], sessions: list[SessionEven
                 for s in sessions
             ],
         )
-        # The hourly energy follows the revision the table now holds.
-        await cur.execute(
+        # The hourly energy follows the revision the table now holds. Read with a cursor of its
+        # own: in pipeline mode the upsert's results can reach ``cur`` after this query was
+        # sent (psycopg/psycopg#604), which failed a batch now and then at 10M frames with
+        # "the last operation didn't produce records (command status: INSERT 0 1)".
+        held_now = await conn.execute(
             "SELECT session_id, revision FROM sessions WHERE session_id = ANY(%s)",
             ([s.session_id for s in sessions],),
         )
-        held = dict(await cur.fetchall())
+        held = dict(await held_now.fetchall())
         current = [s for s in sessions if held.get(s.session_id) == s.revision]
         if not current:
             return
