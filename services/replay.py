@@ -22,8 +22,10 @@ oldest records) cannot be replayed, and the replay says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -533,43 +535,78 @@ async def compare(
     rebuilt: AsyncConnectionPool,
     tables: dict[str, tuple[tuple[str, ...], tuple[str, ...]]],
 ) -> list[Difference]:
+    """Each table's rows on both sides, read in key order a page at a time and merged, so that
+    the memory it takes does not grow with the tables (only with the differences found)."""
     found = []
     for table, (keys, ignored) in tables.items():
-        a = await _rows(live, table, keys, ignored)
-        b = await _rows(rebuilt, table, keys, ignored)
-        difference = Difference(
-            table,
-            missing=sorted(k for k in a if k not in b),
-            extra=sorted(k for k in b if k not in a),
-            changed=sorted(k for k in a if k in b and a[k] != b[k]),
-        )
-        if difference.missing or difference.extra or difference.changed:
-            found.append(difference)
+        missing: list[tuple[Any, ...]] = []
+        extra: list[tuple[Any, ...]] = []
+        changed: list[tuple[Any, ...]] = []
+        async with (
+            _ordered(live, table, keys, ignored) as a,
+            _ordered(rebuilt, table, keys, ignored) as b,
+        ):
+            left, right = await anext(a, None), await anext(b, None)
+            while left is not None or right is not None:
+                if right is None or (left is not None and left[0] < right[0]):
+                    assert left is not None
+                    missing.append(left[1])
+                    left = await anext(a, None)
+                elif left is None or right[0] < left[0]:
+                    extra.append(right[1])
+                    right = await anext(b, None)
+                else:
+                    if left[2] != right[2]:
+                        changed.append(left[1])
+                    left, right = await anext(a, None), await anext(b, None)
+        if missing or extra or changed:
+            found.append(Difference(table, sorted(missing), sorted(extra), sorted(changed)))
     return found
 
 
-async def _rows(
+_Row = tuple[str, tuple[Any, ...], tuple[Any, ...]]  # (sort key, key, compared values)
+
+
+@contextlib.asynccontextmanager
+async def _ordered(
     source: psycopg.AsyncConnection[Any] | AsyncConnectionPool,
     table: str,
     keys: tuple[str, ...],
     ignored: tuple[str, ...],
-) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+) -> AsyncIterator[AsyncIterator[_Row]]:
+    """The table's rows ordered by their key as text in byte order (COLLATE "C", which is how
+    Python orders the same text), so both sides come in the same order whatever their types
+    and the server's locale."""
     if isinstance(source, AsyncConnectionPool):
-        async with source.connection() as conn:
-            return await _rows(conn, table, keys, ignored)
-    cursor = await source.execute(f"SELECT * FROM {table}")
-    names = [c.name for c in cursor.description or []]
-    rows = await cursor.fetchall()
-    key_at = [names.index(k) for k in keys]
-    kept = [i for i, n in enumerate(names) if n not in ignored]
-    present = [i for i, n in enumerate(names) if n in ignored and n in _COMPARED_AS_PRESENT]
-    return {
-        tuple(r[i] for i in key_at): (
-            *(r[i] for i in kept),
-            *(r[i] is not None for i in present),
-        )
-        for r in rows
-    }
+        async with (
+            source.connection() as conn,
+            conn.transaction(),
+            _ordered(conn, table, keys, ignored) as ordered,
+        ):
+            yield ordered
+        return
+    quoted = ", ".join(f'"{k}"' for k in keys)  # "offset" is a key
+    sort_key = f'(ROW({quoted}))::text COLLATE "C"'
+    # Keys as text must read the same on both sides (two servers in a rebuild from Kafka).
+    await source.execute("SET LOCAL TimeZone = 'UTC'")
+    await source.execute("SET LOCAL DateStyle = 'ISO'")
+    async with source.cursor(name=f"compare_{table}") as cursor:
+        cursor.itersize = 5_000
+        await cursor.execute(f"SELECT {sort_key}, * FROM {table} ORDER BY 1")
+        names = [c.name for c in cursor.description or []][1:]
+        key_at = [names.index(k) + 1 for k in keys]
+        kept = [i + 1 for i, n in enumerate(names) if n not in ignored]
+        present = [i + 1 for i, n in enumerate(names) if n in ignored and n in _COMPARED_AS_PRESENT]
+
+        async def read() -> AsyncIterator[_Row]:
+            async for r in cursor:
+                yield (
+                    r[0],
+                    tuple(r[i] for i in key_at),
+                    (*(r[i] for i in kept), *(r[i] is not None for i in present)),
+                )
+
+        yield read()
 
 
 async def _check_completions(
