@@ -121,7 +121,6 @@ def runners(
     *,
     share: Share = EVERY_PARTITION,
     batch_size: int = LIVE_BATCH,
-    max_batch_size: int = BEHIND_BATCH,
     stop_at: dict[str, dict[int, int]] | None = None,
     sequence: bool = True,
 ) -> list[ProcessorRunner[Any]]:
@@ -135,7 +134,7 @@ def runners(
             log,
             pool,
             batch_size=batch_size,
-            max_batch_size=max_batch_size,
+            max_batch_size=BEHIND_BATCH,
             stuck_after_s=settings.processor_stuck_after_s,
             stop_at=None if stop_at is None else stop_at.get(processor.name, {}),
             share=share,
@@ -167,7 +166,6 @@ def work(spec: WorkerSpec, reports: Any, stop: StopEvent) -> None:
                 pool,
                 share=spec.share,
                 batch_size=spec.batch_size,
-                max_batch_size=spec.max_batch_size,
                 stop_at=spec.stop_at,
                 sequence=spec.sequence,
             )

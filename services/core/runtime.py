@@ -58,7 +58,7 @@ class DecodeCache:
     pace. Keyed by the bytes themselves, so two logs in one process never mix; the oldest go
     first beyond ``size``."""
 
-    def __init__(self, size: int = 5_000) -> None:
+    def __init__(self, size: int) -> None:
         self._size = size
         self._events: dict[bytes, Event] = {}
 

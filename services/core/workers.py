@@ -24,7 +24,7 @@ from multiprocessing.synchronize import Event as StopEvent
 from typing import Any
 
 from .log_port import Share
-from .runtime import BEHIND_BATCH, LIVE_BATCH, PROCESSING_ERRORS, ProcessorRunner
+from .runtime import LIVE_BATCH, PROCESSING_ERRORS, ProcessorRunner
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ class WorkerSpec:
     share: Share
     kafka: bool = False  # follow the Kafka log of the settings, not the PostgreSQL log at dsn
     batch_size: int = LIVE_BATCH
-    max_batch_size: int = BEHIND_BATCH
     stop_at: dict[str, dict[int, int]] | None = None
     sequence: bool = True
     partitions: int | None = None  # of the PostgreSQL log; None: from the settings
