@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 from . import db
 from .log import Entry, KafkaLog, KafkaTopics, Position
 from .processor import Processor
-from .runtime import LIVE_BATCH, ProcessorRunner, Sink, load_offsets
+from .runtime import BEHIND_BATCH, ProcessorRunner, Sink, load_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class FaustLedger:
         database_url: str,
         partitions: int,
         processors: Sequence[tuple[Processor[Any], Sink | None]],
-        batch_size: int = LIVE_BATCH,
+        batch_size: int = BEHIND_BATCH,
         app_id: str = APP_ID,
         session_timeout_s: float = 60.0,
         topic_prefix: str = "",
