@@ -166,7 +166,25 @@ class FaustLedger:
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 10.0)
 
+    async def close(self) -> None:
+        """Close the PostgreSQL pool and the Kafka producer, once the agents have stopped."""
+        if self._connections is not None:
+            connections, self._connections = self._connections, None
+            await connections.log.close()
+            await connections.pool.close()
+
     def run(self, loglevel: str = "warning") -> None:
         """Run a faust worker until it is stopped (SIGTERM / SIGINT)."""
-        worker = faust.Worker(self.app, loglevel=loglevel, quiet=True)
-        worker.execute_from_commandline()
+        _Worker(self, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+class _Worker(faust.Worker):
+    """A faust worker that closes the ledger's connections when it shuts down, after its agents
+    (left open, aiokafka logs an error for the producer on every stop)."""
+
+    def __init__(self, ledger: FaustLedger, **kwargs: Any) -> None:
+        super().__init__(ledger.app, **kwargs)
+        self._ledger = ledger
+
+    async def on_shutdown(self) -> None:
+        await self._ledger.close()

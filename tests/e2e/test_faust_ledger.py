@@ -160,3 +160,6 @@ async def test_gateway_and_faust_ledger_on_kafka(
             ledger.kill()
         gateway.kill(15)
     assert ledger.returncode is not None
+    assert ledger.stdout is not None
+    # A stopped worker closes its Kafka producer and PostgreSQL pool: no error on a clean stop.
+    assert "Unclosed" not in ledger.stdout.read()
