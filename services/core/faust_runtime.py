@@ -4,14 +4,23 @@ One faust app (one consumer group) holds an agent per processor; Kafka spreads t
 over however many workers run. Delivery is at-least-once (faust's ``exactly_once`` mode has long-
 standing open bugs): each batch goes through ``ProcessorRunner.process``, which writes state,
 projection rows, outputs and the processed offsets in ONE PostgreSQL transaction. Faust commits
-its Kafka offsets only after that (``take_events`` acks a batch once the agent is done with it),
-and entries below the offsets PostgreSQL holds are skipped, so a batch redelivered after a crash
+its Kafka offsets only after that (an agent acks its events once their batch is processed), and
+entries below the offsets PostgreSQL holds are skipped, so a batch redelivered after a crash
 changes nothing.
+
+Batches grow while an agent is behind, as on the embedded runtime. An agent reads events into a
+backlog while its previous batch is processed. Caught up, it takes up to ``batch_size`` events,
+once the oldest has waited ``WINDOW_S``. When Kafka still holds ``batch_size`` entries or more
+beyond a batch, the next takes up to ``max_batch_size`` and waits for them up to
+``BEHIND_WINDOW_S``: reading shares the worker's core with processing, so a batch that ends after
+a fixed short time stays small, and with a thousand stations batches of a few hundred wrote each
+station's state and session revision for nearly every frame.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,16 +29,61 @@ from typing import Any
 
 import faust
 from faust.streams import Stream
+from faust.types import EventT
 from psycopg_pool import AsyncConnectionPool
 
 from . import db
 from .log import Entry, KafkaLog, KafkaTopics, Position
 from .processor import Processor
-from .runtime import BEHIND_BATCH, ProcessorRunner, Sink, load_offsets
+from .runtime import BEHIND_BATCH, LIVE_BATCH, ProcessorRunner, Sink, load_offsets
 
 logger = logging.getLogger(__name__)
 
 APP_ID = "chargeledger-ledger"  # the consumer group, after the topic prefix
+WINDOW_S = 0.2  # caught up: how long the oldest event read waits for others
+BEHIND_WINDOW_S = 2.0  # behind: how long a batch waits to fill
+
+
+class _Backlog:
+    """The events an agent has read and not yet processed, oldest first."""
+
+    def __init__(self, limit: int) -> None:
+        self._events: list[EventT[bytes]] = []
+        self._oldest_at = 0.0  # loop time
+        self._added = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._limit = limit
+
+    async def add(self, event: EventT[bytes]) -> None:
+        """Add ``event``; wait while the backlog is at its limit (faust then stops fetching)."""
+        if not self._events:
+            self._oldest_at = asyncio.get_running_loop().time()
+        self._events.append(event)
+        self._added.set()
+        if len(self._events) >= self._limit:
+            self._room.clear()
+            await self._room.wait()
+
+    async def take(
+        self, size: int, window_s: float, *, from_now: bool = False
+    ) -> list[EventT[bytes]]:
+        """The oldest ``size`` events, as soon as there are that many, or fewer (at least one)
+        once the oldest has waited ``window_s`` (or ``window_s`` from now)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while len(self._events) < size:
+            since = start if from_now else self._oldest_at
+            left = since + window_s - loop.time() if self._events else None
+            if left is not None and left <= 0:
+                break
+            self._added.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._added.wait(), left)
+        taken, self._events = self._events[:size], self._events[size:]
+        self._oldest_at = loop.time()  # those left wait at most one more window
+        self._room.set()
+        return taken
 
 
 @dataclass
@@ -48,7 +102,8 @@ class FaustLedger:
         database_url: str,
         partitions: int,
         processors: Sequence[tuple[Processor[Any], Sink | None]],
-        batch_size: int = BEHIND_BATCH,
+        batch_size: int = LIVE_BATCH,
+        max_batch_size: int = BEHIND_BATCH,
         app_id: str = APP_ID,
         session_timeout_s: float = 60.0,
         topic_prefix: str = "",
@@ -61,6 +116,7 @@ class FaustLedger:
             partitions, replication_factor, min_insync_replicas, topic_prefix
         )
         self._batch_size = batch_size
+        self._max_batch_size = max(batch_size, max_batch_size)
         self._connections: _Connections | None = None
         self._opening = asyncio.Lock()
         self._runners: dict[str, ProcessorRunner[Any]] = {}
@@ -113,25 +169,65 @@ class FaustLedger:
         )
 
         async def agent(stream: faust.StreamT[bytes]) -> None:
-            assert isinstance(stream, Stream)  # take_events is not on the StreamT interface
-            async for events in stream.take_events(self._batch_size, within=0.2):
-                entries = [
-                    Entry(
-                        Position(
-                            self._topics.stream(e.message.topic),
-                            e.message.partition,
-                            e.message.offset,
-                        ),
-                        (e.message.key or b"").decode("utf-8", "replace"),
-                        e.message.value or b"",
-                        datetime.fromtimestamp(e.message.timestamp, UTC),
-                    )
-                    for e in events
-                ]
-                await self._process(processor, sink, entries)
+            assert isinstance(stream, Stream)  # noack is not on the StreamT interface
+            manual = stream.noack()  # acked in _batches, once processed
+            backlog = _Backlog(2 * self._max_batch_size)
+            batches = asyncio.ensure_future(self._batches(processor, sink, manual, backlog))
+            try:
+                async for event in manual.events():
+                    if batches.done():  # it only ends by raising: let the agent crash with it
+                        batches.result()
+                    await backlog.add(event)
+            finally:
+                batches.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await batches
 
         agent.__name__ = agent.__qualname__ = processor.name.replace("-", "_")
         self.app.agent(topic, name=processor.name)(agent)
+
+    async def _batches(
+        self,
+        processor: Processor[Any],
+        sink: Sink | None,
+        stream: faust.StreamT[bytes],
+        backlog: _Backlog,
+    ) -> None:
+        size = self._batch_size
+        behind = False
+        while True:
+            if behind:
+                events = await backlog.take(size, BEHIND_WINDOW_S, from_now=True)
+            else:
+                events = await backlog.take(size, WINDOW_S)
+            behind = self._left_on_kafka(events) >= self._batch_size
+            size = self._max_batch_size if behind else self._batch_size
+            await self._process(processor, sink, [self._entry(e) for e in events])
+            for event in events:
+                await stream.ack(event)
+
+    def _left_on_kafka(self, events: list[EventT[bytes]]) -> int:
+        """How many entries Kafka holds beyond ``events`` in their partitions, as of the
+        consumer's last fetch."""
+        last = {e.message.tp: e.message.offset for e in events}
+        left = 0
+        for tp, offset in last.items():
+            try:
+                high: int | None = self.app.consumer.highwater(tp)  # None: not fetched yet
+            except Exception:  # a hint only: the partition was revoked, or the consumer stops
+                continue
+            if high is not None:
+                left += max(0, high - offset - 1)
+        return left
+
+    def _entry(self, event: EventT[bytes]) -> Entry:
+        m = event.message
+        return Entry(
+            Position(self._topics.stream(m.topic), m.partition, m.offset),
+            (m.key or b"").decode("utf-8", "replace"),
+            m.value or b"",
+            datetime.fromtimestamp(m.timestamp, UTC),
+        )
 
     async def _process(
         self, processor: Processor[Any], sink: Sink | None, entries: list[Entry]
