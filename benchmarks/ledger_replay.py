@@ -329,6 +329,7 @@ async def main() -> None:
                     "p99 <= 1,000 ms",
                 )
             )
+        db.release_embedded(Path(tmp) / "pg")  # before its directory goes, not at exit
     table = Table(title="ChargeLedger ledger")
     for column in ("measure", "measured", "target"):
         table.add_column(column)

@@ -572,7 +572,7 @@ def main() -> None:
                     for workers in faust_workers:
                         f = child("faust", database(server), kafka, prefix, str(workers), str(size))
                         console.print(f"  faust x{workers}: {_faust_figure(f)}")
-                        faust.append({**f, "workers": workers})
+                        faust.append(f)
                 rss = [r["rss_mib"] for r in (live, again) if r]
                 rows.append(
                     (
@@ -582,7 +582,7 @@ def main() -> None:
                         if again
                         else "-",
                         f"{live['frames_per_s']:,.0f} ({live['seconds']:.0f} s)" if live else "-",
-                        " / ".join(f"x{f['workers']}: {_faust_figure(f)}" for f in faust) or "-",
+                        " / ".join(_faust_figure(f) for f in faust) or "-",
                         (f"{max(rss):,.0f}" if rss else "-")
                         + (f" / {max(f['rss_mib'] for f in faust):,.0f}" if faust else ""),
                         f"{decode['decode_per_s']:,.0f}" if decode else "-",
@@ -599,12 +599,13 @@ def main() -> None:
         finally:
             if args.kafka is None and "faust" in measures:
                 subprocess.run([str(REPO / "deploy/kafka.sh"), "stop"], env=env, check=False)
+            db.release_embedded(Path(tmp) / "pg")  # before its directory goes, not at exit
     table = Table(title="ChargeLedger at scale (issue 15)")
     for column, target in (
         ("frames", ""),
         ("replay --verify, events/s", ">= 50,000 at 1M"),
         ("live, embedded, frames/s", ">= 20,000"),
-        ("faust, frames/s by workers", ">= 20,000 (x2)"),
+        (f"faust x{' / x'.join(map(str, faust_workers))}, frames/s", ">= 20,000 (x2)"),
         ("peak RSS MiB (embedded / faust)", "flat"),
         ("Avro decode only, /s", "the limit"),
         ("replay / decode", ""),
