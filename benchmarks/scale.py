@@ -536,7 +536,10 @@ def main() -> None:
         parser.error(f"--measures: unknown {','.join(sorted(measures - set(MEASURES)))}")
     if args.no_kafka:
         measures.discard("faust")
-    faust_workers = [int(w) for w in args.faust_workers.split(",")]
+    try:
+        faust_workers = [int(w) for w in args.faust_workers.split(",")]
+    except ValueError:
+        parser.error(f"--faust-workers: numbers of workers, as 1,2: not {args.faust_workers!r}")
     console = Console(width=170)
     sizes = [int(s) for s in args.sizes.split(",")]
     rows: list[tuple[str, ...]] = []
