@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/scale.py [--sizes 100000,1000000,10000000]
         [--kafka HOST:PORT | --no-kafka] [--faust-workers 1,2] [--rate 2500] [--seconds 20]
-        [--measures decode,live,replay,faust,freshness]
+        [--measures decode,live,replay,faust,freshness] [--stations N]
 
 For each size a synthetic but realistic log is bulk-loaded (COPY) into the embedded PostgreSQL
 log: stations on OCPP 1.6 and 2.0.1 (half each, one station per 10,000 frames, 20 to 1,000),
@@ -225,11 +225,11 @@ def stations_for(frames: int) -> int:
     return min(1000, max(20, frames // 10_000))
 
 
-def traffic(frames: int) -> Iterator[tuple[str, str, bytes, datetime]]:
+def traffic(frames: int, stations: int) -> Iterator[tuple[str, str, bytes, datetime]]:
     """(stream, key, value, when) of ``frames`` frames (and each station's connection), in time
     order across the stations."""
-    stations = [Station(n) for n in range(stations_for(frames))]
-    for s in stations:
+    fleet = [Station(n) for n in range(stations)]
+    for s in fleet:
         connected = ConnectionEvent(
             event_id=f"{s.connection}:0",
             station_id=s.id,
@@ -244,7 +244,7 @@ def traffic(frames: int) -> Iterator[tuple[str, str, bytes, datetime]]:
     made = 0
     minute = 0
     while True:
-        for s in stations:
+        for s in fleet:
             for frame in s.frames(minute):
                 yield FRAMES, s.id, codec.encode(frame), frame.received_at
                 made += 1
@@ -253,14 +253,14 @@ def traffic(frames: int) -> Iterator[tuple[str, str, bytes, datetime]]:
         minute += 1
 
 
-def load(dsn: str, frames: int) -> None:
+def load(dsn: str, frames: int, stations: int) -> None:
     """The synthetic log, straight into ``log_entries`` with COPY."""
     next_offset: dict[tuple[str, int], int] = {}
     with psycopg.connect(dsn) as conn:
         conn.execute("INSERT INTO log_settings (partitions) VALUES (%s)", (PARTITIONS,))
         columns = '(stream, partition, "offset", key, value, appended_at)'
         with conn.cursor().copy(f"COPY log_entries {columns} FROM STDIN") as copy:
-            for n, (stream, key, value, at) in enumerate(traffic(frames)):
+            for n, (stream, key, value, at) in enumerate(traffic(frames, stations)):
                 partition = partition_for(key, PARTITIONS)
                 offset = next_offset.get((stream, partition), 0)
                 next_offset[(stream, partition)] = offset + 1
@@ -523,6 +523,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2500, help="frames/s for freshness")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument(
+        "--stations", type=int, default=0, help="stations (default: one per 10,000 frames)"
+    )
+    parser.add_argument(
         "--faust-workers", default="1,2", help="the faust runs, by their number of workers"
     )
     parser.add_argument(
@@ -552,10 +555,11 @@ def main() -> None:
             kafka = "127.0.0.1:19393"
         try:
             for size in sizes:
-                console.print(f"[bold]{size:,} frames[/] ({stations_for(size)} stations)")
+                stations = args.stations or stations_for(size)
+                console.print(f"[bold]{size:,} frames[/] ({stations} stations)")
                 dsn = database(server)
                 started = time.perf_counter()
-                load(dsn, size)
+                load(dsn, size, stations)
                 console.print(f"  loaded in {time.perf_counter() - started:.0f} s")
                 decode = child("decode", dsn) if "decode" in measures else {}
                 if decode:
