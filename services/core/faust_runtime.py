@@ -193,15 +193,13 @@ class FaustLedger:
         stream: faust.StreamT[bytes],
         backlog: _Backlog,
     ) -> None:
-        size = self._batch_size
         behind = False
         while True:
             if behind:
-                events = await backlog.take(size, BEHIND_WINDOW_S, from_now=True)
+                events = await backlog.take(self._max_batch_size, BEHIND_WINDOW_S, from_now=True)
             else:
-                events = await backlog.take(size, WINDOW_S)
+                events = await backlog.take(self._batch_size, WINDOW_S)
             behind = self._left_on_kafka(events) >= self._batch_size
-            size = self._max_batch_size if behind else self._batch_size
             await self._process(processor, sink, [self._entry(e) for e in events])
             for event in events:
                 await stream.ack(event)
