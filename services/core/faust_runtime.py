@@ -254,6 +254,11 @@ class FaustLedger:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # Stopping: a cancellation inside psycopg can surface as another error
+                    # ("the connection is closed"); retrying would keep the worker from stopping.
+                    raise
                 logger.exception(
                     "processor %s failed on a batch; retrying in %.1fs", processor.name, backoff_s
                 )
