@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import fcntl
@@ -238,7 +239,16 @@ class WatchedPool(AsyncConnectionPool):
     ) -> psycopg.AsyncConnection[Any]:
         if self.unavailable is not None:
             raise DatabaseUnavailable(self.unavailable)
-        return await super().getconn(timeout)
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
+        conn = await super().getconn(timeout)
+        if task is not None and task.cancelling() > cancels:
+            # The pool waits with Python 3.11's asyncio.wait_for, which drops a cancellation
+            # that comes as the connection is handed over (psycopg/psycopg#1345): a task being
+            # stopped would go on, and whoever awaits its end would wait for good.
+            await self.putconn(conn)
+            raise asyncio.CancelledError
+        return conn
 
     async def _add_connection(
         self, attempt: AttemptWithBackoff | None, growing: bool = False

@@ -81,7 +81,8 @@ class DatabaseWatch:
         try:
             while True:
                 try:
-                    await asyncio.wait_for(self._probe(), self._timeout_s)
+                    async with asyncio.timeout(self._timeout_s):
+                        await self._probe()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

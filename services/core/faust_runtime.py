@@ -79,7 +79,8 @@ class _Backlog:
                 break
             self._added.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._added.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._added.wait()
         taken, self._events = self._events[:size], self._events[size:]
         self._oldest_at = loop.time()  # those left wait at most one more window
         self._room.set()

@@ -323,7 +323,8 @@ class ProcessorRunner(Generic[S]):
                         exc_info=not isinstance(exc, DatabaseUnavailable),
                     )
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), backoff_s)
+                        async with asyncio.timeout(backoff_s):
+                            await self._stopping.wait()
                     # The database away: try again soon, to resume within seconds of its return.
                     cap_s = 2.0 if isinstance(exc, psycopg.OperationalError) else 10.0
                     backoff_s = min(backoff_s * 2, cap_s)

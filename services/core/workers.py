@@ -95,7 +95,8 @@ async def follow(
             reasons = [reason for r in runners if (reason := r.stuck()) is not None]
             reports.put(_Report(index, "; ".join(reasons) or None, errors))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(terminated.wait(), _REPORT_EVERY_S)
+                async with asyncio.timeout(_REPORT_EVERY_S):
+                    await terminated.wait()
     finally:
         for r in runners:
             r.stop()

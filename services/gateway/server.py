@@ -336,7 +336,8 @@ class LoggedConnection:
         self._calls[unique_id] = future
         try:
             await self.send(json.dumps([2, unique_id, action, payload], separators=(",", ":")))
-            answer = await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                answer = await future
         finally:
             self._calls.pop(unique_id, None)
         accepted = isinstance(answer.payload, dict) and answer.payload.get("status") == "Accepted"
@@ -461,7 +462,8 @@ class Gateway:
         if self._server is not None:
             self._server.close(close_connections=True)
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), 10)
+                async with asyncio.timeout(10):
+                    await self._server.wait_closed()
             self._server = None
         if self._command_task is not None:
             self._command_task.cancel()
@@ -545,12 +547,14 @@ class Gateway:
             try:
                 if lease.lease_id is None:
                     if not self._live:
-                        await asyncio.wait_for(lease.acquire(), lease.lease_s)
+                        async with asyncio.timeout(lease.lease_s):
+                            await lease.acquire()
                         logger.warning("gateway %s holds a lease again", self.gateway_id)
                     continue
                 try:
                     # No longer than until the next renewal: PostgreSQL may not answer at all.
-                    held = await asyncio.wait_for(lease.renew(), lease.interval_s)
+                    async with asyncio.timeout(lease.interval_s):
+                        held = await lease.renew()
                     failing = False
                 except Exception as exc:
                     if not failing:
@@ -563,7 +567,8 @@ class Gateway:
                     self._lease_lost()
                     continue
                 if not failing:
-                    closed = await asyncio.wait_for(lease.expire_dead(), lease.lease_s)
+                    async with asyncio.timeout(lease.lease_s):
+                        closed = await lease.expire_dead()
                     if closed:
                         logger.warning(
                             "closed %d connections of gateways whose lease ran out", closed

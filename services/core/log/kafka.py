@@ -90,7 +90,8 @@ class KafkaLog:
         if self._producer is None:
             raise LogError("the Kafka log is not started")
         try:
-            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 5)
+            async with asyncio.timeout(5):
+                await self._producer.client.fetch_all_metadata()
         except (KafkaError, TimeoutError) as exc:
             raise self._error("reaching the broker", exc) from exc
 
