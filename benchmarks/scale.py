@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/scale.py [--sizes 100000,1000000,10000000]
         [--kafka HOST:PORT | --no-kafka] [--faust-workers 1,2] [--rate 2500] [--seconds 20]
-        [--measures decode,live,replay,faust,freshness] [--stations N]
+        [--measures decode,live,replay,faust,freshness] [--stations N] [--faust-seconds S]
 
 For each size a synthetic but realistic log is bulk-loaded (COPY) into the embedded PostgreSQL
 log: stations on OCPP 1.6 and 2.0.1 (half each, one station per 10,000 frames, 20 to 1,000),
@@ -16,7 +16,8 @@ minutes. Then, each in a process of its own (so that its peak RSS is its own):
   processing's batches (`LIVE_BATCH`, growing to `BEHIND_BATCH` while behind);
 - `chargeledger replay --verify` (copy, rebuild, compare), and its ratio to the decode rate;
 - faust on Kafka with 1 and 2 workers (every processor, as `chargeledger ledger` runs them),
-  from the start of the workers until every frame is processed by every processor of frames.
+  from the start of the workers until every frame is processed by every processor of frames
+  (or, with ``--faust-seconds S``, for S seconds: the rate so far, marked as such).
 
 Peak RSS is that of the measuring process and its worker processes together (sampled every
 0.2 s).
@@ -26,7 +27,8 @@ runs (in the worker processes); for each frame that changes a session, the time 
 until the sessions table shows it (polled every 10 ms). Prints figures, asserts nothing.
 
 ``--measures`` runs some of these only (at 10M frames a faust run takes over an hour): a size
-leaves the columns it did not measure empty.
+leaves the columns it did not measure empty. ``--faust-seconds`` bounds each faust run, for a
+steady rate over part of a large log.
 
 Targets (issue 15): replay >= 50,000 events/s at 1M; live >= 20,000 frames/s; faust with 2
 workers >= 20,000 events/s; freshness p99 <= 250 ms; time linear and peak RSS flat in the size.
@@ -380,9 +382,10 @@ def faust_worker(dsn: str, kafka: str, prefix: str, app_id: str) -> None:
 
 
 async def measure_faust(
-    dsn: str, kafka: str, prefix: str, workers: int, frames: int
+    dsn: str, kafka: str, prefix: str, workers: int, frames: int, seconds: float
 ) -> dict[str, Any]:
-    """Every frame through the processors of frames, with ``workers`` faust workers."""
+    """Every frame through the processors of frames, with ``workers`` faust workers; stop after
+    ``seconds`` if that is not 0."""
     on_kafka = Settings(database_url=dsn, log=f"kafka://{kafka}")
     frame_groups = [
         p.name for p, _ in processors(on_kafka, load_tariff(None)) if p.input_stream == FRAMES
@@ -416,6 +419,14 @@ async def measure_faust(
             print(f"  faust x{workers}: {done:,}/{frames * len(frame_groups):,}", file=sys.stderr)
             if done >= frames * len(frame_groups):
                 break
+            if seconds and time.perf_counter() - started >= seconds:
+                elapsed = time.perf_counter() - started
+                return {  # each frame is done once per processor of frames
+                    "frames_per_s": done / len(frame_groups) / elapsed,
+                    "seconds": elapsed,
+                    "partial": f"{done // len(frame_groups):,} of {frames:,} frames",
+                    "rss_mib": peak,
+                }
             if done != moved[0]:
                 moved = (done, time.perf_counter())
             elif time.perf_counter() - moved[1] > STALLED_S:
@@ -529,6 +540,12 @@ def main() -> None:
         "--faust-workers", default="1,2", help="the faust runs, by their number of workers"
     )
     parser.add_argument(
+        "--faust-seconds",
+        type=float,
+        default=0,
+        help="stop each faust run after this long and print its rate so far (default: to the end)",
+    )
+    parser.add_argument(
         "--measures",
         default=",".join(MEASURES),
         help=f"which measures to run, of {','.join(MEASURES)}",
@@ -543,6 +560,8 @@ def main() -> None:
         faust_workers = [int(w) for w in args.faust_workers.split(",")]
     except ValueError:
         parser.error(f"--faust-workers: numbers of workers, as 1,2: not {args.faust_workers!r}")
+    if args.faust_seconds < 0:
+        parser.error(f"--faust-seconds: a number of seconds, not {args.faust_seconds:g}")
     console = Console(width=170)
     sizes = [int(s) for s in args.sizes.split(",")]
     rows: list[tuple[str, ...]] = []
@@ -577,7 +596,15 @@ def main() -> None:
                     asyncio.run(to_kafka(dsn, kafka, prefix))
                     console.print(f"  onto Kafka in {time.perf_counter() - started:.0f} s")
                     for workers in faust_workers:
-                        f = child("faust", database(server), kafka, prefix, str(workers), str(size))
+                        f = child(
+                            "faust",
+                            database(server),
+                            kafka,
+                            prefix,
+                            str(workers),
+                            str(size),
+                            str(args.faust_seconds),
+                        )
                         console.print(f"  faust x{workers}: {_faust_figure(f)}")
                         faust.append(f)
                 rss = [r["rss_mib"] for r in (live, again) if r]
@@ -630,6 +657,8 @@ def main() -> None:
 
 
 def _faust_figure(run: dict[str, Any]) -> str:
+    if "partial" in run:
+        return f"{run['frames_per_s']:,.0f} over {run['partial']} ({run['seconds']:.0f} s)"
     if "frames_per_s" in run:
         return f"{run['frames_per_s']:,.0f} ({run['seconds']:.0f} s)"
     return f"stalled at {run['stalled_at']}"
@@ -645,7 +674,9 @@ def measure(what: str, *args: str) -> None:
     elif what == "replay":
         result = asyncio.run(measure_replay(args[0]))
     elif what == "faust":
-        result = asyncio.run(measure_faust(args[0], args[1], args[2], int(args[3]), int(args[4])))
+        result = asyncio.run(
+            measure_faust(args[0], args[1], args[2], int(args[3]), int(args[4]), float(args[5]))
+        )
     else:
         result = asyncio.run(measure_freshness(args[0], int(args[1]), int(args[2])))
     print(json.dumps(result))
