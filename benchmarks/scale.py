@@ -398,6 +398,7 @@ async def measure_faust(
         for _ in range(workers)
     ]
     peak = 0.0
+    total = frames * len(frame_groups)  # each frame is done once per processor of frames
     moved = (-1, time.perf_counter())  # entries done, and when that figure last changed
     try:
         while True:
@@ -416,24 +417,16 @@ async def measure_faust(
                     pass
                 if p.poll() is not None:
                     raise RuntimeError("a faust worker stopped")
-            print(f"  faust x{workers}: {done:,}/{frames * len(frame_groups):,}", file=sys.stderr)
-            if done >= frames * len(frame_groups):
+            print(f"  faust x{workers}: {done:,}/{total:,}", file=sys.stderr)
+            elapsed = time.perf_counter() - started
+            if done >= total or (seconds and elapsed >= seconds):
                 break
-            if seconds and time.perf_counter() - started >= seconds:
-                elapsed = time.perf_counter() - started
-                return {  # each frame is done once per processor of frames
-                    "frames_per_s": done / len(frame_groups) / elapsed,
-                    "seconds": elapsed,
-                    "partial": f"{done // len(frame_groups):,} of {frames:,} frames",
-                    "rss_mib": peak,
-                }
             if done != moved[0]:
                 moved = (done, time.perf_counter())
             elif time.perf_counter() - moved[1] > STALLED_S:
                 print(f"  faust x{workers}: no progress for {STALLED_S} s", file=sys.stderr)
-                return {"stalled_at": f"{done:,}/{frames * len(frame_groups):,}", "rss_mib": peak}
+                return {"stalled_at": f"{done:,}/{total:,}", "rss_mib": peak}
             await asyncio.sleep(1)
-        elapsed = time.perf_counter() - started
     finally:
         for p in procs:
             p.terminate()
@@ -443,7 +436,15 @@ async def measure_faust(
             except subprocess.TimeoutExpired:  # faust takes its time to leave its group
                 p.kill()
                 p.wait()
-    return {"frames_per_s": frames / elapsed, "seconds": elapsed, "rss_mib": peak}
+    done_frames = min(done, total) // len(frame_groups)
+    run: dict[str, Any] = {
+        "frames_per_s": done_frames / elapsed,
+        "seconds": elapsed,
+        "rss_mib": peak,
+    }
+    if done_frames < frames:
+        run["partial"] = f"{done_frames:,} of {frames:,} frames"
+    return run
 
 
 async def measure_freshness(dsn: str, rate: int, seconds: int) -> dict[str, Any]:
