@@ -1,12 +1,14 @@
 """The scaled runtime: the same pure processors as faust-streaming agents over Kafka.
 
-One faust app (one consumer group) holds an agent per processor; Kafka spreads the partitions
-over however many workers run. Delivery is at-least-once (faust's ``exactly_once`` mode has long-
-standing open bugs): each batch goes through ``ProcessorRunner.process``, which writes state,
-projection rows, outputs and the processed offsets in ONE PostgreSQL transaction. Faust commits
-its Kafka offsets only after that (an agent acks its events once their batch is processed), and
-entries below the offsets PostgreSQL holds are skipped, so a batch redelivered after a crash
-changes nothing.
+One faust app (one consumer group) holds an agent per input stream, which hands each batch to
+every processor of that stream (three follow the frames), so faust dispatches each message
+once; Kafka spreads the partitions over however many workers run. Delivery is at-least-once
+(faust's ``exactly_once`` mode has long-standing open bugs): each batch goes through
+``ProcessorRunner.process``, which writes state, projection rows, outputs and the processed
+offsets in ONE PostgreSQL transaction. Faust commits its Kafka offsets only after that (an agent
+acks its events once every processor of the stream has processed their batch), and entries
+below the offsets PostgreSQL holds are skipped, so a batch redelivered after a crash changes
+nothing.
 
 Batches grow while an agent is behind, as on the embedded runtime. An agent reads events into a
 backlog while its previous batch is processed. Caught up, it takes up to ``batch_size`` events,
@@ -141,8 +143,11 @@ class FaustLedger:
             # partition's new owner claims it (ProcessorRunner._claim) before it folds.
             stream_wait_empty=False,
         )
+        by_stream: dict[str, list[tuple[Processor[Any], Sink | None]]] = {}
         for processor, sink in processors:
-            self._add_agent(processor, sink)
+            by_stream.setdefault(processor.input_stream, []).append((processor, sink))
+        for stream, members in by_stream.items():
+            self._add_agent(stream, members)
 
     async def _open(self) -> _Connections:
         async with self._opening:
@@ -160,9 +165,11 @@ class FaustLedger:
                 self._connections = _Connections(pool, log)
             return self._connections
 
-    def _add_agent(self, processor: Processor[Any], sink: Sink | None) -> None:
+    def _add_agent(
+        self, stream_name: str, members: list[tuple[Processor[Any], Sink | None]]
+    ) -> None:
         topic = self.app.topic(
-            self._topics.topic(processor.input_stream),
+            self._topics.topic(stream_name),
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
@@ -173,7 +180,7 @@ class FaustLedger:
             assert isinstance(stream, Stream)  # noack is not on the StreamT interface
             manual = stream.noack()  # acked in _batches, once processed
             backlog = _Backlog(2 * self._max_batch_size)
-            batches = asyncio.ensure_future(self._batches(processor, sink, manual, backlog))
+            batches = asyncio.ensure_future(self._batches(members, manual, backlog))
             try:
                 async for event in manual.events():
                     if batches.done():  # it only ends by raising: let the agent crash with it
@@ -184,13 +191,13 @@ class FaustLedger:
                 with contextlib.suppress(asyncio.CancelledError):
                     await batches
 
-        agent.__name__ = agent.__qualname__ = processor.name.replace("-", "_")
-        self.app.agent(topic, name=processor.name)(agent)
+        name = f"follow-{stream_name}".replace(".", "-")
+        agent.__name__ = agent.__qualname__ = name.replace("-", "_")
+        self.app.agent(topic, name=name)(agent)
 
     async def _batches(
         self,
-        processor: Processor[Any],
-        sink: Sink | None,
+        members: list[tuple[Processor[Any], Sink | None]],
         stream: faust.StreamT[bytes],
         backlog: _Backlog,
     ) -> None:
@@ -201,7 +208,10 @@ class FaustLedger:
             else:
                 events = await backlog.take(self._batch_size, WINDOW_S)
             behind = self._left_on_kafka(events) >= self._batch_size
-            await self._process(processor, sink, [self._entry(e) for e in events])
+            entries = [self._entry(e) for e in events]
+            # Side by side, as on the embedded runtime: one waits for PostgreSQL while another
+            # folds. Each keeps its own offsets, so one that fails is retried alone.
+            await asyncio.gather(*(self._process(p, sink, entries) for p, sink in members))
             for event in events:
                 await stream.ack(event)
 

@@ -162,4 +162,5 @@ async def test_gateway_and_faust_ledger_on_kafka(
     assert ledger.returncode is not None
     assert ledger.stdout is not None
     # A stopped worker closes its Kafka producer and PostgreSQL pool: no error on a clean stop.
-    assert "Unclosed" not in ledger.stdout.read()
+    output = ledger.stdout.read()
+    assert "Unclosed" not in output, output[-4000:]
