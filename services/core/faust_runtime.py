@@ -52,6 +52,7 @@ class _Backlog:
     def __init__(self, limit: int) -> None:
         self._events: list[EventT[bytes]] = []
         self._oldest_at = 0.0  # loop time
+        self._wanted = 0  # how many the waiting ``take`` needs: it is woken at that many only
         self._added = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -62,7 +63,8 @@ class _Backlog:
         if not self._events:
             self._oldest_at = asyncio.get_running_loop().time()
         self._events.append(event)
-        self._added.set()
+        if len(self._events) >= self._wanted:
+            self._added.set()
         if len(self._events) >= self._limit:
             self._room.clear()
             await self._room.wait()
@@ -79,10 +81,13 @@ class _Backlog:
             left = since + window_s - loop.time() if self._events else None
             if left is not None and left <= 0:
                 break
+            # Woken by the first event (the window starts) or once there are ``size``.
+            self._wanted = size if self._events else 1
             self._added.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(left):
                     await self._added.wait()
+        self._wanted = 0
         taken, self._events = self._events[:size], self._events[size:]
         self._oldest_at = loop.time()  # those left wait at most one more window
         self._room.set()
@@ -295,6 +300,11 @@ class _Worker(faust.Worker):
     def __init__(self, ledger: FaustLedger, **kwargs: Any) -> None:
         super().__init__(ledger.app, **kwargs)
         self._ledger = ledger
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        # No start-up spinner: faust's sets the root logger to DEBUG for good, and every
+        # debug call of aiokafka and faust (one per message sent) then makes a log record.
+        self.spinner = None
 
     async def on_shutdown(self) -> None:
         await self._ledger.close()
