@@ -6,9 +6,9 @@ once; Kafka spreads the partitions over however many workers run. Delivery is at
 (faust's ``exactly_once`` mode has long-standing open bugs): each batch goes through
 ``ProcessorRunner.process``, which writes state, projection rows, outputs and the processed
 offsets in ONE PostgreSQL transaction. Faust commits its Kafka offsets only after that (an agent
-acks its events once every processor of the stream has processed their batch), and entries
-below the offsets PostgreSQL holds are skipped, so a batch redelivered after a crash changes
-nothing.
+acks its events once every processor of the stream has processed their batch), and the runner
+leaves out the entries below the offsets PostgreSQL holds, so a batch redelivered after a crash
+changes nothing.
 
 Batches grow while an agent is behind, as on the embedded runtime. An agent reads events into a
 backlog while its previous batch is processed. Caught up, it takes up to ``batch_size`` events,
@@ -37,7 +37,7 @@ from psycopg_pool import AsyncConnectionPool
 from . import db
 from .log import Entry, KafkaLog, KafkaTopics, Position
 from .processor import Processor
-from .runtime import BEHIND_BATCH, LIVE_BATCH, ProcessorRunner, Sink, load_offsets
+from .runtime import BEHIND_BATCH, LIVE_BATCH, ProcessorRunner, Sink
 
 logger = logging.getLogger(__name__)
 
@@ -254,17 +254,8 @@ class FaustLedger:
                 if runner is None:
                     runner = ProcessorRunner(processor, sink, connections.log, connections.pool)
                     self._runners[processor.name] = runner
-                stored = await load_offsets(
-                    connections.pool,
-                    processor.name,
-                    processor.input_stream,
-                    sorted({e.position.partition for e in entries}),
-                )
-                fresh = [
-                    e for e in entries if e.position.offset >= stored.get(e.position.partition, 0)
-                ]
-                if fresh:
-                    await runner.process(fresh)
+                if entries:  # it leaves out those PostgreSQL has committed (a redelivery)
+                    await runner.process(entries)
                 await runner.publish()
                 return
             except asyncio.CancelledError:
