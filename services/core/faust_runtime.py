@@ -254,8 +254,8 @@ class FaustLedger:
                 if runner is None:
                     runner = ProcessorRunner(processor, sink, connections.log, connections.pool)
                     self._runners[processor.name] = runner
-                if entries:  # it leaves out those PostgreSQL has committed (a redelivery)
-                    await runner.process(entries)
+                # It leaves out the entries PostgreSQL has committed (a redelivery).
+                await runner.process(entries)
                 await runner.publish()
                 return
             except asyncio.CancelledError:
