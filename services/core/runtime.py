@@ -249,6 +249,9 @@ class ProcessorRunner(Generic[S]):
         self._stopping = asyncio.Event()
         # Outputs go straight onto a PostgreSQL log that lives in the runner's own database.
         self._direct = log if isinstance(log, PostgresLog) and log.shares(pool) else None
+        # Outbox rows of this processor may be waiting: at the start (a run that stopped before
+        # publishing) and after a batch that wrote some, until they are published.
+        self._unpublished = self._direct is None
         self._reference = ReferenceReader(log, processor)
         self._cache: StateCache[S] = StateCache(cache_bytes)
         self._writer = uuid.uuid4().hex  # with a batch number, the token of what it writes
@@ -537,6 +540,7 @@ class ProcessorRunner(Generic[S]):
         if self._direct is not None:
             await self._direct.append_within(conn, records)
             return
+        self._unpublished = True
         async with conn.cursor() as cur:
             await cur.executemany(
                 "INSERT INTO outbox (processor, stream, key, value) VALUES (%s, %s, %s, %s)",
@@ -544,8 +548,14 @@ class ProcessorRunner(Generic[S]):
             )
 
     async def publish(self) -> int:
-        """Append committed outputs to the log, in commit order; returns how many."""
-        return await publish_outbox(self._pool, self._log, self.processor.name)
+        """Append committed outputs to the log, in commit order; returns how many. It asks the
+        database only where rows can be waiting: never when outputs go straight onto the log,
+        and otherwise at the start and after a batch that put some in the outbox."""
+        if not self._unpublished:
+            return 0
+        published = await publish_outbox(self._pool, self._log, self.processor.name)
+        self._unpublished = self._direct is None
+        return published
 
     async def _load_states(self, conn: AsyncConnection[Any], keys: set[str]) -> dict[str, S]:
         """Lock the stored states of ``keys`` until the commit, and return them: from the cache

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import psycopg
 import pytest
 from prometheus_client import REGISTRY
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from chargeledger.core import codec
+from chargeledger.core import codec, db
 from chargeledger.core.events import FRAMES, SESSIONS, Event, SessionEvent
 from chargeledger.core.log import Entry, PostgresLog
 from chargeledger.core.log_port import Position
@@ -398,6 +400,41 @@ async def test_an_outbox_row_committed_late_is_still_published(
     values = sorted(bytes(e.value) for e in await everything(log, "test.o"))
     assert values == [b"first", b"second"]
     assert await rows(pool, "SELECT * FROM outbox") == []
+
+
+async def test_outputs_for_a_log_elsewhere_wait_in_the_outbox_and_are_published_after_a_restart(
+    pool: AsyncConnectionPool, postgres_server: str
+) -> None:
+    """A log that is not in the runner's database (Kafka, in production) cannot take outputs in
+    the batch's transaction: they wait in the outbox. A runner that stopped before publishing
+    them leaves them to the next one, which publishes them when it starts."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    elsewhere = psycopg.conninfo.make_conninfo(postgres_server, dbname=name)
+    db.migrate(elsewhere)
+    log_pool = await db.open_pool(elsewhere)
+    log = PostgresLog(log_pool, partitions=4)
+    try:
+        await log.start()
+        await log_a_session(log, "CP-A")
+        stopped = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool)
+        await stopped.process(await everything(log, FRAMES))
+        assert await everything(log, SESSIONS) == []  # stopped before publishing
+        assert len(await rows(pool, "SELECT * FROM outbox")) == 1
+
+        runner = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool)
+        assert await runner.publish() == 1
+        assert await runner.publish() == 0
+        await log_a_session(log, "CP-B")
+        await runner.process([e for e in await everything(log, FRAMES) if e.key == "CP-B"])
+        assert await runner.publish() == 1
+        published = [codec.decode(e.value) for e in await everything(log, SESSIONS)]
+        assert sorted(e.event_id for e in published) == ["CP-A:77:2", "CP-B:77:2"]
+        assert await rows(pool, "SELECT * FROM outbox") == []
+    finally:
+        await log.close()
+        await log_pool.close()
 
 
 async def test_invoicing_prices_with_the_tariffs_on_the_log_not_the_tables(
