@@ -439,17 +439,7 @@ class ProcessorRunner(Generic[S]):
                 self._cache.spoil(mine)
                 continue
             if isolate:
-                # Each entry's writes in a savepoint: one the database refuses is noted and
-                # the rest of the batch goes on.
-                try:
-                    async with conn.transaction():
-                        if self._sink is not None:
-                            self._sink.reset()
-                            await self._sink.write(conn, event, entry.position, outputs)
-                            await self._sink.flush(conn)
-                        await self._emit(conn, records)
-                except Exception as exc:
-                    await self._note_error(conn, entry.position, f"{type(exc).__name__}: {exc}")
+                if not await self._isolated(conn, entry.position, event, outputs, records):
                     continue
             else:
                 if self._sink is not None:
@@ -483,15 +473,7 @@ class ProcessorRunner(Generic[S]):
                 await self._note_error(conn, last[key], f"{type(exc).__name__}: {exc}")
                 continue
             if isolate and outputs:
-                try:
-                    async with conn.transaction():
-                        if self._sink is not None:
-                            self._sink.reset()
-                            await self._sink.settled(conn, outputs)
-                            await self._sink.flush(conn)
-                        await self._emit(conn, records)
-                except Exception as exc:
-                    await self._note_error(conn, last[key], f"{type(exc).__name__}: {exc}")
+                if not await self._isolated(conn, last[key], None, outputs, records):
                     continue
             elif outputs:
                 if self._sink is not None:
@@ -499,6 +481,32 @@ class ProcessorRunner(Generic[S]):
                 batch_records += records
             states[key] = state
         return batch_records
+
+    async def _isolated(
+        self,
+        conn: AsyncConnection[Any],
+        position: Position,
+        event: Event | None,
+        outputs: list[Event],
+        records: list[Record],
+    ) -> bool:
+        """The rows and outputs of one entry (``event``) or of one key settled (None) in a
+        savepoint of their own: if the database refuses them, the error is noted against
+        ``position`` and the rest of the batch goes on. Returns whether they were written."""
+        try:
+            async with conn.transaction():
+                if self._sink is not None:
+                    self._sink.reset()
+                    if event is None:
+                        await self._sink.settled(conn, outputs)
+                    else:
+                        await self._sink.write(conn, event, position, outputs)
+                    await self._sink.flush(conn)
+                await self._emit(conn, records)
+        except Exception as exc:
+            await self._note_error(conn, position, f"{type(exc).__name__}: {exc}")
+            return False
+        return True
 
     async def _store(
         self,
