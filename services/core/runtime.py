@@ -83,6 +83,9 @@ class DecodeCache:
 LIVE_BATCH = 2_000
 BEHIND_BATCH = 10_000
 
+# How often a runner whose outputs wait in the outbox looks there when it wrote none itself.
+OUTBOX_LOOK_EVERY_S = 5.0
+
 # Two batches: the processors of one stream drift apart by about a batch while catching up.
 _DECODED = DecodeCache(2 * BEHIND_BATCH)
 
@@ -255,6 +258,7 @@ class ProcessorRunner(Generic[S]):
         # Outbox rows of this processor may be waiting: at the start (a run that stopped before
         # publishing) and after a batch that wrote some, until they are published.
         self._unpublished = self._direct is None
+        self._outbox_looked = time.monotonic()
         self._reference = ReferenceReader(log, processor)
         self._cache: StateCache[S] = StateCache(cache_bytes)
         self._writer = uuid.uuid4().hex  # with a batch number, the token of what it writes
@@ -560,12 +564,18 @@ class ProcessorRunner(Generic[S]):
 
     async def publish(self) -> int:
         """Append committed outputs to the log, in commit order; returns how many. It asks the
-        database only where rows can be waiting: never when outputs go straight onto the log,
-        and otherwise at the start and after a batch that put some in the outbox."""
-        if not self._unpublished:
+        database only where rows can be waiting: never when outputs go straight onto the log;
+        otherwise at the start, after a batch that put some in the outbox, and at least every
+        ``OUTBOX_LOOK_EVERY_S`` for what a runner of this processor elsewhere committed but did
+        not publish (a worker gone in a rebalance)."""
+        if self._direct is not None:
             return 0
+        now = time.monotonic()
+        if not self._unpublished and now - self._outbox_looked < OUTBOX_LOOK_EVERY_S:
+            return 0
+        self._outbox_looked = now
         published = await publish_outbox(self._pool, self._log, self.processor.name)
-        self._unpublished = self._direct is None
+        self._unpublished = False
         return published
 
     async def _load_states(self, conn: AsyncConnection[Any], keys: set[str]) -> dict[str, S]:

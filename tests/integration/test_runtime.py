@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from chargeledger.core import codec, db
+from chargeledger.core import codec, db, runtime
 from chargeledger.core.events import FRAMES, SESSIONS, Event, SessionEvent
 from chargeledger.core.log import Entry, PostgresLog
 from chargeledger.core.log_port import Position
@@ -403,11 +403,12 @@ async def test_an_outbox_row_committed_late_is_still_published(
 
 
 async def test_outputs_for_a_log_elsewhere_wait_in_the_outbox_and_are_published_after_a_restart(
-    pool: AsyncConnectionPool, postgres_server: str
+    pool: AsyncConnectionPool, postgres_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A log that is not in the runner's database (Kafka, in production) cannot take outputs in
     the batch's transaction: they wait in the outbox. A runner that stopped before publishing
-    them leaves them to the next one, which publishes them when it starts."""
+    them leaves them to the next one, which publishes them when it starts; what a runner of the
+    same processor elsewhere left is published within ``OUTBOX_LOOK_EVERY_S``."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -431,6 +432,16 @@ async def test_outputs_for_a_log_elsewhere_wait_in_the_outbox_and_are_published_
         assert await runner.publish() == 1
         published = [codec.decode(e.value) for e in await everything(log, SESSIONS)]
         assert sorted(e.event_id for e in published) == ["CP-A:77:2", "CP-B:77:2"]
+        assert await rows(pool, "SELECT * FROM outbox") == []
+
+        await log_a_session(log, "CP-C")  # folded by another worker, which died before publishing
+        elsewhere_runner = ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool)
+        await elsewhere_runner.process(
+            [e for e in await everything(log, FRAMES) if e.key == "CP-C"]
+        )
+        assert await runner.publish() == 0  # it looked a moment ago
+        monkeypatch.setattr(runtime, "OUTBOX_LOOK_EVERY_S", 0.0)
+        assert await runner.publish() == 1
         assert await rows(pool, "SELECT * FROM outbox") == []
     finally:
         await log.close()
