@@ -278,19 +278,32 @@ def load(dsn: str, frames: int, stations: int) -> None:
 
 
 _TREE_PEAK_MIB = [0.0]
+_PART_PEAK_MIB = {"own": 0.0, "largest child": 0.0}
 
 
 def sample_rss() -> None:
     """Every 0.2 s, the RSS of this process and all it started (the worker processes and their
-    fork server) together; the peak is kept in ``_TREE_PEAK_MIB``."""
+    fork server) together; the peak is kept in ``_TREE_PEAK_MIB``, and the peaks of this
+    process alone and of the largest process it started in ``_PART_PEAK_MIB``."""
     me = psutil.Process()
     while True:
-        total = 0
-        for process in [me, *me.children(recursive=True)]:
+        total, largest = 0, 0
+        for process in me.children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                total += process.memory_info().rss
+                rss = process.memory_info().rss
+                total, largest = total + rss, max(largest, rss)
+        with contextlib.suppress(psutil.Error):
+            mine = me.memory_info().rss
+            _PART_PEAK_MIB["own"] = max(_PART_PEAK_MIB["own"], mine / 2**20)
+            total += mine
+        _PART_PEAK_MIB["largest child"] = max(_PART_PEAK_MIB["largest child"], largest / 2**20)
         _TREE_PEAK_MIB[0] = max(_TREE_PEAK_MIB[0], total / 2**20)
         time.sleep(0.2)
+
+
+def rss_parts() -> str:
+    """Where the peak RSS was: this process alone and the largest process it started."""
+    return ", ".join(f"{name} {mib:,.0f}" for name, mib in _PART_PEAK_MIB.items())
 
 
 def peak_rss_mib() -> float:
@@ -323,7 +336,12 @@ async def measure_live(dsn: str, frames: int) -> dict[str, Any]:
     await rebuild(settings, pool, Console(stderr=True), live=True, batch_size=LIVE_BATCH)
     elapsed = time.perf_counter() - started
     await pool.close()
-    return {"frames_per_s": frames / elapsed, "seconds": elapsed, "rss_mib": peak_rss_mib()}
+    return {
+        "frames_per_s": frames / elapsed,
+        "seconds": elapsed,
+        "rss_mib": peak_rss_mib(),
+        "rss_parts": rss_parts(),
+    }
 
 
 async def measure_replay(dsn: str) -> dict[str, Any]:
@@ -341,6 +359,7 @@ async def measure_replay(dsn: str) -> dict[str, Any]:
         "verified": code == 0,
         "summary": out.getvalue().strip().splitlines()[-1:],
         "rss_mib": peak_rss_mib(),
+        "rss_parts": rss_parts(),
     }
 
 
@@ -586,10 +605,16 @@ def main() -> None:
                     console.print(f"  Avro decode only: {decode['decode_per_s']:,.0f} /s")
                 live = child("live", dsn, str(size)) if "live" in measures else {}
                 if live:
-                    console.print(f"  live: {live['frames_per_s']:,.0f} frames/s")
+                    console.print(
+                        f"  live: {live['frames_per_s']:,.0f} frames/s, peak RSS"
+                        f" {live['rss_mib']:,.0f} MiB ({live['rss_parts']} MiB)"
+                    )
                 again = child("replay", dsn) if "replay" in measures else {}
                 if again:
-                    console.print(f"  replay --verify: {again['events_per_s']:,.0f} events/s")
+                    console.print(
+                        f"  replay --verify: {again['events_per_s']:,.0f} events/s, peak RSS"
+                        f" {again['rss_mib']:,.0f} MiB ({again['rss_parts']} MiB)"
+                    )
                 faust: list[dict[str, Any]] = []
                 if kafka is not None and "faust" in measures:
                     prefix = f"scale{uuid.uuid4().hex[:6]}."
