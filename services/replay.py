@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -614,29 +615,68 @@ async def _check_completions(
 ) -> list[Difference]:
     """The recorded completion sequence against the completed revisions of the rebuilt
     sessions, by event id: the same revisions, with the same content. While the live sequencer
-    was behind the sessions, a completed revision it had not recorded yet is no difference."""
-    recorded = await _completed(rebuilt, COMPLETIONS)
-    completed = await _completed(rebuilt, SESSIONS)
+    was behind the sessions, a completed revision it had not recorded yet is no difference.
+
+    Each side is kept as event ids with a digest of their content, in a temporary table of the
+    rebuilt database: the memory the check takes does not grow with the log."""
+    async with rebuilt.connection() as conn:
+        # One transaction: the table goes with it.
+        await conn.execute(
+            "CREATE TEMPORARY TABLE replay_completed (side text NOT NULL, event_id text NOT NULL,"
+            " digest bytea NOT NULL) ON COMMIT DROP"
+        )
+        for side, stream in (("recorded", COMPLETIONS), ("rebuilt", SESSIONS)):
+            await _note_completed(rebuilt, conn, side, stream)
+        await conn.execute("CREATE INDEX ON replay_completed (side, event_id)")
+        only_in = (
+            "SELECT DISTINCT event_id FROM replay_completed a WHERE side = %s AND NOT EXISTS"
+            " (SELECT FROM replay_completed b WHERE b.side = %s AND b.event_id = a.event_id)"
+        )
+        missing = await (await conn.execute(only_in, ("recorded", "rebuilt"))).fetchall()
+        extra = (
+            []
+            if sequencer_behind
+            else await (await conn.execute(only_in, ("rebuilt", "recorded"))).fetchall()
+        )
+        # On both sides, but not with the same content (a revision delivered twice is there
+        # twice with the same digest, and counts once).
+        changed = await (
+            await conn.execute(
+                "WITH recorded AS (SELECT event_id, digest FROM replay_completed"
+                " WHERE side = 'recorded'), rebuilt AS (SELECT event_id, digest"
+                " FROM replay_completed WHERE side = 'rebuilt')"
+                " SELECT DISTINCT event_id FROM ((TABLE recorded EXCEPT TABLE rebuilt)"
+                " UNION (TABLE rebuilt EXCEPT TABLE recorded)) differing"
+                " WHERE event_id IN (SELECT event_id FROM recorded)"
+                " AND event_id IN (SELECT event_id FROM rebuilt)"
+            )
+        ).fetchall()
     difference = Difference(
         COMPLETIONS,
-        missing=sorted((k,) for k in recorded if k not in completed),
-        extra=[] if sequencer_behind else sorted((k,) for k in completed if k not in recorded),
-        changed=sorted((k,) for k in recorded if k in completed and recorded[k] != completed[k]),
+        missing=sorted(tuple(r) for r in missing),
+        extra=sorted(tuple(r) for r in extra),
+        changed=sorted(tuple(r) for r in changed),
     )
     return [difference] if difference.missing or difference.extra or difference.changed else []
 
 
-async def _completed(pool: AsyncConnectionPool, stream: str) -> dict[str, SessionEvent]:
-    """The completed session revisions on the stream, by event id (only those are kept: every
-    revision of every session would not fit in memory on a large log)."""
-    found: dict[str, SessionEvent] = {}
-    async with pool.connection() as conn, conn.cursor(name=f"read_{stream}") as cursor:
+async def _note_completed(
+    rebuilt: AsyncConnectionPool, into: psycopg.AsyncConnection[Any], side: str, stream: str
+) -> None:
+    """The completed session revisions on the stream, as event id and a digest of the revision
+    encoded again (so that a revision recorded with an older schema compares by its content)."""
+    async with (
+        rebuilt.connection() as conn,
+        conn.cursor(name=f"read_{stream}") as cursor,
+        into.cursor().copy("COPY replay_completed (side, event_id, digest) FROM STDIN") as copy,
+    ):
+        cursor.itersize = 5_000
         await cursor.execute("SELECT value FROM log_entries WHERE stream = %s", (stream,))
         async for (value,) in cursor:
             event = codec.decode(bytes(value))
             if isinstance(event, SessionEvent) and event.status == "completed":
-                found[event.event_id] = event
-    return found
+                digest = hashlib.blake2b(codec.encode(event), digest_size=16).digest()
+                await copy.write_row((side, event.event_id, digest))
 
 
 def _report(differences: list[Difference], compared: int, console: Console) -> int:
