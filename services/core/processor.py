@@ -62,6 +62,12 @@ class Processor(ABC, Generic[S]):
         Where batches begin and end may change how many there are, never what the last says."""
         return state, []
 
+    def keep_cached(self, key: str) -> bool:
+        """Whether a runtime keeps ``key``'s state in memory between batches (within its
+        budget). A state most batches read is worth it; one read again rarely only takes room
+        a busy one could use."""
+        return True
+
     def state_keys(self, event: Event) -> tuple[str, ...]:
         """Every state this event folds into (by default the one of ``state_key``); each is
         loaded and stored on its own, so a processor can keep small states per key."""

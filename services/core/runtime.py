@@ -526,7 +526,8 @@ class ProcessorRunner(Generic[S]):
             rows = []
             for key in sorted(changed):
                 data = p.encode_state(states[key])
-                self._cache.stage(key, token, states[key], len(data))
+                kept = token if p.keep_cached(key) else None
+                self._cache.stage(key, kept, states[key], len(data))
                 rows.append((p.name, key, data, token))
             async with conn.cursor() as cur:
                 await cur.executemany(
@@ -598,7 +599,8 @@ class ProcessorRunner(Generic[S]):
                 states[key] = self._cache.hit(key)
             else:
                 states[key] = self.processor.load_state(json.loads(bytes(data)))
-                self._cache.stage(key, written_by, states[key], len(data))
+                kept = written_by if self.processor.keep_cached(key) else None
+                self._cache.stage(key, kept, states[key], len(data))
         return states
 
     async def _note_error(self, conn: AsyncConnection[Any], position: Position, error: str) -> None:

@@ -110,6 +110,11 @@ class InvoiceProcessor(Processor[IssuerState]):
             return ()
         return (self._issuer, f"{self._issuer}/{event.session_id}")
 
+    def keep_cached(self, key: str) -> bool:
+        """The issuer's numbers only: most sessions are billed once, and their states are read
+        again only for a late revision or a review decision."""
+        return key == self._issuer
+
     def evolve_all(
         self, states: dict[str, IssuerState], event: Event, position: Position
     ) -> tuple[dict[str, IssuerState], list[Event]]:

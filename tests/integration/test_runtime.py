@@ -181,6 +181,38 @@ async def test_a_runner_reads_a_state_again_once_another_consumer_wrote_it(
     assert (await stored_sessions(pool))["77"]["stopped_at"] == "2026-07-01T11:00:00+00:00"
 
 
+async def test_invoicing_keeps_the_issuers_numbers_in_memory_not_every_billed_session(
+    log: PostgresLog, pool: AsyncConnectionPool
+) -> None:
+    """A billed session's state is read again only for a late revision or a review: the
+    invoicing runner does not fill its memory with them, and still bills a late one right."""
+    for n in range(3):
+        await log_a_session(log, station_id=f"CP-{n}")
+    await ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool).process(
+        await everything(log, FRAMES)
+    )
+    revisions = await everything(log, SESSIONS)
+    invoicing = ProcessorRunner(
+        InvoiceProcessor(load_tariff(None), issuer="CL", codec=codec), InvoiceSink(), log, pool
+    )
+    await invoicing.process(revisions)
+    keys = [key for (key,) in await rows(pool, "SELECT key FROM processor_state")]
+    assert sorted(k for k in keys if k.startswith("CL")) == [
+        "CL",
+        "CL/CP-0:77",
+        "CL/CP-1:77",
+        "CL/CP-2:77",
+    ]
+    assert set(invoicing._cache.tokens(keys)) == {"CL"}
+    # Delivered again (a rebalance): each session's state is read, and none is billed twice.
+    await invoicing.process(revisions)
+    assert await rows(pool, "SELECT invoice_number FROM invoices ORDER BY 1") == [
+        ("CL-2026-000001",),
+        ("CL-2026-000002",),
+        ("CL-2026-000003",),
+    ]
+
+
 class CountingSink(SessionSink):
     """Notes how many entries each batch held; holds a batch at its end while ``hold`` is set."""
 
