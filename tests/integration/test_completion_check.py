@@ -4,8 +4,6 @@ reported; one delivered twice is not."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from psycopg_pool import AsyncConnectionPool
 
 from chargeledger.core import codec
@@ -14,30 +12,7 @@ from chargeledger.core.log import PostgresLog
 from chargeledger.core.log_port import Record
 from chargeledger.invoicing.sequence import completed
 from chargeledger.replay import Difference, _check_completions
-
-STOPPED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def revision(
-    session_id: str, *, energy_wh: int = 10_000, status: str = "completed"
-) -> SessionEvent:
-    return SessionEvent(
-        event_id=f"{session_id}:2",
-        session_id=session_id,
-        revision=2,
-        station_id="CP-1",
-        connector_id=1,
-        transaction_id=1,
-        started_at=STOPPED,
-        meter_start_wh=0,
-        energy_wh=energy_wh,
-        status=status,
-        source_stream=SESSIONS,
-        source_partition=0,
-        source_offset=0,
-        stopped_at=STOPPED if status == "completed" else None,
-        meter_stop_wh=energy_wh if status == "completed" else None,
-    )
+from tests.revisions import session_revision
 
 
 async def log_of(
@@ -60,18 +35,18 @@ async def test_each_way_the_sequence_and_the_sessions_can_disagree_is_reported(
     await log_of(
         pool,
         recorded=[
-            revision("same"),
-            revision("twice"),
-            revision("twice"),  # published again after a restart
-            revision("only-recorded"),
-            revision("other-energy", energy_wh=10_000),
+            session_revision("same"),
+            session_revision("twice"),
+            session_revision("twice"),  # published again after a restart
+            session_revision("only-recorded"),
+            session_revision("other-energy", energy_wh=10_000),
         ],
         rebuilt=[
-            revision("same"),
-            revision("twice"),
-            revision("only-rebuilt"),
-            revision("other-energy", energy_wh=12_000),
-            revision("active", status="active"),
+            session_revision("same"),
+            session_revision("twice"),
+            session_revision("only-rebuilt"),
+            session_revision("other-energy", energy_wh=12_000),
+            session_revision("active", status="active"),
         ],
     )
 
@@ -94,9 +69,11 @@ async def test_each_way_the_sequence_and_the_sessions_can_disagree_is_reported(
 async def test_the_same_revisions_on_both_sides_are_no_difference(
     pool: AsyncConnectionPool,
 ) -> None:
-    sessions = [revision(f"s{n}", energy_wh=1_000 * n) for n in range(1, 50)]
+    sessions = [session_revision(f"s{n}", energy_wh=1_000 * n) for n in range(1, 50)]
     await log_of(
-        pool, recorded=sessions, rebuilt=[*reversed(sessions), revision("open", status="active")]
+        pool,
+        recorded=sessions,
+        rebuilt=[*reversed(sessions), session_revision("open", status="active")],
     )
 
     assert await _check_completions(pool) == []

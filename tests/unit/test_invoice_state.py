@@ -4,7 +4,6 @@ of its own, so a batch reads and writes only the sessions it touches."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from chargeledger.core import codec
@@ -12,14 +11,14 @@ from chargeledger.core.events import Event, ReviewDecision
 from chargeledger.core.log_port import Position
 from chargeledger.invoicing.invoices import InvoiceProcessor, IssuerState
 from chargeledger.invoicing.tariff import load_tariff
-from tests.unit.test_tariff import session
+from tests.revisions import session_revision
 
 
 def events() -> list[Event]:
-    a1 = session("CP:1", revision=1)
-    a2 = replace(session("CP:1", revision=2), energy_wh=12_000, meter_stop_wh=12_000)
-    b1 = session("CP:2", revision=1)
-    c1 = replace(session("CP:3", revision=1), flags=("meter_went_backwards",), review_required=True)
+    a1 = session_revision("CP:1", revision=1)
+    a2 = session_revision("CP:1", energy_wh=12_000)
+    b1 = session_revision("CP:2", revision=1)
+    c1 = session_revision("CP:3", revision=1, flags=("meter_went_backwards",), review_required=True)
     release = ReviewDecision(
         event_id="review:1",
         session_id="CP:3",

@@ -11,10 +11,10 @@ from chargeledger.core.events import Event, Invoice, ReviewDecision, SessionEven
 from chargeledger.core.log_port import Position
 from chargeledger.invoicing.invoices import InvoiceProcessor, IssuerState
 from chargeledger.invoicing.tariff import load_tariff
-from tests.unit.test_tariff import session
+from tests.revisions import session_revision
 
-FLAGGED = replace(
-    session("CP:1", revision=3), flags=("meter_went_backwards",), review_required=True
+FLAGGED = session_revision(
+    "CP:1", revision=3, flags=("meter_went_backwards",), review_required=True
 )
 
 
@@ -66,15 +66,15 @@ def test_a_decision_on_another_revision_than_the_one_held_changes_nothing() -> N
 
 
 def test_a_held_session_whose_next_revision_is_clean_is_invoiced() -> None:
-    clean = replace(session("CP:1", revision=4), energy_wh=9_000)
+    clean = replace(session_revision("CP:1", revision=4), energy_wh=9_000)
     invoices, state = run([FLAGGED, clean])
     assert [i.energy_wh for i in invoices] == [9_000] and state.held == {}
 
 
 def test_revisions_delivered_again_do_not_bill_again() -> None:
     # A crash between publishing and clearing the outbox delivers r1, r2, then r1, r2 again.
-    r1 = session("CP:1", revision=1)
-    r2 = replace(session("CP:1", revision=2), energy_wh=12_000, meter_stop_wh=12_000)
+    r1 = session_revision("CP:1", revision=1)
+    r2 = session_revision("CP:1", energy_wh=12_000)
     invoices, _ = run([r1, r2, r1, r2])
     assert [(i.document_type, i.energy_wh) for i in invoices] == [
         ("invoice", 10_000),
@@ -84,14 +84,17 @@ def test_revisions_delivered_again_do_not_bill_again() -> None:
 
 
 def test_a_session_still_active_is_not_held() -> None:
-    active: SessionEvent = session("CP:2", status="active")
+    active: SessionEvent = session_revision("CP:2", status="active")
     invoices, state = run([replace(active, review_required=True)])
     assert invoices == [] and state.held == {}
 
 
 def test_a_session_measured_by_interval_readings_only_is_invoiced_without_a_stop_reading() -> None:
     intervals = replace(
-        session("CS:1"), meter_start_wh=None, meter_stop_wh=None, flags=("energy_from_intervals",)
+        session_revision("CS:1"),
+        meter_start_wh=None,
+        meter_stop_wh=None,
+        flags=("energy_from_intervals",),
     )
     [invoice], state = run([intervals])
     assert (invoice.energy_wh, invoice.meter_start_wh, invoice.meter_stop_wh) == (

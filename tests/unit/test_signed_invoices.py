@@ -32,6 +32,7 @@ from chargeledger.ledger.sessions import SessionsProcessor
 from tests.fold import fold
 from tests.ledger_scenarios import Cp, energy2, register, ts
 from tests.ocmf_records import ALGORITHMS, Meter, meter_for, payload, reading, record
+from tests.revisions import session_revision
 from tests.unit.test_ocmf import DATA
 
 
@@ -80,23 +81,12 @@ def invoice_or_hold(session: SessionEvent) -> tuple[list[Invoice], dict[str, str
 
 
 def session(energy_wh: int, signed: tuple[str, ...], key: str | None) -> SessionEvent:
-    at = datetime(2019, 8, 13, 10, 3, tzinfo=UTC)
-    return SessionEvent(
-        event_id="CP:1:2",
-        session_id="CP:1",
-        revision=2,
-        station_id="CP",
-        connector_id=1,
-        transaction_id=1,
-        started_at=at,
-        meter_start_wh=259,
+    """A session of the signed records' own meter (it read 259 Wh at their start)."""
+    return session_revision(
+        "CP:1",
         energy_wh=energy_wh,
-        status="completed",
-        source_stream="ledger.sessions",
-        source_partition=0,
-        source_offset=0,
-        stopped_at=at,
-        meter_stop_wh=259 + energy_wh,
+        meter_start_wh=259,
+        at=datetime(2019, 8, 13, 10, 3, tzinfo=UTC),
         signed_data=signed,
         meter_public_key=key,
     )

@@ -19,6 +19,7 @@ from chargeledger.invoicing.cdr_json import dumps
 from chargeledger.invoicing.invoices import InvoiceProcessor
 from chargeledger.invoicing.ocpi import CdrSkeleton
 from chargeledger.invoicing.tariff import TariffError, load_tariff, parse_tariff
+from tests.revisions import session_revision
 
 
 def tariff_json(
@@ -47,7 +48,7 @@ def test_prices_are_read_exactly_not_as_floats() -> None:
 
 def invoice_for(text: str, energy_wh: int) -> Invoice:
     processor = InvoiceProcessor(parse_tariff(text), issuer="CL", codec=codec)
-    event = dataclasses.replace(session("s"), energy_wh=energy_wh, meter_stop_wh=energy_wh)
+    event = session_revision("s", energy_wh=energy_wh)
     _, [invoice] = processor.evolve(processor.initial_state(), event, Position("s", 0, 0))
     assert isinstance(invoice, Invoice)
     return invoice
@@ -206,29 +207,6 @@ def test_bundled_sample_tariff_loads() -> None:
     assert load_tariff(None).elements[0].price_components[0].price == Decimal("0.39")
 
 
-def session(
-    session_id: str, status: str = "completed", stopped: datetime | None = None, revision: int = 2
-) -> SessionEvent:
-    stopped = stopped or datetime(2026, 6, 1, 12, tzinfo=UTC)
-    return SessionEvent(
-        event_id=f"{session_id}:{revision}",
-        session_id=session_id,
-        revision=revision,
-        station_id="CP",
-        connector_id=1,
-        transaction_id=1,
-        started_at=stopped,
-        meter_start_wh=0,
-        energy_wh=10_000,
-        status=status,
-        source_stream="ledger.sessions",
-        source_partition=0,
-        source_offset=0,
-        stopped_at=stopped if status == "completed" else None,
-        meter_stop_wh=10_000 if status == "completed" else None,
-    )
-
-
 def run(events: list[SessionEvent]) -> list[Invoice]:
     processor = InvoiceProcessor(parse_tariff(tariff_json()), issuer="CL", codec=codec)
     state = processor.initial_state()
@@ -243,12 +221,12 @@ def run(events: list[SessionEvent]) -> list[Invoice]:
 def test_one_invoice_per_completed_session_with_gapless_numbers() -> None:
     invoices = run(
         [
-            session("a", status="active", revision=1),
-            session("a"),
-            session("a"),  # a redelivered completion
-            session("b"),
-            session("c", stopped=datetime(2027, 1, 1, 0, 5, tzinfo=UTC)),
-            session("d"),
+            session_revision("a", status="active", revision=1),
+            session_revision("a"),
+            session_revision("a"),  # a redelivered completion
+            session_revision("b"),
+            session_revision("c", at=datetime(2027, 1, 1, 0, 5, tzinfo=UTC)),
+            session_revision("d"),
         ]
     )
     assert [(i.session_id, i.invoice_number) for i in invoices] == [
@@ -269,11 +247,11 @@ def test_one_invoice_per_completed_session_with_gapless_numbers() -> None:
 
 
 def test_a_late_change_is_a_credit_note_and_a_new_invoice() -> None:
-    first = session("a")
+    first = session_revision("a")
     corrected = dataclasses.replace(
         first, revision=3, event_id="a:3", energy_wh=12_000, meter_stop_wh=12_000
     )
-    documents = run([first, corrected, corrected, session("b")])
+    documents = run([first, corrected, corrected, session_revision("b")])
     assert [
         (d.invoice_number, d.document_type, d.cancels, d.replaces, d.total_incl_vat)
         for d in documents
