@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import socket
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -127,6 +128,12 @@ def runners(
     """A runner for every processor over ``log``, on the partitions of ``share``. ``stop_at``:
     process nothing at or past these offsets (by processor, then partition). ``sequence``:
     False in a replay, which reads the recorded completion order instead of making one."""
+    chosen = [
+        (processor, sink)
+        for processor, sink in processors(settings, load_tariff(settings.tariff))
+        if sequence or not isinstance(processor, CompletionSequencer)
+    ]
+    followers = Counter(processor.input_stream for processor, _ in chosen)
     return [
         ProcessorRunner(
             processor,
@@ -138,9 +145,9 @@ def runners(
             stuck_after_s=settings.processor_stuck_after_s,
             stop_at=None if stop_at is None else stop_at.get(processor.name, {}),
             share=share,
+            shares_decoding=followers[processor.input_stream] > 1,
         )
-        for processor, sink in processors(settings, load_tariff(settings.tariff))
-        if sequence or not isinstance(processor, CompletionSequencer)
+        for processor, sink in chosen
     ]
 
 

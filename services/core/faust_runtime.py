@@ -151,6 +151,7 @@ class FaustLedger:
         by_stream: dict[str, list[tuple[Processor[Any], Sink | None]]] = {}
         for processor, sink in processors:
             by_stream.setdefault(processor.input_stream, []).append((processor, sink))
+        self._followers = {stream: len(members) for stream, members in by_stream.items()}
         for stream, members in by_stream.items():
             self._add_agent(stream, members)
 
@@ -252,7 +253,13 @@ class FaustLedger:
                 connections = await self._open()
                 runner = self._runners.get(processor.name)
                 if runner is None:
-                    runner = ProcessorRunner(processor, sink, connections.log, connections.pool)
+                    runner = ProcessorRunner(
+                        processor,
+                        sink,
+                        connections.log,
+                        connections.pool,
+                        shares_decoding=self._followers[processor.input_stream] > 1,
+                    )
                     self._runners[processor.name] = runner
                 # It leaves out the entries PostgreSQL has committed (a redelivery).
                 await runner.process(entries)

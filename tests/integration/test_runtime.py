@@ -15,11 +15,13 @@ from prometheus_client import REGISTRY
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from chargeledger.bootstrap import runners
 from chargeledger.core import codec, db, runtime
 from chargeledger.core.events import FRAMES, SESSIONS, Event, SessionEvent
 from chargeledger.core.log import Entry, PostgresLog
 from chargeledger.core.log_port import Position
 from chargeledger.core.runtime import ProcessorRunner
+from chargeledger.core.settings import Settings
 from chargeledger.gateway.recorder import FrameRecorder
 from chargeledger.invoicing.invoices import InvoiceProcessor
 from chargeledger.invoicing.projection import InvoiceSink
@@ -211,6 +213,29 @@ async def test_invoicing_keeps_the_issuers_numbers_in_memory_not_every_billed_se
         ("CL-2026-000002",),
         ("CL-2026-000003",),
     ]
+
+
+async def test_only_the_processors_that_share_a_stream_share_its_decoded_events(
+    log: PostgresLog, pool: AsyncConnectionPool
+) -> None:
+    """Sessions and station status follow the frames at about the same pace: each frame is
+    decoded once for both. The completion sequencer alone follows the sessions' revisions, so
+    keeping them decoded would only take memory (about 11 KB a completed one)."""
+    live = {r.processor.name: r.shares_decoding for r in runners(Settings(), log, pool)}
+    assert {name for name, shared in live.items() if shared} == {
+        "ledger-sessions",
+        "ledger-station-status",
+        "invoicing-invoices",
+        "audit-invoicing.completions",
+    }
+    assert live["invoicing-sequence"] is False
+    # A replay has no sequencer (it reads the recorded completion order); invoicing still
+    # shares the completions with their audit.
+    replay = {
+        r.processor.name: r.shares_decoding for r in runners(Settings(), log, pool, sequence=False)
+    }
+    assert "invoicing-sequence" not in replay
+    assert replay["invoicing-invoices"] is True
 
 
 class CountingSink(SessionSink):
