@@ -55,9 +55,9 @@ PROCESSING_ERRORS = Counter(
 
 class DecodeCache:
     """Events decoded lately, by their bytes: the processors that follow one stream (two follow
-    the frames) decode each entry once between them while they go at about the same pace.
-    Keyed by the bytes themselves, so two logs in one process never mix; the oldest go first
-    beyond ``size``."""
+    the frames, three on Kafka) decode each entry once between them while they go at about the
+    same pace. Keyed by the bytes themselves, so two logs in one process never mix; the oldest
+    go first beyond ``size``."""
 
     def __init__(self, size: int) -> None:
         self._size = size
