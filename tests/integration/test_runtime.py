@@ -187,7 +187,7 @@ async def test_invoicing_keeps_the_issuers_numbers_in_memory_not_every_billed_se
     log: PostgresLog, pool: AsyncConnectionPool
 ) -> None:
     """A billed session's state is read again only for a late revision or a review: the
-    invoicing runner does not fill its memory with them, and still bills a late one right."""
+    invoicing runner does not fill its memory with them, and reads them when it needs them."""
     for n in range(3):
         await log_a_session(log, station_id=f"CP-{n}")
     await ProcessorRunner(SessionsProcessor(), SessionSink(), log, pool).process(
