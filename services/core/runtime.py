@@ -266,7 +266,7 @@ class ProcessorRunner(Generic[S]):
         self._unpublished = self._direct is None
         self._outbox_looked = time.monotonic()
         self._reference = ReferenceReader(log, processor)
-        self._cache: StateCache[S] = StateCache(cache_bytes)
+        self._cache: StateCache[S] = StateCache(cache_bytes, keeps=processor.keep_cached)
         self._writer = uuid.uuid4().hex  # with a batch number, the token of what it writes
         self._batches = itertools.count()
 
@@ -532,8 +532,7 @@ class ProcessorRunner(Generic[S]):
             rows = []
             for key in sorted(changed):
                 data = p.encode_state(states[key])
-                kept = token if p.keep_cached(key) else None
-                self._cache.stage(key, kept, states[key], len(data))
+                self._cache.stage(key, token, states[key], len(data))
                 rows.append((p.name, key, data, token))
             async with conn.cursor() as cur:
                 await cur.executemany(
@@ -605,8 +604,7 @@ class ProcessorRunner(Generic[S]):
                 states[key] = self._cache.hit(key)
             else:
                 states[key] = self.processor.load_state(json.loads(bytes(data)))
-                kept = written_by if self.processor.keep_cached(key) else None
-                self._cache.stage(key, kept, states[key], len(data))
+                self._cache.stage(key, written_by, states[key], len(data))
         return states
 
     async def _note_error(self, conn: AsyncConnection[Any], position: Position, error: str) -> None:

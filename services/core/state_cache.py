@@ -11,7 +11,7 @@ batch has committed; a batch that fails empties the cache.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 S = TypeVar("S")
@@ -20,10 +20,11 @@ _RECENT = 100  # batches: a state used within this many is not the one to evict
 
 
 class StateCache(Generic[S]):
-    def __init__(self, budget_bytes: int) -> None:
+    def __init__(self, budget_bytes: int, keeps: Callable[[str], bool] = lambda key: True) -> None:
         # key -> (written_by, state, stored size, batch last used): the least recently used first
         self._entries: OrderedDict[str, tuple[str, S, int, int]] = OrderedDict()
         self._budget_bytes = budget_bytes
+        self._keeps = keeps  # whether a key's state is worth its room (``Processor.keep_cached``)
         self._bytes = 0
         self._batches = 0  # committed
         self._staged: dict[str, tuple[str, S, int] | None] = {}
@@ -47,8 +48,11 @@ class StateCache(Generic[S]):
 
     def stage(self, key: str, written_by: str | None, state: S, size: int) -> None:
         """``state`` is stored under ``key``, written by ``written_by``, once the batch commits
-        (a state without a token is not kept)."""
-        self._staged[key] = (written_by, state, size) if written_by is not None else None
+        (a state without a token, or of a key not worth keeping, is not kept)."""
+        if written_by is None or not self._keeps(key):
+            self._staged[key] = None
+        else:
+            self._staged[key] = (written_by, state, size)
 
     def spoil(self, keys: Iterable[str]) -> None:
         """The batch's fold failed on these states: they are read again next time, unless the
