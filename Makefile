@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/fault_injection.py
 	$(VENV)/bin/python benchmarks/api_load.py
 	$(VENV)/bin/python benchmarks/console_pages.py
+	$(VENV)/bin/python benchmarks/session_fold.py
 	$(VENV)/bin/python benchmarks/scale.py
 
 clean:
