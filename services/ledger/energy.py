@@ -76,13 +76,6 @@ class Accounting:
     energy_by_hour: tuple[tuple[datetime, int], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _Point:
-    at: datetime
-    order: int  # 0 start value, 1 reading, 2 stop value: the order of points at the same time
-    wh: int
-
-
 def account(
     *,
     start: tuple[datetime, int | None] | None,
@@ -102,30 +95,33 @@ def account(
     flags: set[str] = set()
     begin = start[0] if start else None
     finish = stop[0] if stop else None
+    start_wh = start[1] if start is not None else None
     inside: dict[datetime, Sample] = {}
     for at, sample in samples.items():
         if finish is not None and at > finish:
             flags.add(READINGS_AFTER_STOP)
-        elif begin is not None and at < begin and start is not None and start[1] is not None:
+        elif begin is not None and at < begin and start_wh is not None:
             # Before a start value the station gave (1.6 meterStart) nothing counts; 2.x has
             # none, and a Transaction.Begin reading a moment before the Started event counts.
             flags.add(READINGS_BEFORE_START)
         else:
             inside[at] = sample
 
-    points = [_Point(at, 1, s.register_wh) for at, s in inside.items() if s.register_wh is not None]
-    if start is not None and start[1] is not None:
-        points.append(_Point(start[0], 0, start[1]))
+    # (time, order, Wh); order 0 start value, 1 reading, 2 stop value: the order at one time.
+    # Readings are keyed by time, so no two points share a time and an order.
+    points = [(at, 1, s.register_wh) for at, s in inside.items() if s.register_wh is not None]
+    if start is not None and start_wh is not None:
+        points.append((start[0], 0, start_wh))
     if stop is not None and stop[1] is not None:
-        points.append(_Point(stop[0], 2, stop[1]))
-    points.sort(key=lambda p: (p.at, p.order))
+        points.append((stop[0], 2, stop[1]))
+    points.sort()
 
-    steps: list[tuple[datetime, int]] = []  # (when the meter showed it, Wh)
-    for before, after in pairwise(points):
-        delta = after.wh - before.wh
+    steps: list[tuple[datetime, int]] = []  # (when the meter showed it, Wh), in time order
+    for (_, before_order, before_wh), (after_at, after_order, after_wh) in pairwise(points):
+        delta = after_wh - before_wh
         if delta >= 0:
-            steps.append((after.at, delta))
-        elif after.order == 2 and -delta < ROUNDING_TOLERANCE_WH and before.order == 1:
+            steps.append((after_at, delta))
+        elif after_order == 2 and -delta < ROUNDING_TOLERANCE_WH and before_order == 1:
             flags.add(METER_STOP_BELOW_LAST_READING)
         else:
             flags.add(METER_WENT_BACKWARDS)
@@ -134,19 +130,22 @@ def account(
             (at, s.interval_wh) for at, s in inside.items() if s.interval_wh is not None
         )
         for at, wh in intervals:
-            if wh is not None and wh > 0:
+            if wh > 0:
                 steps.append((at, wh))
-            elif wh is not None and wh < 0:
+            elif wh < 0:
                 flags.add(METER_WENT_BACKWARDS)
         flags.add(ENERGY_FROM_INTERVALS if intervals else NO_ENERGY_READINGS)
 
-    readings = [p for p in points if p.order == 1]
-    last_reading = readings[-1] if readings else None
-    moments = (
-        [p.at for p in points] + list(inside) + [t for t in states if _within(t, begin, finish)]
-    )
-    first_at = begin if begin is not None else min(moments, default=None)
-    last_at = finish if finish is not None else max(moments, default=None)
+    last_reading = next((p for p in reversed(points) if p[1] == 1), None)
+    first_at, last_at = begin, finish
+    if first_at is None or last_at is None:
+        moments = [
+            *(p[0] for p in points),
+            *inside,
+            *(t for t in states if _within(t, begin, finish)),
+        ]
+        first_at = begin if begin is not None else min(moments, default=None)
+        last_at = finish if finish is not None else max(moments, default=None)
     periods: tuple[ChargingPeriod, ...] = ()
     if first_at is not None and last_at is not None:
         periods = _periods(
@@ -158,20 +157,29 @@ def account(
             power_levels_w,
             current_levels_ma,
         )
-    hours: dict[datetime, int] = {}
-    for at, wh in steps:
-        hour = at.replace(minute=0, second=0, microsecond=0)
-        hours[hour] = hours.get(hour, 0) + wh
     return Accounting(
         energy_wh=sum(wh for _, wh in steps),
-        meter_start_wh=points[0].wh if points else None,
-        meter_end_wh=points[-1].wh if points else None,
-        last_reading_wh=last_reading.wh if last_reading else None,
-        last_reading_at=last_reading.at if last_reading else None,
+        meter_start_wh=points[0][2] if points else None,
+        meter_end_wh=points[-1][2] if points else None,
+        last_reading_wh=last_reading[2] if last_reading else None,
+        last_reading_at=last_reading[0] if last_reading else None,
         flags=frozenset(flags),
         periods=periods,
-        energy_by_hour=tuple(sorted(hours.items())),
+        energy_by_hour=tuple(sorted(_by_hour(steps).items())),
     )
+
+
+def _by_hour(steps: list[tuple[datetime, int]]) -> dict[datetime, int]:
+    """The energy of steps in time order by the hour they fall in (in their own time zone)."""
+    hours: dict[datetime, int] = {}
+    hour = end = None
+    for at, wh in steps:
+        # Consecutive steps mostly share an hour: its start is worked out once per hour.
+        if hour is None or end is None or at.tzinfo is not hour.tzinfo or not hour <= at < end:
+            hour = at.replace(minute=0, second=0, microsecond=0)
+            end = hour + _HOUR
+        hours[hour] = hours.get(hour, 0) + wh
+    return hours
 
 
 def _within(at: datetime, begin: datetime | None, finish: datetime | None) -> bool:
@@ -188,10 +196,8 @@ def _periods(
     current_levels_ma: tuple[int, ...],
 ) -> tuple[ChargingPeriod, ...]:
     # Where the status or the power/current level changes, a new period starts.
-    status: str | None = None
-    for at in sorted(states):
-        if at <= first_at:
-            status = states[at]
+    earlier = [at for at in states if at <= first_at]
+    status = states[max(earlier)] if earlier else None
     boundaries: list[tuple[datetime, str | None]] = [(first_at, status)]
     level: tuple[int, int] | None = None
     changes = sorted(
@@ -204,17 +210,18 @@ def _periods(
         new_status = states.get(at, status)
         sample = samples.get(at)
         new_level = level
-        if sample is not None and (sample.power_w is not None or sample.current_ma is not None):
-            new_level = (
-                -1 if sample.power_w is None else bisect_right(power_levels_w, sample.power_w),
-                -1
-                if sample.current_ma is None
-                else bisect_right(current_levels_ma, sample.current_ma),
-            )
+        if sample is not None:
+            power, current = sample.power_w, sample.current_ma
+            if power is not None or current is not None:
+                new_level = (
+                    -1 if power is None else bisect_right(power_levels_w, power),
+                    -1 if current is None else bisect_right(current_levels_ma, current),
+                )
         if at == first_at:
             boundaries[0] = (first_at, new_status)
         elif at < last_at and (
-            _state(new_status) != _state(status) or (level is not None and new_level != level)
+            (new_status != status and _state(new_status) != _state(status))
+            or (level is not None and new_level != level)
         ):
             boundaries.append((at, new_status))
         elif boundaries[-1][1] is None and new_status is not None:
