@@ -60,6 +60,10 @@ class Session:
     start_received_at: datetime | None = None  # when the gateway received the start
     # ``dump_session`` as JSON text, once asked for: a copy made with ``replace`` has none
     stored: str | None = field(default=None, init=False, compare=False, repr=False)
+    # ``samples`` as JSON text, with the very dict it was made from (see ``samples_json``)
+    samples_text: tuple[dict[datetime, Sample], str] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def session_id(self) -> str:
@@ -75,9 +79,23 @@ class Session:
         if not found:
             return self
         merged = dict(self.samples)
+        added: list[str] | None = []  # the new samples' JSON, while all are new
         for at, sample in found.items():
-            merged[at] = merged[at].merge(sample) if at in merged else sample
-        return replace(self, samples=merged, seen_at=earliest(self.seen_at, min(found)))
+            if at in merged:
+                merged[at] = merged[at].merge(sample)
+                added = None
+            else:
+                merged[at] = sample
+                if added is not None:
+                    added.append(_sample_json(at, sample))
+        text = None
+        if added is not None and self.samples_text and self.samples_text[0] is self.samples:
+            # A dict keeps its keys in the order they came: the new ones are written last.
+            before = self.samples_text[1][:-1]
+            text = (merged, f"{before}{', ' if self.samples else ''}{', '.join(added)}}}")
+        return replace(
+            self, samples=merged, seen_at=earliest(self.seen_at, min(found)), samples_text=text
+        )
 
     def runs_at(self, connector: Connector | None, at: datetime) -> bool:
         """Whether this session ran on ``connector`` at ``at``, by the station's clock: from its
@@ -142,8 +160,8 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
-def dump_session(s: Session) -> dict[str, Any]:
-    return {
+def dump_session(s: Session, *, samples: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "station_id": s.station_id,
         "ref": s.ref,
         "ocpp_version": s.ocpp_version,
@@ -160,7 +178,6 @@ def dump_session(s: Session) -> dict[str, Any]:
         "start_seq_no": s.start_seq_no,
         "end_seq_no": s.end_seq_no,
         "seq_nos": sorted(s.seq_nos),
-        "samples": {at.isoformat(): sample.dump() for at, sample in s.samples.items()},
         "states": {at.isoformat(): status for at, status in s.states.items()},
         "seen_at": iso_time(s.seen_at),
         "closed": s.closed,
@@ -176,6 +193,9 @@ def dump_session(s: Session) -> dict[str, Any]:
         "reserved_at": iso_time(s.reserved_at),
         "start_received_at": iso_time(s.start_received_at),
     }
+    if samples:
+        out["samples"] = {at.isoformat(): sample.dump() for at, sample in s.samples.items()}
+    return out
 
 
 def session_json(s: Session) -> str:
@@ -183,9 +203,29 @@ def session_json(s: Session) -> str:
     every batch that changes it, while most of its sessions stay as they were."""
     text = s.stored
     if text is None:
-        text = json.dumps(dump_session(s))
+        rest = dump_session(s, samples=False)
+        text = f'{json.dumps(rest)[:-1]}, "samples": {samples_json(s)}}}'
         object.__setattr__(s, "stored", text)
+        if s.status != ACTIVE:
+            object.__setattr__(s, "samples_text", None)  # an ended session takes no more
     return text
+
+
+def samples_json(s: Session) -> str:
+    """``json.dumps`` of the samples as ``dump_session`` has them. An active session's grow by
+    a sample or two a message, and its state is stored after each batch: ``add_samples``
+    extends the text of the samples before, instead of writing every sample again."""
+    cached = s.samples_text
+    if cached is not None and cached[0] is s.samples:
+        return cached[1]
+    text = f"{{{', '.join(_sample_json(at, sample) for at, sample in s.samples.items())}}}"
+    object.__setattr__(s, "samples_text", (s.samples, text))
+    return text
+
+
+def _sample_json(at: datetime, sample: Sample) -> str:
+    values = ", ".join("null" if v is None else str(v) for v in sample.dump())
+    return f'"{at.isoformat()}": [{values}]'
 
 
 _SESSION_FIELDS = frozenset(f.name for f in fields(Session) if f.init)

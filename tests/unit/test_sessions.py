@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chargeledger.core.events import Frame, SessionEvent
+from chargeledger.core.log_port import Position
 from chargeledger.core.meter import to_wh
 from chargeledger.ledger.session_state import StationSessions
 from chargeledger.ledger.sessions import ENDED, SessionsProcessor, joined
@@ -162,6 +163,50 @@ def test_a_session_from_start_to_stop() -> None:
 def test_state_stored_between_batches_gives_the_same_result() -> None:
     frames = a_full_session().frames
     assert fold(frames, persist_between=True)[1] == fold(frames)[1]
+
+
+def test_the_state_kept_in_memory_is_stored_as_it_is_after_every_batch() -> None:
+    """The runtime keeps a station's state between batches and stores it after each; the text
+    of an active session's samples is extended, not written again. It must still say what
+    the state says: with samples added in order, out of order, and at a time seen before."""
+    s = Station()
+    s.start("1", 8, meter_start=0)
+    s.meter("2", 8, "2026-05-01T10:10:00Z", {"value": "1000", "unit": "Wh"})
+    s.meter(
+        "3",
+        8,
+        "2026-05-01T10:20:00Z",
+        {"value": "2000", "unit": "Wh"},
+        {"value": "11.04", "unit": "kW", "measurand": "Power.Active.Import"},
+    )
+    s.meter("4", 8, "2026-05-01T10:05:00Z", {"value": "500", "unit": "Wh"})  # late
+    s.meter(
+        "5", 8, "2026-05-01T10:20:00Z", {"value": "16", "unit": "A", "measurand": "Current.Import"}
+    )
+    s.meter("6", 8, "2026-05-01T10:30:00Z", {"value": "3000", "unit": "Wh"})
+    processor = SessionsProcessor()
+    states: dict[str, StationSessions] = {}
+    stored: list[dict[str, Any]] = []
+    for n, frame in enumerate(s.frames):
+        mine = {k: states.get(k, StationSessions()) for k in processor.state_keys(frame)}
+        changed, _ = processor.evolve_all(mine, frame, Position("ocpp.frames", 0, n))
+        states.update(changed)
+        for key in changed:
+            states[key], _ = processor.settle(key, states[key])
+            text = processor.encode_state(states[key])
+            as_stored = json.loads(text)
+            assert as_stored == json.loads(json.dumps(processor.dump_state(states[key])))
+            # byte for byte what the same state, read back, is stored as
+            assert text == processor.encode_state(processor.load_state(as_stored))
+            stored.append(as_stored)
+    [session] = stored[-1]["sessions"].values()
+    assert session["samples"] == {
+        "2026-05-01T10:05:00+00:00": [500, None, None, None, None],
+        "2026-05-01T10:10:00+00:00": [1000, None, None, None, None],
+        "2026-05-01T10:20:00+00:00": [2000, None, 11040, 16000, None],
+        "2026-05-01T10:30:00+00:00": [3000, None, None, None, None],
+    }
+    assert processor.load_state(stored[-1]) == states["CP-1"]
 
 
 def test_replaying_the_log_gives_identical_outputs() -> None:
