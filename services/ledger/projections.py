@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -115,7 +116,7 @@ _UPSERT_SESSION = (
     " ocpp_version, evse_id, id_token_type, last_meter_at, flags, review_required,"
     " charging_periods, frame_positions)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-    " %s, %s, %s, %s, %s, %s)"
+    " %s, %s, %s, %s, %s, %s::text[])"
     " ON CONFLICT (session_id) DO UPDATE SET"
     " revision = EXCLUDED.revision, connector_id = EXCLUDED.connector_id,"
     " id_tag = EXCLUDED.id_tag, started_at = EXCLUDED.started_at,"
@@ -131,6 +132,14 @@ _UPSERT_SESSION = (
     " frame_positions = EXCLUDED.frame_positions"
     " WHERE sessions.revision < EXCLUDED.revision"
 )
+
+
+def text_array(values: Sequence[str]) -> str:
+    """A PostgreSQL text[] literal, each element quoted: psycopg dumps a list element by element
+    in Python, which for a revision's frame positions (two per message) cost about as much as
+    the rest of its row."""
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
 
 
 async def upsert_sessions(conn: AsyncConnection[Any], sessions: list[SessionEvent]) -> None:
@@ -164,7 +173,7 @@ async def upsert_sessions(conn: AsyncConnection[Any], sessions: list[SessionEven
                     list(s.flags),
                     s.review_required,
                     Jsonb([period_json(p) for p in s.charging_periods]),
-                    list(s.frame_positions),
+                    text_array(s.frame_positions),
                 )
                 for s in sessions
             ],

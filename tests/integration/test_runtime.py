@@ -26,8 +26,9 @@ from chargeledger.gateway.recorder import FrameRecorder
 from chargeledger.invoicing.invoices import InvoiceProcessor
 from chargeledger.invoicing.projection import InvoiceSink
 from chargeledger.invoicing.tariff import load_tariff
-from chargeledger.ledger.projections import SessionSink
+from chargeledger.ledger.projections import SessionSink, upsert_sessions
 from chargeledger.ledger.sessions import SessionsProcessor
+from tests.revisions import session_revision
 
 T = TypeVar("T")
 
@@ -559,3 +560,21 @@ async def test_invoicing_prices_with_the_tariffs_on_the_log_not_the_tables(
     assert await rows(pool, "SELECT tariff_id, total_excl_vat::text FROM invoices") == [
         ("LOG-T#1", "2.50")  # 5 kWh * 0.50, with version 1: version 2 came after the start
     ]
+
+
+async def test_a_sessions_frame_positions_are_stored_as_its_revision_names_them(
+    pool: AsyncConnectionPool,
+) -> None:
+    """The session row's ``frame_positions`` (the evidence behind a revision) is written as an
+    array literal: every element must come back as it was, whatever characters it holds."""
+    positions = ("ocpp.frames/3/1200", 'a"b', "c\\d", "e,f", "{g}", "NULL", " h ", "", "é")
+    revision = session_revision(f"CP-{uuid.uuid4().hex[:8]}:1", frame_positions=positions)
+    async with pool.connection() as conn:
+        await upsert_sessions(conn, [revision])
+        stored = await (
+            await conn.execute(
+                "SELECT frame_positions FROM sessions WHERE session_id = %s",
+                (revision.session_id,),
+            )
+        ).fetchall()
+    assert stored == [(list(positions),)]
