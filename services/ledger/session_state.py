@@ -79,7 +79,9 @@ class Session:
         if not found:
             return self
         merged = dict(self.samples)
-        added: list[str] | None = []  # the new samples' JSON, while all are new
+        known = self.samples_text
+        # The new samples' JSON, while the text of those before is known and all are new
+        added: list[str] | None = [] if known and known[0] is self.samples else None
         for at, sample in found.items():
             if at in merged:
                 merged[at] = merged[at].merge(sample)
@@ -89,10 +91,9 @@ class Session:
                 if added is not None:
                     added.append(_sample_json(at, sample))
         text = None
-        if added is not None and self.samples_text and self.samples_text[0] is self.samples:
+        if added is not None and known:
             # A dict keeps its keys in the order they came: the new ones are written last.
-            before = self.samples_text[1][:-1]
-            text = (merged, f"{before}{', ' if self.samples else ''}{', '.join(added)}}}")
+            text = (merged, f"{known[1][:-1]}{', ' if self.samples else ''}{', '.join(added)}}}")
         return replace(
             self, samples=merged, seen_at=earliest(self.seen_at, min(found)), samples_text=text
         )
