@@ -208,7 +208,7 @@ def session_json(s: Session) -> str:
         text = f'{json.dumps(rest)[:-1]}, "samples": {samples_json(s)}}}'
         object.__setattr__(s, "stored", text)
         if s.status != ACTIVE:
-            object.__setattr__(s, "samples_text", None)  # an ended session takes no more
+            object.__setattr__(s, "samples_text", None)  # an ended one seldom changes again
     return text
 
 
