@@ -46,7 +46,14 @@ from .core.events import (
 from .core.log import EventLog, KafkaLog, PostgresLog
 from .core.log_port import EVERY_PARTITION, Share
 from .core.processor import Processor
-from .core.runtime import BEHIND_BATCH, LIVE_BATCH, PROCESSING_ERRORS, ProcessorRunner, Sink
+from .core.runtime import (
+    BEHIND_BATCH,
+    LIVE_BATCH,
+    PROCESSING_ERRORS,
+    ProcessorRunner,
+    Sink,
+    Sinks,
+)
 from .core.settings import Settings
 from .core.workers import Workers, WorkerSpec, follow
 from .gateway.admission import Admission
@@ -68,7 +75,7 @@ from .invoicing.tariff import load_tariff
 from .invoicing.tariff_store import TariffStore
 from .ledger.projections import FrameIndex, FrameSink, PresenceSink, SessionSink, StationSink
 from .ledger.sessions import SessionsProcessor
-from .ledger.stations import PresenceProcessor, StationStatusProcessor
+from .ledger.stations import PresenceProcessor
 from .registry.store import Registry
 
 logger = logging.getLogger(__name__)
@@ -98,8 +105,8 @@ def processors(settings: Settings, tariff: Tariff) -> list[tuple[Processor[Any],
     return [
         # On the PostgreSQL log the API reads frames from the log itself: no index to copy.
         *([(FrameIndex(), FrameSink())] if settings.kafka_bootstrap is not None else []),
-        (SessionsProcessor(), SessionSink()),
-        (StationStatusProcessor(), StationSink()),
+        # One processor pairs each CALL with its answer for both: sessions and station status.
+        (SessionsProcessor(), Sinks(SessionSink(), StationSink())),
         (PresenceProcessor(), PresenceSink()),
         (CompletionSequencer(), None),
         (

@@ -145,6 +145,32 @@ class Sink(ABC):
         return None
 
 
+class Sinks(Sink):
+    """Several projections of one processor, each written in turn in the runner's
+    transaction."""
+
+    def __init__(self, *sinks: Sink) -> None:
+        self.sinks = sinks
+
+    async def write(
+        self, conn: AsyncConnection[Any], event: Event, position: Position, outputs: list[Event]
+    ) -> None:
+        for sink in self.sinks:
+            await sink.write(conn, event, position, outputs)
+
+    async def settled(self, conn: AsyncConnection[Any], outputs: list[Event]) -> None:
+        for sink in self.sinks:
+            await sink.settled(conn, outputs)
+
+    async def flush(self, conn: AsyncConnection[Any]) -> None:
+        for sink in self.sinks:
+            await sink.flush(conn)
+
+    def reset(self) -> None:
+        for sink in self.sinks:
+            sink.reset()
+
+
 async def load_offsets(
     pool: AsyncConnectionPool, group: str, stream: str, partitions: Sequence[int]
 ) -> dict[int, int]:

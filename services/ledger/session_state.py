@@ -124,6 +124,13 @@ class StationSessions:
     # Active sessions changed in the batch in hand, published when it ends: ref -> the position
     # of the last message applied to it
     pending: dict[str, Position] = field(default_factory=dict)
+    # Each connector's status (``stations.fold_status``): "evse/connector" -> [status,
+    # error_code, info, vendor_id, vendor_error_code]
+    connectors: dict[str, list[str | None]] = field(default_factory=dict)
+    # Only after an upgrade from a version with a processor of its own for station status
+    # (migration 029): per part ("sessions", "status"), per partition, the offset from which it
+    # folds (what is before was folded already); None once both parts fold.
+    since: dict[str, dict[str, int]] | None = None
 
     def with_sessions(self, sessions: dict[str, Session]) -> StationSessions:
         """A copy with these sessions (``dataclasses.replace``, at a fraction of its cost: the
@@ -135,6 +142,8 @@ class StationSessions:
             self.boot_triggers,
             self.reservations,
             self.pending,
+            self.connectors,
+            self.since,
         )
 
 

@@ -19,6 +19,10 @@ Reservations: a ReserveNow the station answers Accepted is kept until a transact
 reserved (the gateway's time of the answer); CancelReservation, or 2.x ReservationStatusUpdate,
 ends it unused.
 
+Each CALL is paired with its answer here once, for this fold and for the connectors' status
+and the station's reports (``stations.fold_status``), whose connectors the station's state keeps
+too.
+
 This module is the fold itself; ``session_state`` holds the facts and their storage,
 ``session_step`` what the messages of every version share, and ``sessions_16`` and
 ``sessions_2`` each version's transaction messages.
@@ -59,6 +63,7 @@ from .session_state import (
 from .session_step import log_position
 from .sessions_2 import Ocpp2Step
 from .sessions_16 import Ocpp16Step
+from .stations import STATUS_ACTIONS, fold_status
 
 _MAX_OPEN_CALLS = 64
 _KEEP_ENDED = 8  # ended sessions kept whole, for late messages
@@ -74,6 +79,8 @@ _ACTIONS = frozenset(
         "ReservationStatusUpdate",
     }
 )
+# Paired once here for both folds: this one, and the connectors' status (``stations``).
+_PAIRED = _ACTIONS | STATUS_ACTIONS
 _CS_CALLS = frozenset({"ReserveNow", "CancelReservation"})  # the central system's, answered
 _MAX_RESERVATIONS = 64
 
@@ -108,7 +115,8 @@ class SessionsProcessor(Processor[StationSessions]):
         new, outputs = self.evolve(whole, event, position)
         if new is whole:
             return {}, outputs
-        if new.sessions is whole.sessions:  # no session changed (a CALL awaits its answer)
+        # No session changed: a CALL awaits its answer, or only the connectors' status took it.
+        if new.sessions is whole.sessions:
             return {keys[0]: new.with_sessions(main.sessions)}, outputs
         sessions = {ref: s for ref, s in new.sessions.items() if s.status == ACTIVE}
         changed = {keys[0]: new.with_sessions(sessions)}
@@ -123,7 +131,7 @@ class SessionsProcessor(Processor[StationSessions]):
         return StationSessions()
 
     def dump_state(self, state: StationSessions) -> dict[str, Any]:
-        return {
+        data = {
             "open_calls": state.open_calls,
             "sessions": {ref: dump_session(s) for ref, s in state.sessions.items()},
             "forgotten": state.forgotten,
@@ -131,6 +139,11 @@ class SessionsProcessor(Processor[StationSessions]):
             "reservations": state.reservations,
             "pending": {ref: [p.stream, p.partition, p.offset] for ref, p in state.pending.items()},
         }
+        if state.connectors:
+            data["connectors"] = state.connectors
+        if state.since is not None:
+            data["since"] = state.since
+        return data
 
     def encode_state(self, state: StationSessions) -> bytes:
         rest = self.dump_state(replace(state, sessions={}))
@@ -141,23 +154,36 @@ class SessionsProcessor(Processor[StationSessions]):
         return f'{{"sessions": {{{sessions}}}, {json.dumps(rest)[1:]}'.encode()
 
     def load_state(self, data: dict[str, Any]) -> StationSessions:
-        return StationSessions(
+        state = StationSessions(
             open_calls=dict(data.get("open_calls", {})),
             sessions={ref: load_session(s) for ref, s in data.get("sessions", {}).items()},
             forgotten=list(data.get("forgotten", [])),
             boot_triggers=list(data.get("boot_triggers", [])),
             reservations=dict(data.get("reservations", {})),
             pending={ref: Position(*p) for ref, p in data.get("pending", {}).items()},
+            connectors=dict(data.get("connectors", {})),
+            since=data.get("since"),
         )
+        if "upgrade" in data:
+            _upgrade(state, data["upgrade"])
+        return state
 
     def evolve(
         self, state: StationSessions, event: Event, position: Position
     ) -> tuple[StationSessions, list[Event]]:
         if not isinstance(event, Frame) or event.rejected or event.unique_id is None:
             return state, []
+        folds_sessions = folds_status = True
+        if state.since is not None:
+            folds_sessions, folds_status = (
+                position.offset >= state.since.get(part, {}).get(str(position.partition), 0)
+                for part in ("sessions", "status")
+            )
+            if folds_sessions and folds_status:
+                state = replace(state, since=None)
         call_key = f"{event.connection_id}/{event.unique_id}"
         if event.direction == "INBOUND" and event.message_type == 2:
-            if event.action not in _ACTIONS:
+            if event.action not in _PAIRED:
                 return state, []
             # Copy on write: the state handed in stays as it was, even if this event fails.
             state = replace(state, open_calls=dict(state.open_calls))
@@ -167,20 +193,16 @@ class SessionsProcessor(Processor[StationSessions]):
                 del state.open_calls[next(iter(state.open_calls))]
             return state, []
         if event.direction == "OUTBOUND" and event.action == "TriggerMessage":
-            return _boot_trigger(state, event), []
+            return (_boot_trigger(state, event) if folds_sessions else state), []
         if event.action in _CS_CALLS:
+            if not folds_sessions:
+                return state, []
             return _reservation(state, event, f"cs:{call_key}", position), []
         if event.direction != "OUTBOUND" or event.message_type not in (3, 4):
             return state, []
         if call_key not in state.open_calls:
             return state, []
-        state = replace(
-            state,
-            open_calls=dict(state.open_calls),
-            sessions=dict(state.sessions),
-            forgotten=list(state.forgotten),
-            pending=dict(state.pending),
-        )
+        state = replace(state, open_calls=dict(state.open_calls))
         action, call, *where = state.open_calls.pop(call_key)
         if event.message_type == 4:
             return state, []
@@ -188,6 +210,16 @@ class SessionsProcessor(Processor[StationSessions]):
         request = storable_json(call, parse_float=Decimal)[3] if isinstance(call, str) else call
         if not isinstance(request, dict):
             return state, []
+        reported: list[Event] = []
+        if folds_status and action in STATUS_ACTIONS:
+            state.connectors, reported = fold_status(
+                state.connectors, action, request, event, position
+            )
+        if not folds_sessions or action not in _ACTIONS:
+            return state, reported
+        state.sessions = dict(state.sessions)
+        state.forgotten = list(state.forgotten)
+        state.pending = dict(state.pending)
         answer = storable_json(event.raw)[2]
         step = _Step(state, event, position)
         step.apply(action, request, answer if isinstance(answer, dict) else {})
@@ -201,7 +233,7 @@ class SessionsProcessor(Processor[StationSessions]):
                 session, frames=(*session.frames, *evidence), revision=session.revision + 1
             )
         changes = self._changes(state, step.touched, position)
-        return state, [*step.readings, *changes, *step.expired]
+        return state, [*step.readings, *changes, *step.expired, *reported]
 
     def settle(self, key: str, state: StationSessions) -> tuple[StationSessions, list[Event]]:
         """One revision of each active session the batch changed: the newest. Its number counts
@@ -241,6 +273,25 @@ class SessionsProcessor(Processor[StationSessions]):
             outputs.append(out)
         _prune(state)
         return outputs
+
+
+def _upgrade(state: StationSessions, upgrade: dict[str, Any]) -> None:
+    """Take in what migration 029 put in a state stored before this processor folded the
+    connectors' status too: the offsets from which each part folds, and the state of the
+    station-status processor of that version (its connectors, and its CALLs awaiting an answer,
+    which are paired here from now on)."""
+    state.since = upgrade["since"]
+    before = upgrade.get("status") or {}
+    state.connectors = dict(before.get("connectors", {}))
+    calls: dict[str, list[Any]] = {}
+    for key, raw in before.get("open_calls", {}).items():
+        try:
+            action = storable_json(raw)[2]
+        except (ValueError, IndexError, KeyError, TypeError):
+            continue
+        if action in STATUS_ACTIONS:
+            calls[key] = [action, raw]
+    state.open_calls = {**calls, **state.open_calls}
 
 
 def joined(main: StationSessions, ended: StationSessions) -> StationSessions:

@@ -1,8 +1,10 @@
 """Station information from the log: connector status, reports, presence and availability.
 
-``StationStatusProcessor`` folds confirmed StatusNotifications (1.6 and 2.x) into each
-connector's current status and emits a ``StationStatusChange`` when it changes; each confirmed
-firmware, diagnostics (log upload) and security report becomes a ``StationNotification``.
+``fold_status`` folds confirmed StatusNotifications (1.6 and 2.x) into each connector's current
+status and gives a ``StationStatusChange`` when it changes; each confirmed firmware, diagnostics
+(log upload) and security report becomes a ``StationNotification``. The sessions processor
+(``sessions``) pairs each CALL with its answer once for both folds and keeps the connectors in
+the station's state.
 ``PresenceProcessor`` reads connection events; its sink keeps who is online. Boot data and
 heartbeats need no state: the sink writes them from the frames (``projections.StationSink``).
 ``availability`` turns presence and status history into the share of a day a station could charge.
@@ -10,14 +12,13 @@ heartbeats need no state: the sink writes them from the frames (``projections.St
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from ..core.events import (
     CONNECTIONS,
-    FRAMES,
     Event,
     Frame,
     StationNotification,
@@ -25,12 +26,11 @@ from ..core.events import (
 )
 from ..core.log_port import Position
 from ..core.meter import parse_timestamp
-from ..core.processor import Processor, StatelessProcessor
-from ..core.text import storable, storable_json, storable_or_none
+from ..core.processor import StatelessProcessor
+from ..core.text import storable, storable_or_none
 
 NO_EVSE = -1  # OCPP 1.6 has connectors only
 _MICROSECOND = timedelta(microseconds=1)
-_MAX_OPEN_CALLS = 16
 # A connector in one of these cannot charge; Faulted (or a 1.6 errorCode) is also a fault.
 DOWN = frozenset({"Faulted", "Unavailable"})
 # Reports a station sends about itself, by action: what they report on.
@@ -41,86 +41,50 @@ NOTIFICATION_KINDS = {
     "LogStatusNotification": "diagnostics",  # 1.6 security extension and 2.x
     "SecurityEventNotification": "security",
 }
-_FOLDED = frozenset({"StatusNotification", "NotifyEvent", *NOTIFICATION_KINDS})
+# The CALLs ``fold_status`` takes (the sessions processor pairs them with their answers).
+STATUS_ACTIONS = frozenset({"StatusNotification", "NotifyEvent", *NOTIFICATION_KINDS})
 
 
-@dataclass(slots=True)
-class StationStatus:
-    open_calls: dict[str, str] = field(default_factory=dict)  # call key -> frame text
-    # "evse/connector" -> [status, error_code, info, vendor_id, vendor_error_code]
-    connectors: dict[str, list[str | None]] = field(default_factory=dict)
+Connectors = dict[str, list[str | None]]  # "evse/connector" -> [status, error_code, info,
+# vendor_id, vendor_error_code]
 
 
-class StationStatusProcessor(Processor[StationStatus]):
-    name = "ledger-station-status"
-    input_stream = FRAMES
-
-    def state_key(self, event: Event) -> str | None:
-        return event.station_id if isinstance(event, Frame) else None
-
-    def initial_state(self) -> StationStatus:
-        return StationStatus()
-
-    def dump_state(self, state: StationStatus) -> dict[str, Any]:
-        return {"open_calls": state.open_calls, "connectors": state.connectors}
-
-    def load_state(self, data: dict[str, Any]) -> StationStatus:
-        return StationStatus(dict(data["open_calls"]), dict(data["connectors"]))
-
-    def evolve(
-        self, state: StationStatus, event: Event, position: Position
-    ) -> tuple[StationStatus, list[Event]]:
-        if not isinstance(event, Frame) or event.rejected or event.unique_id is None:
-            return state, []
-        call_key = f"{event.connection_id}/{event.unique_id}"
-        if event.direction == "INBOUND" and event.message_type == 2:
-            if event.action not in _FOLDED:
-                return state, []
-            calls = {**state.open_calls, call_key: event.raw}
-            while len(calls) > _MAX_OPEN_CALLS:
-                del calls[next(iter(calls))]
-            return StationStatus(calls, state.connectors), []
-        if event.direction != "OUTBOUND" or call_key not in state.open_calls:
-            return state, []
-        calls = dict(state.open_calls)
-        raw = calls.pop(call_key)
-        state = StationStatus(calls, state.connectors)
-        if event.message_type != 3:
-            return state, []
-        call = storable_json(raw)
-        request = call[3]
-        if not isinstance(request, dict):
-            return state, []
-        if call[2] in NOTIFICATION_KINDS:
-            return state, [_notification(event, call[2], request, position)]
-        if call[2] == "NotifyEvent":
-            found = _problems(
-                event.station_id, request, state.connectors, event.received_at, position
-            )
-        else:
-            found = [_change(event.station_id, request, event.received_at, position)]
-        outputs: list[Event] = []
-        connectors = dict(state.connectors)
-        for change in found:
-            key = _key(change.evse_id, change.connector_id)
-            now: list[str | None] = [
-                change.status,
-                change.error_code,
-                change.info,
-                change.vendor_id,
-                change.vendor_error_code,
-            ]
-            before = connectors.get(key)
-            if before and change.evse_id is not None and call[2] == "StatusNotification":
-                # 2.x statuses carry no error: a fault reported by NotifyEvent stays.
-                change = replace(change, error_code=before[1], info=before[2])
-                now[1:3] = before[1:3]
-            if before == now:
-                continue  # the same status again (a retransmission, or a periodic repeat)
-            connectors[key] = now
-            outputs.append(replace(change, previous_status=before[0] if before else None))
-        state.connectors = connectors
-        return state, outputs
+def fold_status(
+    connectors: Connectors,
+    action: str,
+    request: dict[str, Any],
+    answer: Frame,
+    position: Position,
+) -> tuple[Connectors, list[Event]]:
+    """A station's confirmed CALL of ``STATUS_ACTIONS`` (``answer`` is the central system's
+    CALLRESULT, at ``position``): the connectors' status after it, and what it reports."""
+    if action in NOTIFICATION_KINDS:
+        return connectors, [_notification(answer, action, request, position)]
+    if action == "NotifyEvent":
+        found = _problems(answer.station_id, request, connectors, answer.received_at, position)
+    else:
+        found = [_change(answer.station_id, request, answer.received_at, position)]
+    outputs: list[Event] = []
+    changed = dict(connectors)
+    for change in found:
+        key = _key(change.evse_id, change.connector_id)
+        now: list[str | None] = [
+            change.status,
+            change.error_code,
+            change.info,
+            change.vendor_id,
+            change.vendor_error_code,
+        ]
+        before = changed.get(key)
+        if before and change.evse_id is not None and action == "StatusNotification":
+            # 2.x statuses carry no error: a fault reported by NotifyEvent stays.
+            change = replace(change, error_code=before[1], info=before[2])
+            now[1:3] = before[1:3]
+        if before == now:
+            continue  # the same status again (a retransmission, or a periodic repeat)
+        changed[key] = now
+        outputs.append(replace(change, previous_status=before[0] if before else None))
+    return (changed if outputs else connectors), outputs
 
 
 def _key(evse_id: int | None, connector_id: int) -> str:

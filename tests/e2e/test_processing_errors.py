@@ -112,28 +112,31 @@ async def test_hostile_values_are_recorded_and_processing_errors_are_visible(
         metrics = product.get_text("/metrics/")
         assert counted(metrics, "ledger-sessions") == 0
 
-        # An entry no processor can read, appended as another writer of the log would.
+        # Entries no processor can read, appended as another writer of the log would.
         pool = await db.open_pool(database_url)
         log = PostgresLog(pool, partitions=8)
         await log.start()
-        [bad] = await log.append([Record(FRAMES, "CP-ODD-16", b"\x00not avro")])
+        [bad, other] = await log.append(
+            [
+                Record(FRAMES, "CP-ODD-16", b"\x00not avro"),
+                Record(FRAMES, "CP-ODD-201", b"\x00not avro either"),
+            ]
+        )
         await log.close()
 
         def two_errors() -> list[dict[str, Any]] | None:
             listed: list[dict[str, Any]] = product.get("/api/v1/processing-errors")
             return listed if len(listed) == 2 else None
 
-        # The two processors of frames (on the PostgreSQL log the frames need no index).
-        errors = eventually(two_errors, what="two processors' errors")
-        position = f"{FRAMES}/{bad.partition}/{bad.offset}"
-        assert {(e["log_position"], e["error"]) for e in errors} == {
-            (position, "cannot decode: not an Avro single-object encoded value")
-        }
-        assert {e["processor"] for e in errors} == {
-            "ledger-sessions",
-            "ledger-station-status",
+        # One processor follows the frames (on the PostgreSQL log the frames need no index).
+        errors = eventually(two_errors, what="the two entries' errors")
+        positions = [f"{FRAMES}/{e.partition}/{e.offset}" for e in (bad, other)]
+        assert {(e["log_position"], e["error"], e["processor"]) for e in errors} == {
+            (p, "cannot decode: not an Avro single-object encoded value", "ledger-sessions")
+            for p in positions
         }
         assert [e["id"] for e in errors] == sorted((e["id"] for e in errors), reverse=True)
+        position = positions[0]
         # The station's frames are read from the log itself: the entry shows, as no frame.
         listed = product.get("/api/v1/events", station_id="CP-ODD-16")[-1]
         assert (listed["log_position"], listed["rejected"]) == (position, True)
@@ -145,13 +148,16 @@ async def test_hostile_values_are_recorded_and_processing_errors_are_visible(
         second = product.get("/api/v1/processing-errors", limit=1, after=first[0]["id"])
         assert first + second == errors[:2]
         in_log_order = product.get("/api/v1/processing-errors", order="log")
-        assert [e["processor"] for e in in_log_order] == sorted(e["processor"] for e in errors)
+        in_order = sorted((bad, other), key=lambda e: (e.partition, e.offset))
+        assert [e["log_position"] for e in in_log_order] == [
+            f"{FRAMES}/{e.partition}/{e.offset}" for e in in_order
+        ]
         assert answer(product, "/api/v1/processing-errors?after=999999").status_code == 404
 
         # Counted in the worker process, and reported to `up`'s /metrics within a second.
         def reported() -> str | None:
             text = product.get_text("/metrics/")
-            return text if counted(text, "ledger-sessions") == 1 else None
+            return text if counted(text, "ledger-sessions") == 2 else None
 
         metrics = eventually(reported, what="the error counted on /metrics")
         assert counted(metrics, "invoicing-invoices") == 0
