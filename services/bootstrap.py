@@ -234,6 +234,7 @@ def run_faust_ledger(settings: Settings, *, loglevel: str) -> None:
         topic_prefix=settings.kafka_topic_prefix,
         replication_factor=settings.kafka_replication_factor,
         min_insync_replicas=settings.kafka_min_insync_replicas,
+        datadir=settings.data_dir / "faust",
     ).run(loglevel=loglevel)
 
 

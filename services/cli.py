@@ -323,6 +323,7 @@ def ledger(
     kafka_replication_factor: KafkaReplicationFactor = None,
     kafka_min_insync_replicas: KafkaMinInsyncReplicas = None,
     kafka_topic_prefix: KafkaTopicPrefix = None,
+    data_dir: DataDir = None,
     verbose: Verbose = False,
 ) -> None:
     """Run ledger and invoicing processors as faust-streaming agents over Kafka (scaled runtime).
@@ -337,6 +338,7 @@ def ledger(
         kafka_replication_factor=kafka_replication_factor,
         kafka_min_insync_replicas=kafka_min_insync_replicas,
         kafka_topic_prefix=kafka_topic_prefix,
+        data_dir=data_dir,
     )
     _configure_logging(verbose, "text")
     from .bootstrap import run_faust_ledger

@@ -24,9 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -117,6 +120,7 @@ class FaustLedger:
         topic_prefix: str = "",
         replication_factor: int = 1,
         min_insync_replicas: int | None = None,
+        datadir: Path | None = None,
     ) -> None:
         self._bootstrap = bootstrap
         self._database_url = database_url
@@ -128,6 +132,13 @@ class FaustLedger:
         self._connections: _Connections | None = None
         self._opening = asyncio.Lock()
         self._runners: dict[str, ProcessorRunner[Any]] = {}
+        # faust makes its directories there even with tables in memory (and else in the
+        # working directory); one of its own goes when the worker stops.
+        self._own_datadir = datadir is None
+        if datadir is None:
+            datadir = Path(tempfile.mkdtemp(prefix="chargeledger-faust-"))
+        datadir.mkdir(parents=True, exist_ok=True)
+        self.datadir = datadir
         self.app = faust.App(
             self._topics.group(app_id),
             broker=f"kafka://{bootstrap}",
@@ -137,6 +148,7 @@ class FaustLedger:
             topic_replication_factor=replication_factor,
             topic_allow_declare=False,  # the streams exist (KafkaLog.ensure_topics)
             store="memory://",
+            datadir=str(datadir),
             web_enabled=False,
             autodiscover=False,
             # How long a worker that died without leaving holds its partitions.
@@ -288,7 +300,11 @@ class FaustLedger:
 
     def run(self, loglevel: str = "warning") -> None:
         """Run a faust worker until it is stopped (SIGTERM / SIGINT)."""
-        _Worker(self, loglevel=loglevel, quiet=True).execute_from_commandline()
+        try:
+            _Worker(self, loglevel=loglevel, quiet=True).execute_from_commandline()
+        finally:
+            if self._own_datadir:
+                shutil.rmtree(self.datadir, ignore_errors=True)
 
 
 class _Worker(faust.Worker):
