@@ -3,7 +3,7 @@
 ``fold_status`` folds confirmed StatusNotifications (1.6 and 2.x) into each connector's current
 status and gives a ``StationStatusChange`` when it changes; each confirmed firmware, diagnostics
 (log upload) and security report becomes a ``StationNotification``. The sessions processor
-(``sessions``) pairs each CALL with its answer once for both folds and keeps the connectors in
+(``sessions``) pairs each CALL with its answer once for both folds, and keeps the connectors in
 the station's state.
 ``PresenceProcessor`` reads connection events; its sink keeps who is online. Boot data and
 heartbeats need no state: the sink writes them from the frames (``projections.StationSink``).
@@ -45,8 +45,8 @@ NOTIFICATION_KINDS = {
 STATUS_ACTIONS = frozenset({"StatusNotification", "NotifyEvent", *NOTIFICATION_KINDS})
 
 
-Connectors = dict[str, list[str | None]]  # "evse/connector" -> [status, error_code, info,
-# vendor_id, vendor_error_code]
+# "evse/connector" -> [status, error_code, info, vendor_id, vendor_error_code]
+Connectors = dict[str, list[str | None]]
 
 
 def fold_status(
