@@ -152,7 +152,7 @@ def runners(
             stuck_after_s=settings.processor_stuck_after_s,
             stop_at=None if stop_at is None else stop_at.get(processor.name, {}),
             share=share,
-            shares_decoding=followers[processor.input_stream] > 1,
+            decoded_by=followers[processor.input_stream],
         )
         for processor, sink in chosen
     ]

@@ -270,7 +270,7 @@ class FaustLedger:
                         sink,
                         connections.log,
                         connections.pool,
-                        shares_decoding=self._followers[processor.input_stream] > 1,
+                        decoded_by=self._followers[processor.input_stream],
                     )
                     self._runners[processor.name] = runner
                 # It leaves out the entries PostgreSQL has committed (a redelivery).

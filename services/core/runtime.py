@@ -24,8 +24,9 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import psycopg
@@ -54,24 +55,32 @@ PROCESSING_ERRORS = Counter(
 
 
 class DecodeCache:
-    """Events decoded lately, by their bytes: the processors that follow one stream (two follow
-    the frames, three on Kafka) decode each entry once between them while they go at about the
-    same pace. Keyed by the bytes themselves, so two logs in one process never mix; the oldest
-    go first beyond ``size``."""
+    """Events decoded lately, by their bytes: the processors that follow one stream in a process
+    (invoicing and the audit of completions; on Kafka also the frame index and the sessions)
+    decode each entry once between them while they go at about the same pace. An entry goes
+    once each of them has read it, or, beyond ``size``, oldest first when one runs ahead. Keyed
+    by the bytes themselves, so two logs in one process never mix."""
 
     def __init__(self, size: int) -> None:
         self._size = size
         # Not a dict: taking a dict's first key walks over the holes its deleted keys left, so
         # evicting in insertion order cost about ten times a decode's lookup.
-        self._events: OrderedDict[bytes, Event] = OrderedDict()
+        self._events: OrderedDict[bytes, list[Any]] = OrderedDict()  # -> [event, reads to come]
 
-    def decode(self, value: bytes) -> Event:
-        event = self._events.get(value)
-        if event is None:
-            event = codec.decode(value)
+    def decode(self, value: bytes, readers: int) -> Event:
+        """The entry's event, for one of the ``readers`` that read each entry once."""
+        kept = self._events.get(value)
+        if kept is not None:
+            kept[1] -= 1
+            if kept[1] <= 0:
+                del self._events[value]
+            event: Event = kept[0]
+            return event
+        event = codec.decode(value)
+        if readers > 1:
             if len(self._events) >= self._size:
                 self._events.popitem(last=False)
-            self._events[value] = event
+            self._events[value] = [event, readers - 1]
         return event
 
 
@@ -262,14 +271,17 @@ class ProcessorRunner(Generic[S]):
         stop_at: dict[int, int] | None = None,
         share: Share = EVERY_PARTITION,
         cache_bytes: int = 32 * 2**20,
-        shares_decoding: bool = False,
+        decoded_by: int = 1,
     ) -> None:
         self.processor = processor
-        # Through the process's decode cache only when another runner here follows the same
-        # stream: what nobody else reads would just take room there (a completed session's
-        # revision is about 11 KB decoded, a frame under 1 KB).
-        self.shares_decoding = shares_decoding
-        self._decode = _DECODED.decode if shares_decoding else codec.decode
+        # Through the process's decode cache only when other runners here follow the same
+        # stream (``decoded_by`` runners, this one included): what nobody else reads would
+        # just take room there (a completed session's revision is about 11 KB decoded, a frame
+        # under 1 KB).
+        self.shares_decoding = decoded_by > 1
+        self._decode: Callable[[bytes], Event] = (
+            partial(_DECODED.decode, readers=decoded_by) if self.shares_decoding else codec.decode
+        )
         self._share = share  # the partitions this worker process takes
         # Process nothing at or past these offsets (by partition; absent: 0): a replay verified
         # at the positions the live projections reflect.
