@@ -23,13 +23,17 @@ def fold(
     batch_sizes: Sequence[int] = (1,),
     persist_between: bool = False,
     stream: str = "ocpp.frames",
+    partition: int = 0,
+    start: int = 0,
+    states: dict[str, S] | None = None,
 ) -> tuple[dict[str, S], list[Event]]:
     """The states by key and every output, in order; batches take their sizes from
-    ``batch_sizes`` in turn."""
-    states: dict[str, S] = {}
+    ``batch_sizes`` in turn. ``events`` are at offsets 0, 1, ... of ``partition``; the fold
+    begins at ``start`` with ``states`` (a processor that stopped there)."""
+    states = dict(states or {})
     outputs: list[Event] = []
     sizes = cycle(batch_sizes)
-    offset = 0
+    offset = start
     while offset < len(events):
         end = min(len(events), offset + max(1, next(sizes)))
         if persist_between:
@@ -40,7 +44,7 @@ def fold(
             mine = {
                 k: states.get(k, processor.initial_state()) for k in processor.state_keys(event)
             }
-            new_states, out = processor.evolve_all(mine, event, Position(stream, 0, n))
+            new_states, out = processor.evolve_all(mine, event, Position(stream, partition, n))
             outputs += out
             states.update(new_states)
             changed += new_states

@@ -15,10 +15,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from chargeledger.core import db
 from chargeledger.core.events import FRAMES, Event, Frame, StationNotification, StationStatusChange
-from chargeledger.core.log_port import Position
 from chargeledger.ledger.session_state import StationSessions
 from chargeledger.ledger.sessions import SessionsProcessor
 from chargeledger.ledger.stations import STATUS_ACTIONS
+from tests.fold import fold
 from tests.ledger_scenarios import Cp, register, ts
 
 PROCESSOR = SessionsProcessor()
@@ -58,27 +58,12 @@ def traffic(station: str) -> list[Frame]:
 
 def fold_from(
     states: dict[str, StationSessions], frames: list[Frame], start: int, partition: int
-) -> list[Event]:
-    """The processor over ``frames[start:]`` one entry a batch, as a runtime folds it."""
-    outputs: list[Event] = []
-    for offset in range(start, len(frames)):
-        frame = frames[offset]
-        keys = PROCESSOR.state_keys(frame)
-        mine = {k: states.get(k, PROCESSOR.initial_state()) for k in keys}
-        position = Position(FRAMES, partition, offset)
-        changed, out = PROCESSOR.evolve_all(mine, frame, position)
-        outputs += out
-        states.update(changed)
-        for key in sorted(changed):
-            states[key], settled = PROCESSOR.settle(key, states[key])
-            outputs += settled
-        # Stored between batches, as a runtime does.
-        states.update({k: stored(states[k]) for k in changed})
-    return outputs
-
-
-def stored(state: StationSessions) -> StationSessions:
-    return PROCESSOR.load_state(json.loads(PROCESSOR.encode_state(state)))
+) -> tuple[dict[str, StationSessions], list[Event]]:
+    """The processor over ``frames[start:]`` one entry a batch, each state stored between
+    batches, as a runtime folds it."""
+    return fold(
+        PROCESSOR, frames, persist_between=True, partition=partition, start=start, states=states
+    )
 
 
 def before_upgrade(
@@ -88,12 +73,8 @@ def before_upgrade(
     ``sessions_at`` and ``status_at``: the sessions states (without the connectors, and with
     the CALLs they pair only), the station-status state, and what the two had given."""
     station = frames[0].station_id
-    sessions_states: dict[str, StationSessions] = {}
-    given: list[Event] = [
-        e
-        for e in fold_from(sessions_states, frames[:sessions_at], 0, partition)
-        if not isinstance(e, STATUS_TYPES)
-    ]
+    sessions_states, sessions_gave = fold_from({}, frames[:sessions_at], 0, partition)
+    given: list[Event] = [e for e in sessions_gave if not isinstance(e, STATUS_TYPES)]
     old_sessions = {}
     for key, state in sessions_states.items():
         data = json.loads(PROCESSOR.encode_state(state))
@@ -104,12 +85,8 @@ def before_upgrade(
             if call[0] not in STATUS_ACTIONS or call[0] == "StatusNotification"
         }
         old_sessions[key] = json.dumps(data).encode()
-    status_states: dict[str, StationSessions] = {}
-    given.extend(
-        e
-        for e in fold_from(status_states, frames[:status_at], 0, partition)
-        if isinstance(e, STATUS_TYPES)
-    )
+    status_states, status_gave = fold_from({}, frames[:status_at], 0, partition)
+    given.extend(e for e in status_gave if isinstance(e, STATUS_TYPES))
     old_status = None
     if station in status_states:
         main = status_states[station]
@@ -181,9 +158,8 @@ async def test_each_part_folds_from_where_its_processor_stopped(
         assert offsets[partition] == min(sessions_at, status_at)
         station = frames[0].station_id
         mine = {k: s for k, s in states.items() if k.split("/")[0] == station}
-        after = fold_from(mine, frames, offsets[partition], partition)
-        whole: dict[str, StationSessions] = {}
-        expected = fold_from(whole, frames, 0, partition)
+        mine, after = fold_from(mine, frames, offsets[partition], partition)
+        whole, expected = fold_from({}, frames, 0, partition)
         ids = [e.event_id for e in given + after]
         assert len(ids) == len(set(ids)), (sessions_at, status_at)
         assert sorted(given + after, key=_id) == sorted(expected, key=_id), (
